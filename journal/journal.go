@@ -1,0 +1,204 @@
+package journal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// State is an execution's state.
+type State string
+
+// The states of SPEC §3.
+const (
+	Running   State = "RUNNING"
+	Paused    State = "PAUSED"
+	Waiting   State = "WAITING"
+	Completed State = "COMPLETED"
+	Failed    State = "FAILED"
+	Cancelled State = "CANCELLED"
+)
+
+// Finished reports whether s is a final state.
+func (s State) Finished() bool { return s == Completed || s == Failed || s == Cancelled }
+
+// Sentinel errors every backend returns (wrapped or not; test with errors.Is).
+var (
+	ErrNotFound = errors.New("execution not found")
+	ErrExists   = errors.New("execution already exists")
+	// ErrConflict: an append's expected sequence is not the execution's last.
+	ErrConflict = errors.New("journal sequence conflict")
+	// ErrBusy: another holder has a live lease on the execution's root.
+	ErrBusy = errors.New("execution is held by another runner")
+	// ErrFenced: the caller's lease token is no longer the current one.
+	ErrFenced = errors.New("lease lost: another runner holds the execution")
+)
+
+// Execution is one execution's record. Input, Output, Error and Pauses are
+// JSON documents (nil when absent).
+type Execution struct {
+	ID       string
+	Workflow string
+	Version  int
+	State    State
+	ParentID string // "" for a root
+	RootID   string // its own ID for a root; leases live on the root
+	// ParentPath is the path of the step in the parent that started it.
+	ParentPath string
+
+	Input  json.RawMessage
+	Output json.RawMessage
+	Error  json.RawMessage // {type, message, data, step}
+	Pauses json.RawMessage // [{name, path, schema}] while PAUSED
+
+	// Definition is the pinned canonical form of the root's catalog and
+	// DefinitionHash its SHA-256 (hex); a child shares its root's.
+	Definition     []byte
+	DefinitionHash string
+
+	// WakeAt is when a WAITING execution's timer is due (zero otherwise).
+	WakeAt time.Time
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// EventKind is what an event records.
+type EventKind string
+
+// The event kinds (docs/design.md, "Journal").
+const (
+	// StepCompleted: Data {"output": V, "started_at": T, "compensate": C?}.
+	StepCompleted EventKind = "step.completed"
+	// StepFailed: Data {"error": {type, message, data, step}, "started_at": T}.
+	StepFailed EventKind = "step.failed"
+	// Builtin: a journaled function's value. Name is the function,
+	// Ordinal the call order within the path. Data {"value": V}.
+	Builtin EventKind = "builtin"
+	// PauseOpened: Name is the pause name; Data {"schema": S, "deadline": T?}.
+	PauseOpened EventKind = "pause.opened"
+	// TimerSet: a durable timer. Data {"wake_at": T}.
+	TimerSet EventKind = "timer.set"
+	// ChildStarted: Data {"id": childID, "workflow": W}.
+	ChildStarted EventKind = "child.started"
+	// Compensated: a recorded compensation ran; Data {"output"|"error"}.
+	Compensated EventKind = "compensated"
+	// ExecutionFinished: the final outcome; Data {"state", "output", "error"}.
+	ExecutionFinished EventKind = "execution.finished"
+	// CancelRequested: a cancel was asked for.
+	CancelRequested EventKind = "cancel.requested"
+)
+
+// Event is one journal entry. Events are matched on replay by
+// (Path, Kind, Ordinal), never by Seq, which only orders appends.
+type Event struct {
+	Seq     int64 // per execution, from 1, assigned by Append
+	Path    string
+	Kind    EventKind
+	Name    string // what was at Path: "task:fetch", "pause:approve", "now", …
+	Ordinal int    // order among events of the same (Path, Kind)
+	Data    json.RawMessage
+	Time    time.Time
+}
+
+// Update changes an execution's record together with an append.
+// Nil fields are left as they are.
+type Update struct {
+	State  *State
+	Output json.RawMessage
+	Error  json.RawMessage
+	Pauses json.RawMessage // "null" clears
+	WakeAt *time.Time      // zero time clears
+}
+
+// Append is one atomic write: events after ExpectedSeq, and an optional
+// change to the record, under the lease token of the execution's root.
+type Append struct {
+	ExecutionID string
+	// Token is the lease token of the root; the append is refused with
+	// ErrFenced unless it is the root's current token.
+	Token int64
+	// ExpectedSeq is the Seq of the last event the writer knows of (0 for
+	// none); anything else is ErrConflict.
+	ExpectedSeq int64
+	Events      []Event
+	Update      *Update
+}
+
+// Filter selects executions for List. Zero fields match all.
+type Filter struct {
+	State    State
+	Workflow string
+	ParentID string
+	// RootsOnly leaves children out.
+	RootsOnly bool
+	// Due selects WAITING executions with WakeAt at or before it, and
+	// RUNNING ones whose lease expired before it.
+	Due   time.Time
+	Limit int
+}
+
+// Holder identifies a runner: a process on a host.
+type Holder struct {
+	ID   string // unique per runner instance
+	Host string
+	PID  int
+}
+
+// Lease is a held lease on a root execution.
+type Lease struct {
+	RootID  string
+	Token   int64 // fencing token: grows with every acquisition
+	Holder  Holder
+	Expires time.Time
+}
+
+
+// Journal is the durable store of executions and their events. Every method
+// is safe for concurrent use. Implementations: journal/sqlite, journal/memory.
+type Journal interface {
+	// Create stores a new execution (Seq 0, no events). ErrExists if the ID is taken.
+	Create(ctx context.Context, e *Execution) error
+	// Append writes atomically; it returns the Seq of the last event written
+	// (ExpectedSeq when none). Concurrent appends may share a transaction,
+	// but each returns only after its own commit.
+	Append(ctx context.Context, a Append) (int64, error)
+	// Events returns the events of an execution with Seq > after, in Seq order.
+	Events(ctx context.Context, id string, after int64) ([]Event, error)
+	// Get returns an execution's record, or ErrNotFound.
+	Get(ctx context.Context, id string) (*Execution, error)
+	// List returns records matching f, newest (CreatedAt, then ID) first.
+	List(ctx context.Context, f Filter) ([]*Execution, error)
+
+	// Acquire takes the lease of root for ttl. If it is held, unexpired, by
+	// someone else it fails with ErrBusy (wrapping a *BusyError naming the
+	// holder) unless takeover equals the current token (the caller has
+	// established the holder is dead). Each acquisition gets a new token.
+	Acquire(ctx context.Context, rootID string, h Holder, ttl time.Duration, takeover int64) (Lease, error)
+	// Renew extends a held lease; ErrFenced if the token is not current.
+	Renew(ctx context.Context, l Lease, ttl time.Duration) (Lease, error)
+	// Release gives the lease up; ErrFenced if the token is not current.
+	Release(ctx context.Context, l Lease) error
+	// LeaseOf returns the current lease of root (zero Lease if none).
+	LeaseOf(ctx context.Context, rootID string) (Lease, error)
+
+	Close() error
+}
+
+// BusyError says who holds a lease.
+type BusyError struct {
+	Lease Lease
+}
+
+func (e *BusyError) Error() string {
+	return "execution " + e.Lease.RootID + " is held by another runner (" + e.Lease.Holder.Host + ", pid " + itoa(e.Lease.Holder.PID) + ") until " + e.Lease.Expires.UTC().Format(time.RFC3339)
+}
+
+// Unwrap makes errors.Is(err, ErrBusy) true.
+func (e *BusyError) Unwrap() error { return ErrBusy }
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
