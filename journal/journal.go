@@ -202,3 +202,9 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// DefinitionUpgraded: a resume moved the execution to a new definition;
+// Data {"definition": canonical source, "hash": its SHA-256}. It is not a
+// step event and is kept apart from the list above so backends need not
+// know it.
+const DefinitionUpgraded EventKind = "definition.upgraded"

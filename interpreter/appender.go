@@ -1,0 +1,119 @@
+package interpreter
+
+import (
+	"context"
+	"sync"
+
+	"github.com/loomwork/loom/journal"
+)
+
+// appender writes one execution's events in order under the root's lease.
+// Concurrent writers of the same execution (map items, parallel branches)
+// are batched leader/follower style: a writer that finds a commit in flight
+// leaves its events in the queue, and the next leader writes everything
+// queued in one journal.Append. Across executions the journal backend groups
+// the appends into shared transactions.
+type appender struct {
+	j     journal.Journal
+	id    string
+	token func() int64
+
+	mu        sync.Mutex
+	cond      *sync.Cond
+	seq       int64 // last committed Seq
+	queue     []journal.Event
+	update    *journal.Update
+	gen       uint64 // batch that newly queued events join
+	committed uint64 // every batch below this one is committed
+	flushing  bool
+	err       error // sticky: once an append failed nothing more is written
+}
+
+func newAppender(j journal.Journal, id string, seq int64, token func() int64) *appender {
+	a := &appender{j: j, id: id, seq: seq, token: token}
+	a.cond = sync.NewCond(&a.mu)
+	return a
+}
+
+// enqueue queues events to be written with the next commit, without
+// waiting. Builtin values use it: they must be durable before any effect
+// that depends on them, and every such effect commits through append.
+func (a *appender) enqueue(evs ...journal.Event) {
+	a.mu.Lock()
+	a.queue = append(a.queue, evs...)
+	a.mu.Unlock()
+}
+
+// append writes evs (and upd, merged into any queued update) and returns
+// once they, and everything queued before them, are committed.
+func (a *appender) append(evs []journal.Event, upd *journal.Update) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.queue = append(a.queue, evs...)
+	if upd != nil {
+		a.update = mergeUpdate(a.update, upd)
+	}
+	mine := a.gen
+	for {
+		if a.err != nil {
+			return a.err
+		}
+		if a.committed > mine {
+			return nil
+		}
+		if a.flushing {
+			a.cond.Wait()
+			continue
+		}
+		batch, bupd, gen := a.queue, a.update, a.gen
+		a.queue, a.update = nil, nil
+		a.gen++
+		if len(batch) == 0 && bupd == nil {
+			a.committed = gen + 1
+			continue
+		}
+		a.flushing = true
+		expected := a.seq
+		a.mu.Unlock()
+		// The journal write must finish even when the caller's context is
+		// cancelled (a map cancelling its remaining items): other writers'
+		// events ride in this batch.
+		seq, err := a.j.Append(context.Background(), journal.Append{
+			ExecutionID: a.id, Token: a.token(), ExpectedSeq: expected,
+			Events: batch, Update: bupd,
+		})
+		a.mu.Lock()
+		a.flushing = false
+		if err != nil {
+			a.err = err
+		} else {
+			a.seq = seq
+			a.committed = gen + 1
+		}
+		a.cond.Broadcast()
+	}
+}
+
+func mergeUpdate(old, u *journal.Update) *journal.Update {
+	if old == nil {
+		c := *u
+		return &c
+	}
+	m := *old
+	if u.State != nil {
+		m.State = u.State
+	}
+	if u.Output != nil {
+		m.Output = u.Output
+	}
+	if u.Error != nil {
+		m.Error = u.Error
+	}
+	if u.Pauses != nil {
+		m.Pauses = u.Pauses
+	}
+	if u.WakeAt != nil {
+		m.WakeAt = u.WakeAt
+	}
+	return &m
+}

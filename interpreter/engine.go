@@ -1,0 +1,798 @@
+package interpreter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/loomwork/loom/builtins"
+	"github.com/loomwork/loom/definition"
+	"github.com/loomwork/loom/journal"
+	"github.com/santhosh-tekuri/jsonschema/v5"
+)
+
+// Engine runs workflows of a catalog against a journal. It is safe for
+// concurrent use: many executions may run at once.
+type Engine struct {
+	cat      *definition.Catalog
+	tasks    Tasks
+	j        journal.Journal
+	clock    builtins.Clock
+	rnd      builtins.Random
+	holder   journal.Holder
+	leaseTTL time.Duration
+
+	waitTimers bool
+	maxWait    time.Duration
+	onProgress func(Progress)
+
+	pinned sync.Map // definition hash → *definition.Catalog
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithClock sets the clock behind now() (tests inject one that fails when
+// called to prove a replay reads the journal).
+func WithClock(c builtins.Clock) Option { return func(e *Engine) { e.clock = c } }
+
+// WithRandom sets the random source behind uuid4(), randint() and the rest.
+func WithRandom(r builtins.Random) Option { return func(e *Engine) { e.rnd = r } }
+
+// WithLeaseTTL sets how long a lease lasts unless renewed (default 30 s).
+func WithLeaseTTL(d time.Duration) Option { return func(e *Engine) { e.leaseTTL = d } }
+
+// WithHolder names this runner in leases (default: a random id, the host
+// name and the process id).
+func WithHolder(h journal.Holder) Option { return func(e *Engine) { e.holder = h } }
+
+// WithTimerWait sets whether the engine waits out `sleep` timers itself (the
+// default) or, when false, journals the timer and returns the execution
+// WAITING. Timers further away than max are never waited out in process
+// (max ≤ 0: no limit).
+func WithTimerWait(wait bool, max time.Duration) Option {
+	return func(e *Engine) {
+		e.waitTimers = wait
+		if max > 0 {
+			e.maxWait = max
+		}
+	}
+}
+
+// Progress reports the advance of a map or for step.
+type Progress struct {
+	ExecutionID string
+	Path        string
+	Done        int
+	Failed      int
+	Total       int // 0 for a while loop
+}
+
+// WithProgress calls fn as map items and for iterations finish. fn is called
+// from the goroutines that run the items and must be quick and safe for
+// concurrent use.
+func WithProgress(fn func(Progress)) Option { return func(e *Engine) { e.onProgress = fn } }
+
+// New returns an engine over a checked catalog, a task registry and a journal.
+func New(cat *definition.Catalog, tasks Tasks, j journal.Journal, opts ...Option) *Engine {
+	host, _ := os.Hostname()
+	e := &Engine{
+		cat: cat, tasks: tasks, j: j,
+		clock:      builtins.SystemClock{},
+		rnd:        builtins.CryptoRandom{},
+		leaseTTL:   30 * time.Second,
+		waitTimers: true,
+		maxWait:    time.Duration(math64),
+	}
+	e.holder = journal.Holder{ID: builtins.UUID4(builtins.CryptoRandom{}), Host: host, PID: os.Getpid()}
+	if tasks == nil {
+		e.tasks = NewRegistry()
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+const math64 = 1<<63 - 1
+
+func (e *Engine) progress(p Progress) {
+	if e.onProgress != nil {
+		e.onProgress(p)
+	}
+}
+
+// RunOption configures one Run.
+type RunOption func(*runConfig)
+
+type runConfig struct{ id string }
+
+// WithExecutionID starts the execution under a chosen id instead of a new
+// random one; a second Run with the same id is refused (journal.ErrExists),
+// which makes starting a workflow idempotent.
+func WithExecutionID(id string) RunOption { return func(c *runConfig) { c.id = id } }
+
+// Run starts workflow with input and drives it until it completes, fails,
+// pauses or waits on a timer. The error return is only for refusals (unknown
+// workflow, invalid input, journal failures); a failing workflow is an
+// Execution in state FAILED.
+func (e *Engine) Run(ctx context.Context, workflow string, input any, opts ...RunOption) (*Execution, error) {
+	var cfg runConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if e.cat == nil || e.cat.Workflow(workflow) == nil {
+		return nil, fmt.Errorf("%w: no workflow named %q in the catalog", ErrNotFound, workflow)
+	}
+	wf := e.cat.Workflow(workflow)
+	in, err := Normalize(input)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidInput, err)
+	}
+	if wf.InputSchema != nil {
+		if err := wf.InputSchema.Validate(in); err != nil {
+			return nil, fmt.Errorf("%w: the input does not match the input schema of %s: %s", ErrInvalidInput, workflow, schemaMessage(err))
+		}
+	}
+	src, hash, err := e.cat.Pin(workflow)
+	if err != nil {
+		return nil, err
+	}
+	e.pinned.LoadOrStore(hash, e.cat)
+	id := cfg.id
+	if id == "" {
+		id = builtins.UUID4(builtins.CryptoRandom{})
+	}
+	rec := &journal.Execution{
+		ID: id, RootID: id, Workflow: workflow, Version: wf.Version, State: journal.Running,
+		Input: encodeJSON(in), Definition: src, DefinitionHash: hash,
+	}
+	if err := e.j.Create(ctx, rec); err != nil {
+		return nil, err
+	}
+	return e.withLease(ctx, id, func(ctx context.Context, d *drive) (*Execution, error) {
+		return e.driveRoot(ctx, d, id)
+	})
+}
+
+// Resume continues an execution: it delivers payload to its only open pause
+// (nil means no payload: a null one for a PAUSED execution), continues a
+// WAITING or interrupted one, and reports the recorded outcome of a finished
+// one without running anything.
+func (e *Engine) Resume(ctx context.Context, id string, payload any, opts ...ResumeOption) (*Execution, error) {
+	return e.ResumePause(ctx, id, "", payload, opts...)
+}
+
+// ResumeOption configures one Resume.
+type ResumeOption func(*resumeConfig)
+
+type resumeConfig struct {
+	upgrade *definition.Catalog
+}
+
+// WithDefinition upgrades the execution to a new catalog: the journal is
+// replayed against it first, and any divergence is a NonDeterminismError
+// with nothing written. Without it, the pinned definition is used.
+func WithDefinition(cat *definition.Catalog) ResumeOption {
+	return func(c *resumeConfig) { c.upgrade = cat }
+}
+
+// ResumePause is Resume naming the pause (its name or path) to deliver
+// payload to, for executions with several open pauses.
+func (e *Engine) ResumePause(ctx context.Context, id, pause string, payload any, opts ...ResumeOption) (*Execution, error) {
+	var cfg resumeConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	rec, err := e.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	deliver := payload != nil || pause != ""
+	if rec.State.Finished() {
+		if deliver || cfg.upgrade != nil {
+			return nil, fmt.Errorf("%w: execution %s is %s", ErrNotPaused, id, rec.State)
+		}
+		return toExecution(rec)
+	}
+	return e.withLease(ctx, rec.RootID, func(ctx context.Context, d *drive) (*Execution, error) {
+		rec, err := e.get(ctx, id) // again, under the lease
+		if err != nil {
+			return nil, err
+		}
+		if rec.State.Finished() {
+			if deliver {
+				return nil, fmt.Errorf("%w: execution %s is %s", ErrNotPaused, id, rec.State)
+			}
+			return toExecution(rec)
+		}
+		if cfg.upgrade != nil {
+			if err := e.upgrade(ctx, d, rec.RootID, cfg.upgrade); err != nil {
+				return nil, err
+			}
+		}
+		if rec.State == journal.Paused {
+			if err := e.deliver(ctx, d, rec, pause, payload); err != nil {
+				return nil, err
+			}
+		} else if deliver {
+			return nil, fmt.Errorf("%w: execution %s is %s, not waiting for a payload", ErrNotPaused, id, rec.State)
+		}
+		if _, err := e.driveRoot(ctx, d, rec.RootID); err != nil {
+			return nil, err
+		}
+		return e.Get(ctx, id)
+	})
+}
+
+// deliver validates payload against the chosen pause's schema and journals
+// it as the pause's output. Nothing is written when it is refused.
+func (e *Engine) deliver(ctx context.Context, d *drive, rec *journal.Execution, sel string, payload any) error {
+	var pauses []Pause
+	if len(rec.Pauses) > 0 {
+		if err := json.Unmarshal(rec.Pauses, &pauses); err != nil {
+			return fmt.Errorf("execution %s: stored pauses are not JSON: %w", rec.ID, err)
+		}
+	}
+	var chosen []Pause
+	for _, p := range pauses {
+		if sel == "" || p.Name == sel || p.Path == sel {
+			chosen = append(chosen, p)
+		}
+	}
+	switch {
+	case len(chosen) == 0 && sel != "":
+		return fmt.Errorf("%w: execution %s has no open pause named %q (open: %s)", ErrNotPaused, rec.ID, sel, pauseList(pauses))
+	case len(chosen) == 0:
+		return fmt.Errorf("%w: execution %s has no open pause", ErrNotPaused, rec.ID)
+	case len(chosen) > 1:
+		return fmt.Errorf("%w: execution %s has %d open pauses (%s); name one with --pause", ErrInvalidInput, rec.ID, len(chosen), pauseList(chosen))
+	}
+	p := chosen[0]
+	val, err := Normalize(payload)
+	if err != nil {
+		return fmt.Errorf("%w: the payload is not JSON: %v", ErrInvalidInput, err)
+	}
+	if p.Schema != nil {
+		sch, err := compileSchema(p.Schema)
+		if err != nil {
+			return fmt.Errorf("pause %s: its schema does not compile: %w", p.Path, err)
+		}
+		if err := sch.Validate(val); err != nil {
+			return fmt.Errorf("%w: the payload does not match the schema of pause %s: %s", ErrInvalidInput, p.Name, schemaMessage(err))
+		}
+	}
+	target := p.ExecutionID
+	if target == "" {
+		target = rec.ID
+	}
+	events, err := e.j.Events(ctx, target, 0)
+	if err != nil {
+		return err
+	}
+	var last int64
+	name := "pause:" + p.Name
+	for _, ev := range events {
+		last = ev.Seq
+		if ev.Path == p.Path && (ev.Kind == journal.StepCompleted || ev.Kind == journal.StepFailed) {
+			return fmt.Errorf("%w: pause %s of execution %s was already resumed", ErrNotPaused, p.Path, target)
+		}
+	}
+	running := journal.Running
+	_, err = e.j.Append(ctx, journal.Append{ExecutionID: target, Token: d.token(), ExpectedSeq: last,
+		Events: []journal.Event{{Path: p.Path, Kind: journal.StepCompleted, Name: name,
+			Data: encodeJSON(map[string]any{"output": val, "started_at": time.Now().UTC()})}},
+		Update: &journal.Update{State: &running}})
+	return err
+}
+
+func pauseList(ps []Pause) string {
+	s := ""
+	for i, p := range ps {
+		if i > 0 {
+			s += ", "
+		}
+		s += p.Name + " at " + p.Path
+	}
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// withLease takes the lease of a root execution (taking over at once a lease
+// whose holder is a dead process on this host), keeps it renewed while fn
+// runs, and releases it after.
+func (e *Engine) withLease(ctx context.Context, rootID string, fn func(ctx context.Context, d *drive) (*Execution, error)) (*Execution, error) {
+	l, err := e.j.Acquire(ctx, rootID, e.holder, e.leaseTTL, 0)
+	var busy *journal.BusyError
+	if errors.As(err, &busy) && holderDead(e.holder, busy.Lease.Holder) {
+		l, err = e.j.Acquire(ctx, rootID, e.holder, e.leaseTTL, busy.Lease.Token)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var token atomic.Int64
+	token.Store(l.Token)
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var lost atomic.Bool
+	stop := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(e.leaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				nl, err := e.j.Renew(context.Background(), l, e.leaseTTL)
+				if err != nil {
+					if errors.Is(err, journal.ErrFenced) {
+						lost.Store(true)
+						cancel()
+						return
+					}
+					continue
+				}
+				l = nl
+			}
+		}
+	}()
+	d := &drive{eng: e, token: token.Load, started: time.Now()}
+	ex, err := fn(dctx, d)
+	close(stop)
+	<-renewed
+	if rerr := e.j.Release(context.Background(), l); rerr != nil && err == nil && !lost.Load() && !errors.Is(rerr, journal.ErrFenced) {
+		err = rerr
+	}
+	if lost.Load() && err == nil {
+		err = journal.ErrFenced
+	}
+	return ex, err
+}
+
+// catalogFor returns the catalog an execution runs on: the pinned one, or
+// the one its last upgrade recorded.
+func (e *Engine) catalogFor(root *journal.Execution, events []journal.Event) (*definition.Catalog, error) {
+	src, hash := root.Definition, root.DefinitionHash
+	for _, ev := range events {
+		if ev.Kind == journal.DefinitionUpgraded {
+			var u upgradeRecord
+			if err := json.Unmarshal(ev.Data, &u); err != nil {
+				return nil, fmt.Errorf("journal: bad upgrade record: %w", err)
+			}
+			src, hash = []byte(u.Definition), u.Hash
+		}
+	}
+	if c, ok := e.pinned.Load(hash); ok {
+		return c.(*definition.Catalog), nil
+	}
+	cat, err := definition.Parse("pinned:"+root.ID, src)
+	if err != nil {
+		return nil, fmt.Errorf("execution %s: its pinned definition does not load: %w", root.ID, err)
+	}
+	e.pinned.Store(hash, cat)
+	return cat, nil
+}
+
+type upgradeRecord struct {
+	Definition string `json:"definition"`
+	Hash       string `json:"hash"`
+}
+
+// driveRoot interprets a root execution from the top and records where it
+// got to.
+func (e *Engine) driveRoot(ctx context.Context, d *drive, rootID string) (*Execution, error) {
+	x, err := e.load(ctx, d, rootID)
+	if err != nil {
+		return nil, err
+	}
+	oc, err := x.runWorkflow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.finish(oc); err != nil {
+		return nil, err
+	}
+	return e.Get(ctx, rootID)
+}
+
+// load reads a root execution and its events and prepares it for a drive.
+func (e *Engine) load(ctx context.Context, d *drive, id string) (*exec, error) {
+	rec, err := e.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	events, err := e.j.Events(ctx, id, 0)
+	if err != nil {
+		return nil, err
+	}
+	if d.cat == nil {
+		if d.cat, err = e.catalogFor(rec, events); err != nil {
+			return nil, err
+		}
+	}
+	return d.newExec(rec, events)
+}
+
+// outcome is where a drive of one execution got to.
+type outcome struct {
+	state  journal.State // Completed, Failed, Paused, Waiting, or Running when interrupted
+	output any
+	err    *Error
+	pauses []Pause
+	wake   time.Time
+}
+
+// runWorkflow interprets the execution's workflow from the top.
+func (x *exec) runWorkflow(ctx context.Context) (outcome, error) {
+	if x.rec.State.Finished() && !x.d.replay {
+		return recordedOutcome(x.rec)
+	}
+	wctx := ctx
+	var deadline time.Time
+	if x.wf.Timeout > 0 {
+		deadline = x.rec.CreatedAt.Add(x.wf.Timeout)
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	sc := &scope{steps: map[string]any{}, vars: x.vars}
+	out, err := x.runSteps(wctx, sc, x.wf.Steps, "")
+	if rs, ok := err.(*returnSignal); ok {
+		out, err = rs.value, nil
+	}
+	if err == nil && x.wf.Output != nil {
+		out, err = x.evalValue(x.wf.Output, sc, "#output", "output")
+	}
+	if !deadline.IsZero() && ctx.Err() == nil && (wctx.Err() != nil || (!x.d.replay && !time.Now().Before(deadline))) {
+		if _, isErr := asError(err); err == nil || isErr || incomplete(err) {
+			err = &Error{Type: "Timeout", Message: fmt.Sprintf("workflow %s did not finish within its timeout of %s", x.wf.Name, x.wf.Timeout)}
+		}
+	}
+	switch {
+	case err == nil:
+		return outcome{state: journal.Completed, output: out}, nil
+	case err == errSuspended:
+		oc := outcome{state: journal.Waiting, pauses: x.openPauses()}
+		if len(oc.pauses) > 0 {
+			oc.state = journal.Paused
+		}
+		x.mu.Lock()
+		for _, t := range x.timers {
+			if oc.wake.IsZero() || t.Before(oc.wake) {
+				oc.wake = t
+			}
+		}
+		x.mu.Unlock()
+		if !deadline.IsZero() && (oc.wake.IsZero() || deadline.Before(oc.wake)) {
+			oc.wake = deadline
+		}
+		return oc, nil
+	case err == errFrontier, err == errCancelled:
+		return outcome{state: journal.Running}, nil
+	}
+	if werr, ok := asError(err); ok {
+		if cerr := x.runCompensations(ctx); cerr != nil {
+			if cerr == errFrontier || cerr == errCancelled {
+				return outcome{state: journal.Running}, nil
+			}
+			return outcome{}, unfatal(cerr)
+		}
+		return outcome{state: journal.Failed, err: werr}, nil
+	}
+	return outcome{}, unfatal(err)
+}
+
+func unfatal(err error) error {
+	var f *fatalError
+	if errors.As(err, &f) {
+		return f.err
+	}
+	return err
+}
+
+func recordedOutcome(rec *journal.Execution) (outcome, error) {
+	ex, err := toExecution(rec)
+	if err != nil {
+		return outcome{}, err
+	}
+	return outcome{state: ex.State, output: ex.Output, err: ex.Error, pauses: ex.Pauses, wake: ex.WakeAt}, nil
+}
+
+// finish records an outcome on the execution's record.
+func (x *exec) finish(oc outcome) error {
+	if x.d.replay {
+		return nil
+	}
+	st := oc.state
+	upd := &journal.Update{State: &st}
+	var evs []journal.Event
+	switch st {
+	case journal.Running:
+		return nil // interrupted: the record stays RUNNING for whoever resumes it
+	case journal.Completed, journal.Failed, journal.Cancelled:
+		if x.rec.State == st && x.rec.State.Finished() {
+			return nil
+		}
+		zero := time.Time{}
+		upd.Pauses, upd.WakeAt = json.RawMessage("null"), &zero
+		data := map[string]any{"state": string(st), "output": oc.output}
+		if oc.err != nil {
+			upd.Error = encodeJSON(oc.err)
+			data["error"] = oc.err.value()
+		} else {
+			upd.Output = encodeJSON(oc.output)
+		}
+		evs = append(evs, journal.Event{Kind: journal.ExecutionFinished, Name: string(st), Data: encodeJSON(data), Time: time.Now().UTC()})
+	case journal.Paused, journal.Waiting:
+		ps := oc.pauses
+		if ps == nil {
+			ps = []Pause{}
+		}
+		upd.Pauses = encodeJSON(ps)
+		w := oc.wake
+		upd.WakeAt = &w
+	}
+	if err := x.app.append(evs, upd); err != nil {
+		return err
+	}
+	x.rec.State = st
+	return nil
+}
+
+// callChild runs (or continues) the child execution started at ap.
+func (x *exec) callChild(ctx context.Context, wfName string, in any, ap string) (any, error) {
+	name := "call:" + wfName
+	ev, ok, err := x.recorded(ap, journal.ChildStarted, name)
+	if err != nil {
+		return nil, fatal(err)
+	}
+	var child *exec
+	if ok {
+		child, err = x.openChild(ctx, ev, wfName, in, ap)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		if x.d.replay {
+			return nil, errFrontier
+		}
+		wf := x.d.cat.Workflow(wfName)
+		if wf == nil {
+			return nil, &Error{Type: "UnknownWorkflow", Message: fmt.Sprintf("no workflow named %q in the pinned definition", wfName), Step: ap}
+		}
+		if wf.InputSchema != nil {
+			if err := wf.InputSchema.Validate(in); err != nil {
+				return nil, &Error{Type: "InvalidInput", Message: fmt.Sprintf("the input of %s does not match its input schema: %s", wfName, schemaMessage(err)), Step: ap}
+			}
+		}
+		id := builtins.UUID4(builtins.CryptoRandom{})
+		ev := journal.Event{Path: ap, Kind: journal.ChildStarted, Name: name,
+			Data: encodeJSON(map[string]any{"id": id, "workflow": wfName})}
+		// The child's id is journaled before the child exists, so a crash
+		// between the two makes the resume create that same child.
+		if err := x.write(ev); err != nil {
+			return nil, err
+		}
+		if child, err = x.openChild(ctx, ev, wfName, in, ap); err != nil {
+			return nil, err
+		}
+	}
+	oc, err := child.runWorkflow(ctx)
+	if err != nil {
+		return nil, fatal(err)
+	}
+	if err := child.finish(oc); err != nil {
+		return nil, fatal(err)
+	}
+	switch oc.state {
+	case journal.Completed:
+		return oc.output, nil
+	case journal.Failed, journal.Cancelled:
+		c := *oc.err
+		c.Step = ap
+		if c.Data == nil {
+			c.Data = map[string]any{"execution_id": child.rec.ID, "step": oc.err.Step}
+		}
+		return nil, &c
+	case journal.Paused, journal.Waiting:
+		x.mu.Lock()
+		x.pauses = append(x.pauses, oc.pauses...)
+		if !oc.wake.IsZero() {
+			x.timers = append(x.timers, oc.wake)
+		}
+		x.mu.Unlock()
+		return nil, errSuspended
+	}
+	if x.d.replay {
+		return nil, errFrontier
+	}
+	return nil, errCancelled
+}
+
+type childRecord struct {
+	ID string `json:"id"`
+}
+
+// openChild loads the child journaled by ev, creating its record if a crash
+// came between the journal entry and the creation.
+func (x *exec) openChild(ctx context.Context, ev journal.Event, wfName string, in any, ap string) (*exec, error) {
+	var cr childRecord
+	if err := json.Unmarshal(ev.Data, &cr); err != nil || cr.ID == "" {
+		return nil, fatal(fmt.Errorf("journal: bad child record at %s", ap))
+	}
+	if c, ok := x.d.execs.Load(cr.ID); ok {
+		return c.(*exec), nil
+	}
+	j := x.d.eng.j
+	rec, err := j.Get(ctx, cr.ID)
+	if errors.Is(err, journal.ErrNotFound) && !x.d.replay {
+		wf := x.d.cat.Workflow(wfName)
+		version := 1
+		if wf != nil {
+			version = wf.Version
+		}
+		rec = &journal.Execution{ID: cr.ID, Workflow: wfName, Version: version, State: journal.Running,
+			ParentID: x.rec.ID, RootID: x.rec.RootID, ParentPath: ap, Input: encodeJSON(in),
+			Definition: x.rec.Definition, DefinitionHash: x.rec.DefinitionHash}
+		if err := j.Create(ctx, rec); err != nil && !errors.Is(err, journal.ErrExists) {
+			return nil, fatal(err)
+		}
+		rec, err = j.Get(ctx, cr.ID)
+	}
+	if err != nil {
+		if x.d.replay && errors.Is(err, journal.ErrNotFound) {
+			return nil, errFrontier
+		}
+		return nil, fatal(err)
+	}
+	events, err := j.Events(ctx, cr.ID, 0)
+	if err != nil {
+		return nil, fatal(err)
+	}
+	child, err := x.d.newExec(rec, events)
+	if err != nil {
+		return nil, fatal(err)
+	}
+	return child, nil
+}
+
+// replayChild re-derives, in a replay-only pass, the child whose outcome the
+// parent recorded at ap, so Replay and upgrades check children too.
+func (x *exec) replayChild(ctx context.Context, ap string, done journal.Event) {
+	evs := x.index[evKey{ap, journal.ChildStarted}]
+	if len(evs) == 0 {
+		return
+	}
+	child, err := x.openChild(ctx, evs[len(evs)-1], "", nil, ap)
+	if err != nil {
+		x.d.diff(fmt.Sprintf("%s: child execution: %v", ap, err))
+		return
+	}
+	oc, err := child.runWorkflow(ctx)
+	if err != nil {
+		x.d.fail(err)
+		return
+	}
+	var rec stepRecord
+	_ = json.Unmarshal(done.Data, &rec)
+	switch {
+	case done.Kind == journal.StepCompleted && (oc.state != journal.Completed || !equalValues(oc.output, mustNorm(rec.Output))):
+		x.d.diff(fmt.Sprintf("%s: child %s derives %s %s, the parent recorded completed %s", ap, child.rec.ID, oc.state, short(oc.output, 80), short(rec.Output, 80)))
+	case done.Kind == journal.StepFailed && oc.state != journal.Failed:
+		x.d.diff(fmt.Sprintf("%s: child %s derives %s, the parent recorded a failure", ap, child.rec.ID, oc.state))
+	}
+}
+
+func mustNorm(v any) any {
+	n, _ := Normalize(v)
+	return n
+}
+
+// Get returns an execution's record.
+func (e *Engine) Get(ctx context.Context, id string) (*Execution, error) {
+	rec, err := e.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return toExecution(rec)
+}
+
+func (e *Engine) get(ctx context.Context, id string) (*journal.Execution, error) {
+	rec, err := e.j.Get(ctx, id)
+	if errors.Is(err, journal.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no execution with id %q", ErrNotFound, id)
+	}
+	return rec, err
+}
+
+// List returns the executions that match f, newest first.
+func (e *Engine) List(ctx context.Context, f journal.Filter) ([]*Execution, error) {
+	recs, err := e.j.List(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Execution, 0, len(recs))
+	for _, r := range recs {
+		ex, err := toExecution(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ex)
+	}
+	return out, nil
+}
+
+// Events returns an execution's journal, in order.
+func (e *Engine) Events(ctx context.Context, id string) ([]journal.Event, error) {
+	if _, err := e.get(ctx, id); err != nil {
+		return nil, err
+	}
+	return e.j.Events(ctx, id, 0)
+}
+
+func toExecution(r *journal.Execution) (*Execution, error) {
+	ex := &Execution{ID: r.ID, Workflow: r.Workflow, Version: r.Version, State: r.State, ParentID: r.ParentID,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, WakeAt: r.WakeAt}
+	var err error
+	if ex.Input, err = decodeJSON(r.Input); err != nil {
+		return nil, fmt.Errorf("execution %s: bad input record: %w", r.ID, err)
+	}
+	if ex.Output, err = decodeJSON(r.Output); err != nil {
+		return nil, fmt.Errorf("execution %s: bad output record: %w", r.ID, err)
+	}
+	if len(r.Error) > 0 && string(r.Error) != "null" {
+		ex.Error = &Error{}
+		if err := json.Unmarshal(r.Error, ex.Error); err != nil {
+			return nil, fmt.Errorf("execution %s: bad error record: %w", r.ID, err)
+		}
+		ex.Error.Data, _ = Normalize(ex.Error.Data)
+	}
+	if len(r.Pauses) > 0 && string(r.Pauses) != "null" {
+		if err := json.Unmarshal(r.Pauses, &ex.Pauses); err != nil {
+			return nil, fmt.Errorf("execution %s: bad pauses record: %w", r.ID, err)
+		}
+		for i := range ex.Pauses {
+			ex.Pauses[i].Schema, _ = Normalize(ex.Pauses[i].Schema)
+			if ex.Pauses[i].ExecutionID == r.ID {
+				ex.Pauses[i].ExecutionID = ""
+			}
+		}
+	}
+	return ex, nil
+}
+
+func compileSchema(s any) (*jsonschema.Schema, error) {
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft7
+	if err := c.AddResource("pause.json", bytesReader(encodeJSON(s))); err != nil {
+		return nil, err
+	}
+	return c.Compile("pause.json")
+}
+
+// schemaMessage renders a jsonschema validation error as one line.
+func schemaMessage(err error) string {
+	var ve *jsonschema.ValidationError
+	if errors.As(err, &ve) {
+		leaf := ve
+		for len(leaf.Causes) > 0 {
+			leaf = leaf.Causes[0]
+		}
+		loc := leaf.InstanceLocation
+		if loc == "" {
+			loc = "/"
+		}
+		return fmt.Sprintf("at %s: %s", loc, leaf.Message)
+	}
+	return err.Error()
+}

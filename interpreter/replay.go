@@ -1,0 +1,262 @@
+package interpreter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/loomwork/loom/definition"
+	"github.com/loomwork/loom/journal"
+)
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// diff notes a difference a replay-only pass found.
+func (d *drive) diff(s string) {
+	d.mu.Lock()
+	d.diffs = append(d.diffs, s)
+	d.mu.Unlock()
+}
+
+// fail notes an error a replay-only pass met where it could not return it.
+func (d *drive) fail(err error) {
+	d.mu.Lock()
+	if d.err == nil {
+		d.err = err
+	}
+	d.mu.Unlock()
+}
+
+// Replay re-derives an execution's outcome from its definition and journal
+// alone, running no task and reading no clock or random source, and
+// compares it with what was recorded. A journal that does not fit the
+// definition is a *NonDeterminismError.
+func (e *Engine) Replay(ctx context.Context, id string) (*ReplayResult, error) {
+	rec, err := e.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	root := rec
+	if rec.RootID != rec.ID {
+		if root, err = e.get(ctx, rec.RootID); err != nil {
+			return nil, err
+		}
+	}
+	d := &drive{eng: e, replay: true, token: func() int64 { return 0 }}
+	x, err := e.load(ctx, d, root.ID)
+	if err != nil {
+		return nil, err
+	}
+	oc, err := x.runWorkflow(ctx)
+	if err == nil {
+		err = d.err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := d.checkConsumed(); err != nil {
+		return nil, err
+	}
+	target := x
+	if id != root.ID {
+		c, ok := d.execs.Load(id)
+		if !ok {
+			return nil, fmt.Errorf("replay of %s did not reach child %s", root.ID, id)
+		}
+		target = c.(*exec)
+		if oc, err = target.runWorkflow(ctx); err != nil {
+			return nil, err
+		}
+	}
+	recorded, err := toExecution(target.rec)
+	if err != nil {
+		return nil, err
+	}
+	derived := *recorded
+	derived.State, derived.Output, derived.Error, derived.Pauses = oc.state, oc.output, oc.err, oc.pauses
+	for i := range derived.Pauses {
+		if derived.Pauses[i].ExecutionID == target.rec.ID {
+			derived.Pauses[i].ExecutionID = ""
+		}
+	}
+	res := &ReplayResult{Recorded: recorded, Derived: &derived}
+	res.Diff = append(res.Diff, d.diffs...)
+	if recorded.State != derived.State && !(recorded.State == journal.Running && derived.State == journal.Running) {
+		res.Diff = append(res.Diff, fmt.Sprintf("state: recorded %s, derived %s", recorded.State, derived.State))
+	}
+	if !equalValues(recorded.Output, derived.Output) {
+		res.Diff = append(res.Diff, fmt.Sprintf("output: recorded %s, derived %s", short(recorded.Output, 200), short(derived.Output, 200)))
+	}
+	if !equalValues(errValue(recorded.Error), errValue(derived.Error)) {
+		res.Diff = append(res.Diff, fmt.Sprintf("error: recorded %s, derived %s", short(errValue(recorded.Error), 200), short(errValue(derived.Error), 200)))
+	}
+	if recorded.State == journal.Paused && !equalValues(mustNorm(recorded.Pauses), mustNorm(derived.Pauses)) {
+		res.Diff = append(res.Diff, fmt.Sprintf("pauses: recorded %s, derived %s", short(mustNorm(recorded.Pauses), 200), short(mustNorm(derived.Pauses), 200)))
+	}
+	res.Match = len(res.Diff) == 0
+	return res, nil
+}
+
+func errValue(e *Error) any {
+	if e == nil {
+		return nil
+	}
+	return mustNorm(e.value())
+}
+
+// checkConsumed reports step events that the replay never reached: the
+// definition no longer has a step the journal recorded.
+func (d *drive) checkConsumed() error {
+	var err error
+	d.execs.Range(func(_, v any) bool {
+		x := v.(*exec)
+		var paths []string
+		for k := range x.index {
+			if k.kind == journal.Builtin || k.path == "" {
+				continue
+			}
+			if !x.consumed[k.path] {
+				paths = append(paths, k.path)
+			}
+		}
+		if len(paths) == 0 {
+			return true
+		}
+		sort.Strings(paths)
+		p := paths[0]
+		var rec string
+		for _, k := range stepKinds {
+			if evs := x.index[evKey{p, k}]; len(evs) > 0 {
+				rec = evs[0].Name
+				break
+			}
+		}
+		err = &NonDeterminismError{ExecutionID: x.rec.ID, Path: p, Recorded: rec}
+		return false
+	})
+	return err
+}
+
+// upgrade checks that the journal of a root replays on cat, then records the
+// upgrade; on divergence it writes nothing and returns the error.
+func (e *Engine) upgrade(ctx context.Context, d *drive, rootID string, cat *definition.Catalog) error {
+	root, err := e.get(ctx, rootID)
+	if err != nil {
+		return err
+	}
+	if cat.Workflow(root.Workflow) == nil {
+		return fmt.Errorf("%w: the new definition has no workflow %q", ErrNonDeterminism, root.Workflow)
+	}
+	rd := &drive{eng: e, replay: true, cat: cat, token: d.token}
+	x, err := e.load(ctx, rd, rootID)
+	if err != nil {
+		return err
+	}
+	if _, err := x.runWorkflow(ctx); err != nil {
+		return err
+	}
+	if rd.err != nil {
+		return rd.err
+	}
+	if err := rd.checkConsumed(); err != nil {
+		return err
+	}
+	if len(rd.diffs) > 0 {
+		return fmt.Errorf("%w: %s", ErrNonDeterminism, strings.Join(rd.diffs, "; "))
+	}
+	src, hash, err := cat.Pin(root.Workflow)
+	if err != nil {
+		return err
+	}
+	events, err := e.j.Events(ctx, rootID, 0)
+	if err != nil {
+		return err
+	}
+	var last int64
+	if len(events) > 0 {
+		last = events[len(events)-1].Seq
+	}
+	if _, err := e.j.Append(ctx, journal.Append{ExecutionID: rootID, Token: d.token(), ExpectedSeq: last,
+		Events: []journal.Event{{Kind: journal.DefinitionUpgraded, Name: "upgrade", Time: time.Now().UTC(),
+			Data: encodeJSON(map[string]any{"definition": string(src), "hash": hash})}}}); err != nil {
+		return err
+	}
+	e.pinned.Store(hash, cat)
+	d.cat = cat
+	return nil
+}
+
+// Cancel cancels an unfinished execution (the whole tree of its root): the
+// compensations recorded so far run in reverse order, then the execution
+// and its unfinished children are CANCELLED. A finished execution is refused
+// with ErrFinished.
+func (e *Engine) Cancel(ctx context.Context, id string) (*Execution, error) {
+	rec, err := e.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.State.Finished() {
+		return nil, fmt.Errorf("%w: execution %s is already %s", ErrFinished, id, rec.State)
+	}
+	return e.withLease(ctx, rec.RootID, func(ctx context.Context, d *drive) (*Execution, error) {
+		root, err := e.get(ctx, rec.RootID)
+		if err != nil {
+			return nil, err
+		}
+		if root.State.Finished() {
+			return nil, fmt.Errorf("%w: execution %s is already %s", ErrFinished, root.ID, root.State)
+		}
+		// Walk the journal replay-only to rebuild the recorded
+		// compensations and find the children, then act for real.
+		d.replay = true
+		x, err := e.load(ctx, d, root.ID)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := x.runWorkflow(ctx); err != nil {
+			return nil, err
+		}
+		d.replay = false
+		var all []*exec
+		d.execs.Range(func(_, v any) bool {
+			all = append(all, v.(*exec))
+			return true
+		})
+		// Children first (deepest were loaded last), the root last.
+		sort.SliceStable(all, func(i, j int) bool { return depth(all[i], d) > depth(all[j], d) })
+		werr := &Error{Type: "Cancelled", Message: "the execution was cancelled"}
+		for _, c := range all {
+			if c.rec.State.Finished() {
+				continue
+			}
+			if err := c.write(journal.Event{Kind: journal.CancelRequested, Name: "cancel", Data: json.RawMessage("{}")}); err != nil {
+				return nil, unfatal(err)
+			}
+			if err := c.runCompensations(ctx); err != nil && !errors.Is(err, errCancelled) {
+				return nil, unfatal(err)
+			}
+			if err := c.finish(outcome{state: journal.Cancelled, err: werr}); err != nil {
+				return nil, err
+			}
+		}
+		return e.Get(ctx, id)
+	})
+}
+
+func depth(x *exec, d *drive) int {
+	n := 0
+	for p := x.rec.ParentID; p != ""; n++ {
+		c, ok := d.execs.Load(p)
+		if !ok {
+			break
+		}
+		p = c.(*exec).rec.ParentID
+	}
+	return n
+}
