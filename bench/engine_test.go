@@ -1,0 +1,224 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/loomwork/loom/definition"
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/memory"
+	"github.com/loomwork/loom/journal/sqlite"
+)
+
+func tasks() *interpreter.Registry {
+	reg := interpreter.NewRegistry()
+	reg.Add("echo", func(ctx context.Context, in json.RawMessage) (any, error) { return in, nil })
+	return reg
+}
+
+// chain is a workflow of n echo tasks, each reading the previous output.
+func chain(b *testing.B, n int) *definition.Catalog {
+	var sb strings.Builder
+	sb.WriteString("name: chain\nsteps:\n  - id: s0\n    task: echo\n    with: 0\n")
+	for i := 1; i < n; i++ {
+		fmt.Fprintf(&sb, "  - id: s%d\n    task: echo\n    with: \"${ steps.s%d.output + 1 }\"\n", i, i-1)
+	}
+	cat, err := definition.Parse("chain.yaml", []byte(sb.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cat
+}
+
+func openSQLite(b *testing.B) journal.Journal {
+	j, err := sqlite.Open(filepath.Join(b.TempDir(), "loom.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { j.Close() })
+	return j
+}
+
+// BenchmarkStepOverhead: what the interpreter adds per step on an in-memory
+// journal, against calling the task function directly (the baseline).
+func BenchmarkStepOverhead(b *testing.B) {
+	const steps = 100
+	cat := chain(b, steps)
+	eng := interpreter.New(cat, tasks(), memory.New())
+	fn, _ := tasks().LookupTask("echo")
+	ctx := context.Background()
+
+	start := time.Now()
+	for i := 0; i < b.N*steps; i++ {
+		_, _ = fn(ctx, json.RawMessage(`1`))
+	}
+	base := time.Since(start)
+
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ex, err := eng.Run(ctx, "chain", nil)
+		if err != nil || ex.State != journal.Completed {
+			b.Fatalf("%v %v", err, ex)
+		}
+	}
+	b.StopTimer()
+	per := float64(b.Elapsed().Nanoseconds()) / float64(b.N*steps)
+	b.ReportMetric(per, "ns/step")
+	b.ReportMetric(per/(float64(base.Nanoseconds())/float64(b.N*steps)), "x-direct-call")
+}
+
+// BenchmarkThroughput: 1,000 concurrent executions of a 10-task workflow on
+// the durable SQLite journal (WAL, synchronous=FULL). The baseline is the
+// same executions run one after the other, where no commit can be shared.
+func BenchmarkThroughput(b *testing.B) {
+	const execs, steps = 1000, 10
+	cat := chain(b, steps)
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		j := openSQLite(b)
+		eng := interpreter.New(cat, tasks(), j)
+
+		serialN := 100
+		start := time.Now()
+		for k := 0; k < serialN; k++ {
+			if _, err := eng.Run(ctx, "chain", nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		serial := float64(serialN*steps) / time.Since(start).Seconds()
+
+		before := stats(j)
+		start = time.Now()
+		var wg sync.WaitGroup
+		errs := make(chan error, execs)
+		for k := 0; k < execs; k++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ex, err := eng.Run(ctx, "chain", nil)
+				if err == nil && ex.State != journal.Completed {
+					err = fmt.Errorf("state %s", ex.State)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		el := time.Since(start)
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+		after := stats(j)
+		rate := float64(execs*steps) / el.Seconds()
+		b.ReportMetric(rate, "tasks/s")
+		b.ReportMetric(serial, "serial-tasks/s")
+		b.ReportMetric(rate/serial, "x-serial")
+		if after.Commits > before.Commits {
+			b.ReportMetric(float64(after.Appends-before.Appends)/float64(after.Commits-before.Commits), "appends/commit")
+		}
+	}
+}
+
+type counters struct{ Appends, Commits int64 }
+
+func stats(j journal.Journal) counters {
+	if s, ok := j.(interface{ Stats() sqlite.Stats }); ok {
+		st := s.Stats()
+		return counters{st.Appends, st.Commits}
+	}
+	return counters{}
+}
+
+// BenchmarkOneExecution: one 10-task execution end to end on SQLite, against
+// a baseline of one bare journal append (a single durable commit).
+func BenchmarkOneExecution(b *testing.B) {
+	cat := chain(b, 10)
+	j := openSQLite(b)
+	eng := interpreter.New(cat, tasks(), j)
+	ctx := context.Background()
+
+	if err := j.Create(ctx, &journal.Execution{ID: "base", Workflow: "chain", State: journal.Running}); err != nil {
+		b.Fatal(err)
+	}
+	l, err := j.Acquire(ctx, "base", journal.Holder{ID: "bench"}, time.Minute, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const baseN = 50
+	start := time.Now()
+	for i := 0; i < baseN; i++ {
+		if _, err := j.Append(ctx, journal.Append{ExecutionID: "base", Token: l.Token, ExpectedSeq: int64(i),
+			Events: []journal.Event{{Path: "x", Kind: journal.StepCompleted, Name: "task:echo", Ordinal: i, Data: json.RawMessage(`{}`)}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	commit := time.Since(start) / baseN
+
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := eng.Run(ctx, "chain", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	per := b.Elapsed() / time.Duration(b.N)
+	b.ReportMetric(float64(per.Microseconds())/1000, "ms/execution")
+	b.ReportMetric(float64(per)/float64(commit), "x-one-commit")
+}
+
+// BenchmarkReplay10000Events: Replay of an execution whose journal holds
+// 10,000 events, against reading those events alone (the baseline).
+func BenchmarkReplay10000Events(b *testing.B) {
+	cat, err := definition.Parse("fan.yaml", []byte(`
+name: fan
+steps:
+  - id: each
+    map:
+      items: ${ 0..9999 }
+      concurrency: 0
+      task: echo
+output: '${ len(steps.each.output) }'
+`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	j := openSQLite(b)
+	eng := interpreter.New(cat, tasks(), j)
+	ctx := context.Background()
+	ex, err := eng.Run(ctx, "fan", nil)
+	if err != nil || ex.State != journal.Completed {
+		b.Fatalf("%v %+v", err, ex)
+	}
+	evs, _ := j.Events(ctx, ex.ID, 0)
+	if len(evs) < 10000 {
+		b.Fatalf("only %d events", len(evs))
+	}
+	start := time.Now()
+	const baseN = 5
+	for i := 0; i < baseN; i++ {
+		_, _ = j.Events(ctx, ex.ID, 0)
+	}
+	read := time.Since(start) / baseN
+
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := eng.Replay(ctx, ex.ID)
+		if err != nil || !res.Match {
+			b.Fatalf("%v %+v", err, res)
+		}
+	}
+	b.StopTimer()
+	per := b.Elapsed() / time.Duration(b.N)
+	b.ReportMetric(float64(per.Microseconds())/1000, "ms/replay")
+	b.ReportMetric(float64(len(evs)), "events")
+	b.ReportMetric(float64(per)/float64(read), "x-read-events")
+}

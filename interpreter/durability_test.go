@@ -1,0 +1,361 @@
+package interpreter_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
+)
+
+// The seed's determinism flow: now, uuid4, randint, randrange, now.
+const seedFlow = `
+name: deterministic
+steps:
+  - set: {start: "${ now() }"}
+  - set: {id: "${ uuid4() }", dice: "${ randint(1, 5) }", pick: "${ randrange(1, 10) }"}
+  - id: pause
+    pause: look
+  - set: {end: "${ now() }"}
+output: '${ {start: vars.start, id: vars.id, dice: vars.dice, pick: vars.pick, end: vars["end"], span: date(vars["end"]) - date(vars.start) >= duration("0s")} }'
+`
+
+func TestSeedDeterminism(t *testing.T) {
+	w := newWorld(t, seedFlow)
+	ex := w.run("deterministic", nil)
+	wantState(t, ex, journal.Paused)
+	done := w.resume(ex.ID, nil)
+	wantState(t, done, journal.Completed)
+	out := done.Output.(map[string]any)
+	if d := out["dice"].(int); d < 1 || d > 5 {
+		t.Fatalf("randint(1, 5) = %d", d)
+	}
+	if p := out["pick"].(int); p < 1 || p > 9 {
+		t.Fatalf("randrange(1, 10) = %d", p)
+	}
+	// Running the finished execution again: the same output, nothing run.
+	again, err := w.replayEngine().Resume(context.Background(), ex.ID, nil)
+	if err != nil || js(again.Output) != js(done.Output) {
+		t.Fatalf("second run = %v, %v; want %s", again, err, js(done.Output))
+	}
+	w.wantReplay(ex.ID)
+}
+
+func TestPauseResumeWithPayload(t *testing.T) {
+	w := newWorld(t, `
+name: approval
+steps:
+  - id: order
+    task: echo
+    with: {id: "${ input.id }"}
+  - id: approval
+    pause: wait_for_approval
+    schema: {type: object, required: [approved], properties: {approved: {type: boolean}}}
+  - if: ${ !steps.approval.output.approved }
+    raise: {error: Rejected, message: "order ${ input.id } was rejected"}
+  - id: ship
+    task: echo
+    with: 'shipped ${ steps.order.output.id }'
+`)
+	ex := w.run("approval", map[string]any{"id": "A7"})
+	wantState(t, ex, journal.Paused)
+	if len(ex.Pauses) != 1 || ex.Pauses[0].Name != "wait_for_approval" || ex.Pauses[0].Path != "approval" {
+		t.Fatalf("pauses = %+v", ex.Pauses)
+	}
+	// A payload that fails the schema is refused and nothing is journaled.
+	before, _ := w.eng.Events(context.Background(), ex.ID)
+	if _, err := w.eng.Resume(context.Background(), ex.ID, map[string]any{"approved": "yes"}); !errors.Is(err, interpreter.ErrInvalidInput) {
+		t.Fatalf("bad payload: err = %v", err)
+	}
+	after, _ := w.eng.Events(context.Background(), ex.ID)
+	if len(after) != len(before) {
+		t.Fatalf("a refused payload wrote %d events", len(after)-len(before))
+	}
+	if st, _ := w.eng.Get(context.Background(), ex.ID); st.State != journal.Paused {
+		t.Fatalf("after a refused payload the state is %s", st.State)
+	}
+	done := w.resume(ex.ID, map[string]any{"approved": true})
+	wantOutput(t, done, `"shipped A7"`)
+	if n := w.count("echo"); n != 2 {
+		t.Fatalf("echo ran %d times, want 2 (the first is replayed)", n)
+	}
+	// The first valid resume won; a second is refused.
+	if _, err := w.eng.Resume(context.Background(), ex.ID, map[string]any{"approved": false}); !errors.Is(err, interpreter.ErrNotPaused) {
+		t.Fatalf("double resume: err = %v", err)
+	}
+	w.wantReplay(ex.ID)
+}
+
+func TestSeveralPausesInSequence(t *testing.T) {
+	w := newWorld(t, `
+name: stages
+steps:
+  - id: one
+    pause: verify_data
+  - id: two
+    pause: review_processing
+  - return: '${ [steps.one.output, steps.two.output] }'
+`)
+	ex := w.run("stages", nil)
+	wantState(t, ex, journal.Paused)
+	ex = w.resume(ex.ID, "first")
+	wantState(t, ex, journal.Paused)
+	if ex.Pauses[0].Name != "review_processing" {
+		t.Fatalf("second pause = %+v", ex.Pauses)
+	}
+	wantOutput(t, w.resume(ex.ID, "second"), `["first","second"]`)
+	w.wantReplay(ex.ID)
+}
+
+func TestPauseInsideChild(t *testing.T) {
+	w := newWorld(t, `
+name: parent
+steps:
+  - id: sub
+    call: child
+  - return: '${ "parent got " + steps.sub.output }'
+---
+name: child
+steps:
+  - id: ask
+    pause: child_approval
+  - return: '${ "child got " + steps.ask.output }'
+`)
+	ex := w.run("parent", nil)
+	wantState(t, ex, journal.Paused)
+	if len(ex.Pauses) != 1 || ex.Pauses[0].ExecutionID == "" || ex.Pauses[0].Path != "ask" {
+		t.Fatalf("pauses = %+v", ex.Pauses)
+	}
+	childID := ex.Pauses[0].ExecutionID
+	child, err := w.eng.Get(context.Background(), childID)
+	if err != nil || child.ParentID != ex.ID || child.State != journal.Paused {
+		t.Fatalf("child = %+v, %v", child, err)
+	}
+	// Resuming the child continues both.
+	if _, err := w.eng.Resume(context.Background(), childID, "yes"); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := w.eng.Get(context.Background(), ex.ID)
+	wantOutput(t, root, `"parent got child got yes"`)
+	w.wantReplay(ex.ID)
+	w.wantReplay(childID)
+}
+
+func TestPausesInsideMapItems(t *testing.T) {
+	w := newWorld(t, `
+name: stars
+steps:
+  - id: each
+    map:
+      items: ${ ["a", "b", "c"] }
+      steps:
+        - id: approve
+          pause: approve
+        - return: '${ item + "=" + string(steps.approve.output) }'
+`)
+	ex := w.run("stars", nil)
+	wantState(t, ex, journal.Paused)
+	if len(ex.Pauses) != 3 {
+		t.Fatalf("pauses = %+v", ex.Pauses)
+	}
+	if _, err := w.eng.Resume(context.Background(), ex.ID, 1); !errors.Is(err, interpreter.ErrInvalidInput) {
+		t.Fatalf("ambiguous resume: err = %v", err)
+	}
+	ex, err := w.eng.ResumePause(context.Background(), ex.ID, "each[1]/approve", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, ex, journal.Paused)
+	if len(ex.Pauses) != 2 {
+		t.Fatalf("after one resume pauses = %+v", ex.Pauses)
+	}
+	ex, _ = w.eng.ResumePause(context.Background(), ex.ID, "each[0]/approve", 1)
+	ex, _ = w.eng.ResumePause(context.Background(), ex.ID, "each[2]/approve", 3)
+	wantOutput(t, ex, `["a=1","b=2","c=3"]`)
+	w.wantReplay(ex.ID)
+}
+
+func TestPauseTimeoutIsCatchable(t *testing.T) {
+	w := newWorld(t, `
+name: w
+steps:
+  - id: guard
+    try:
+      - pause: quick
+        timeout: 30ms
+    catch:
+      errors: [PauseTimeout]
+      steps: [{return: timed out}]
+`)
+	ex := w.run("w", nil)
+	wantState(t, ex, journal.Paused)
+	time.Sleep(40 * time.Millisecond)
+	wantOutput(t, w.resume(ex.ID, nil), `"timed out"`)
+}
+
+const v1 = `
+name: flow
+steps:
+  - id: a
+    task: echo
+    with: one
+  - id: gate
+    pause: gate
+  - id: b
+    task: echo
+    with: two
+`
+
+func TestUpgradeIncompatibleIsRefused(t *testing.T) {
+	w := newWorld(t, v1)
+	ex := w.run("flow", nil)
+	wantState(t, ex, journal.Paused)
+	before, _ := w.eng.Events(context.Background(), ex.ID)
+	v2 := mustParse(t, `
+name: flow
+steps:
+  - id: a
+    task: add
+    with: {a: 1, b: 2}
+  - id: gate
+    pause: gate
+`)
+	_, err := w.eng.Resume(context.Background(), ex.ID, "go", interpreter.WithDefinition(v2))
+	var nd *interpreter.NonDeterminismError
+	if !errors.As(err, &nd) || nd.Path != "a" || nd.Recorded != "task:echo" || nd.Now != "task:add" {
+		t.Fatalf("err = %v, want non-determinism at a (task:echo vs task:add)", err)
+	}
+	after, _ := w.eng.Events(context.Background(), ex.ID)
+	if len(after) != len(before) {
+		t.Fatal("a refused upgrade wrote to the journal")
+	}
+	// A removed step the journal recorded is divergence too.
+	v3 := mustParse(t, `
+name: flow
+steps:
+  - id: gate
+    pause: gate
+`)
+	if _, err := w.eng.Resume(context.Background(), ex.ID, "go", interpreter.WithDefinition(v3)); !errors.Is(err, interpreter.ErrNonDeterminism) {
+		t.Fatalf("removed step: err = %v", err)
+	}
+}
+
+func TestUpgradeCompatibleContinues(t *testing.T) {
+	w := newWorld(t, v1)
+	ex := w.run("flow", nil)
+	v2 := mustParse(t, `
+name: flow
+steps:
+  - id: a
+    task: echo
+    with: one
+  - id: gate
+    pause: gate
+  - id: c
+    task: add
+    with: {a: 40, b: 2}
+`)
+	done, err := w.eng.Resume(context.Background(), ex.ID, "go", interpreter.WithDefinition(v2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOutput(t, done, `42`)
+}
+
+func TestWithoutUpgradeThePinnedDefinitionRuns(t *testing.T) {
+	w := newWorld(t, v1)
+	ex := w.run("flow", nil)
+	// A new engine whose catalog says something else still runs the pinned one.
+	other := interpreter.New(mustParse(t, `
+name: flow
+steps: [{raise: {error: New, message: changed}}]
+`), w.reg, w.j)
+	done, err := other.Resume(context.Background(), ex.ID, "go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOutput(t, done, `"two"`)
+}
+
+func TestCancelRunsCompensations(t *testing.T) {
+	w := newWorld(t, `
+name: w
+steps:
+  - id: charge
+    task: record
+    with: charge
+    compensate: {task: record, with: refund}
+  - pause: wait
+`)
+	ex := w.run("w", nil)
+	wantState(t, ex, journal.Paused)
+	c, err := w.eng.Cancel(context.Background(), ex.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, c, journal.Cancelled)
+	if js(w.log) != `["charge","refund"]` {
+		t.Fatalf("log = %v", w.log)
+	}
+	if _, err := w.eng.Cancel(context.Background(), ex.ID); !errors.Is(err, interpreter.ErrFinished) {
+		t.Fatalf("second cancel: err = %v", err)
+	}
+}
+
+func TestSecondRunnerIsRefused(t *testing.T) {
+	w := newWorld(t, `
+name: w
+steps:
+  - pause: p
+  - task: echo
+    with: done
+`)
+	ex := w.run("w", nil)
+	// Someone else holds the lease (a live holder on another host).
+	l, err := w.j.Acquire(context.Background(), ex.ID, journal.Holder{ID: "other", Host: "elsewhere", PID: 1}, time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.eng.Resume(context.Background(), ex.ID, "x"); !errors.Is(err, interpreter.ErrBusy) {
+		t.Fatalf("err = %v, want busy", err)
+	}
+	if n := w.count("echo"); n != 0 {
+		t.Fatal("a refused runner ran a task")
+	}
+	_ = w.j.Release(context.Background(), l)
+	wantOutput(t, w.resume(ex.ID, "x"), `"done"`)
+}
+
+func TestFencedRunnerWritesNothing(t *testing.T) {
+	w := newWorld(t, `
+name: w
+steps:
+  - task: slow
+    with: {ms: 200}
+  - task: echo
+    with: after
+`)
+	go func() {
+		// Another runner takes the lease over while the task runs.
+		time.Sleep(50 * time.Millisecond)
+		l, err := w.j.LeaseOf(context.Background(), "fenced")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if _, err := w.j.Acquire(context.Background(), "fenced", journal.Holder{ID: "thief", Host: "h", PID: 1}, time.Minute, l.Token); err != nil {
+			t.Error(err)
+		}
+	}()
+	_, err := w.eng.Run(context.Background(), "w", nil, interpreter.WithExecutionID("fenced"))
+	if !errors.Is(err, journal.ErrFenced) {
+		t.Fatalf("err = %v, want fenced", err)
+	}
+	evs, _ := w.j.Events(context.Background(), "fenced", 0)
+	if len(evs) != 0 || w.count("echo") != 0 {
+		t.Fatalf("a fenced runner wrote %d events and ran echo %d times", len(evs), w.count("echo"))
+	}
+}

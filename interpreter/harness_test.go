@@ -1,0 +1,193 @@
+package interpreter_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/loomwork/loom/definition"
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/memory"
+)
+
+// world is one engine over an in-memory journal with test tasks that count
+// their calls.
+type world struct {
+	t     *testing.T
+	cat   *definition.Catalog
+	reg   *interpreter.Registry
+	j     journal.Journal
+	eng   *interpreter.Engine
+	mu    sync.Mutex
+	calls map[string]int
+	flaky atomic.Int64 // failures left for the "flaky" task
+	gate  chan struct{}
+	log   []string
+}
+
+func newWorld(t *testing.T, src string, opts ...interpreter.Option) *world {
+	t.Helper()
+	w := &world{t: t, calls: map[string]int{}, j: memory.New(), gate: make(chan struct{})}
+	w.reg = interpreter.NewRegistry()
+	count := func(name string) {
+		w.mu.Lock()
+		w.calls[name]++
+		w.mu.Unlock()
+	}
+	interpreter.Register(w.reg, "echo", func(ctx context.Context, in any) (any, error) {
+		count("echo")
+		return in, nil
+	})
+	interpreter.Register(w.reg, "add", func(ctx context.Context, in struct{ A, B int }) (int, error) {
+		count("add")
+		return in.A + in.B, nil
+	})
+	interpreter.Register(w.reg, "fail", func(ctx context.Context, in struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	}) (any, error) {
+		count("fail")
+		return nil, interpreter.Errorf(in.Type, "%s", in.Message)
+	})
+	interpreter.Register(w.reg, "flaky", func(ctx context.Context, in any) (string, error) {
+		count("flaky")
+		if w.flaky.Add(-1) >= 0 {
+			return "", interpreter.Errorf("Flaky", "not yet")
+		}
+		return "ok", nil
+	})
+	interpreter.Register(w.reg, "slow", func(ctx context.Context, in struct{ MS int }) (string, error) {
+		count("slow")
+		select {
+		case <-time.After(time.Duration(in.MS) * time.Millisecond):
+			return "slept", nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	})
+	interpreter.Register(w.reg, "record", func(ctx context.Context, in string) (string, error) {
+		count("record")
+		w.mu.Lock()
+		w.log = append(w.log, in)
+		w.mu.Unlock()
+		return in, nil
+	})
+	interpreter.Register(w.reg, "key", func(ctx context.Context, in any) (string, error) {
+		count("key")
+		return interpreter.IdempotencyKey(ctx), nil
+	})
+	w.cat = mustParse(t, src)
+	w.eng = interpreter.New(w.cat, w.reg, w.j, opts...)
+	return w
+}
+
+func mustParse(t *testing.T, src string) *definition.Catalog {
+	t.Helper()
+	cat, err := definition.Parse("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("definition does not load:\n%v", err)
+	}
+	return cat
+}
+
+func (w *world) count(name string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.calls[name]
+}
+
+func (w *world) run(name string, input any) *interpreter.Execution {
+	w.t.Helper()
+	ex, err := w.eng.Run(context.Background(), name, input)
+	if err != nil {
+		w.t.Fatalf("Run(%s): %v", name, err)
+	}
+	return ex
+}
+
+func (w *world) resume(id string, payload any) *interpreter.Execution {
+	w.t.Helper()
+	ex, err := w.eng.Resume(context.Background(), id, payload)
+	if err != nil {
+		w.t.Fatalf("Resume(%s): %v", id, err)
+	}
+	return ex
+}
+
+// replayEngine is an engine on the same journal whose clock, random source
+// and every task fail the test when called: a replay must touch nothing.
+func (w *world) replayEngine() *interpreter.Engine {
+	reg := interpreter.NewRegistry()
+	for _, n := range w.reg.TaskNames() {
+		name := n
+		reg.Add(name, func(ctx context.Context, in json.RawMessage) (any, error) {
+			w.t.Errorf("task %s called during replay", name)
+			return nil, errors.New("called during replay")
+		})
+	}
+	return interpreter.New(w.cat, reg, w.j, interpreter.WithClock(failClock{w.t}), interpreter.WithRandom(failRandom{w.t}))
+}
+
+type failClock struct{ t *testing.T }
+
+func (c failClock) Now() time.Time {
+	c.t.Error("clock read during replay")
+	return time.Time{}
+}
+
+type failRandom struct{ t *testing.T }
+
+func (r failRandom) Uint64() uint64 {
+	r.t.Error("random source read during replay")
+	return 0
+}
+
+func js(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("<%v>", err)
+	}
+	return string(b)
+}
+
+func wantState(t *testing.T, ex *interpreter.Execution, st journal.State) {
+	t.Helper()
+	if ex.State != st {
+		t.Fatalf("state = %s, want %s (error: %v, output: %s)", ex.State, st, ex.Error, js(ex.Output))
+	}
+}
+
+func wantOutput(t *testing.T, ex *interpreter.Execution, want string) {
+	t.Helper()
+	wantState(t, ex, journal.Completed)
+	if got := js(ex.Output); got != want {
+		t.Fatalf("output = %s, want %s", got, want)
+	}
+}
+
+func wantError(t *testing.T, ex *interpreter.Execution, typ, step, msgPart string) {
+	t.Helper()
+	wantState(t, ex, journal.Failed)
+	if ex.Error == nil || ex.Error.Type != typ || ex.Error.Step != step || !strings.Contains(ex.Error.Message, msgPart) {
+		t.Fatalf("error = %+v, want type %s at %q containing %q", ex.Error, typ, step, msgPart)
+	}
+}
+
+// wantReplay replays ex with no world access and checks it matches.
+func (w *world) wantReplay(id string) {
+	w.t.Helper()
+	res, err := w.replayEngine().Replay(context.Background(), id)
+	if err != nil {
+		w.t.Fatalf("Replay: %v", err)
+	}
+	if !res.Match {
+		w.t.Fatalf("replay does not match: %v", res.Diff)
+	}
+}
