@@ -154,7 +154,6 @@ type Lease struct {
 	Expires time.Time
 }
 
-
 // Journal is the durable store of executions and their events. Every method
 // is safe for concurrent use. Implementations: journal/sqlite, journal/memory.
 type Journal interface {

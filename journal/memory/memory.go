@@ -1,0 +1,450 @@
+// Package memory is an in-memory journal.Journal with the full semantics of
+// the durable backends (expected-sequence conflicts, leases with fencing
+// tokens and expiry, List filters) and none of their durability. It serves
+// interpreter tests and benchmarks that measure the engine, not the disk.
+package memory
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/loomwork/loom/journal"
+)
+
+// DefaultLeaseTTL is the lease duration used when Acquire or Renew is given
+// a ttl ≤ 0.
+const DefaultLeaseTTL = 30 * time.Second
+
+// ErrClosed is returned by every method after Close.
+var ErrClosed = errors.New("journal: closed")
+
+// Option configures a Journal.
+type Option func(*Journal)
+
+// WithClock replaces time.Now: it stamps records, events and lease expiries,
+// and decides whether a lease has expired.
+func WithClock(now func() time.Time) Option {
+	return func(j *Journal) { j.now = now }
+}
+
+// Journal is an in-memory journal. Values are copied on the way in and out,
+// so callers never share memory with it. The zero value is not usable; call New.
+type Journal struct {
+	now func() time.Time
+
+	mu        sync.RWMutex
+	closed    bool
+	execs     map[string]*record
+	leases    map[string]journal.Lease // by root ID
+	lastToken int64                    // tokens are never reused, across roots
+}
+
+type record struct {
+	exec   journal.Execution
+	events []journal.Event
+	keys   map[eventKey]struct{}
+}
+
+type eventKey struct {
+	path    string
+	kind    journal.EventKind
+	ordinal int
+}
+
+var _ journal.Journal = (*Journal)(nil)
+
+// New returns an empty journal.
+func New(opts ...Option) *Journal {
+	j := &Journal{
+		now:    time.Now,
+		execs:  make(map[string]*record),
+		leases: make(map[string]journal.Lease),
+	}
+	for _, o := range opts {
+		o(j)
+	}
+	return j
+}
+
+func (j *Journal) clock() time.Time { return j.now().UTC() }
+
+// Create implements journal.Journal.
+func (j *Journal) Create(ctx context.Context, e *journal.Execution) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if e == nil || e.ID == "" {
+		return errors.New("journal: create: execution has no ID")
+	}
+	if err := validRecordJSON(e); err != nil {
+		return fmt.Errorf("journal: create %s: %w", e.ID, err)
+	}
+	c := copyExecution(e)
+	if c.RootID == "" {
+		c.RootID = c.ID
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return ErrClosed
+	}
+	if _, ok := j.execs[c.ID]; ok {
+		return fmt.Errorf("journal: create %s: %w", c.ID, journal.ErrExists)
+	}
+	now := j.clock()
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = now
+	}
+	if c.UpdatedAt.IsZero() {
+		c.UpdatedAt = now
+	}
+	j.execs[c.ID] = &record{exec: *c, keys: make(map[eventKey]struct{})}
+	return nil
+}
+
+// Append implements journal.Journal.
+func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := validAppend(&a); err != nil {
+		return 0, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return 0, ErrClosed
+	}
+	r, ok := j.execs[a.ExecutionID]
+	if !ok {
+		return 0, fmt.Errorf("journal: append to %s: %w", a.ExecutionID, journal.ErrNotFound)
+	}
+	if l, ok := j.leases[r.exec.RootID]; !ok || l.Token != a.Token {
+		return 0, fmt.Errorf("journal: append to %s with token %d: %w", a.ExecutionID, a.Token, journal.ErrFenced)
+	}
+	last := int64(len(r.events))
+	if a.ExpectedSeq != last {
+		return 0, fmt.Errorf("journal: append to %s after seq %d, last is %d: %w", a.ExecutionID, a.ExpectedSeq, last, journal.ErrConflict)
+	}
+	added := make(map[eventKey]struct{}, len(a.Events))
+	for _, ev := range a.Events {
+		k := eventKey{ev.Path, ev.Kind, ev.Ordinal}
+		_, dup := r.keys[k]
+		if _, dupBatch := added[k]; dup || dupBatch {
+			return 0, fmt.Errorf("journal: append to %s: event (%q, %s, %d) already recorded: %w", a.ExecutionID, ev.Path, ev.Kind, ev.Ordinal, journal.ErrConflict)
+		}
+		added[k] = struct{}{}
+	}
+
+	now := j.clock()
+	for _, ev := range a.Events {
+		last++
+		c := copyEvent(ev)
+		c.Seq = last
+		if c.Time.IsZero() {
+			c.Time = now
+		}
+		r.events = append(r.events, c)
+	}
+	for k := range added {
+		r.keys[k] = struct{}{}
+	}
+	applyUpdate(&r.exec, a.Update)
+	r.exec.UpdatedAt = now
+	return last, nil
+}
+
+func applyUpdate(e *journal.Execution, u *journal.Update) {
+	if u == nil {
+		return
+	}
+	if u.State != nil {
+		e.State = *u.State
+	}
+	if len(u.Output) > 0 {
+		e.Output = bytes.Clone(u.Output)
+	}
+	if len(u.Error) > 0 {
+		e.Error = bytes.Clone(u.Error)
+	}
+	if len(u.Pauses) > 0 {
+		if isNull(u.Pauses) {
+			e.Pauses = nil
+		} else {
+			e.Pauses = bytes.Clone(u.Pauses)
+		}
+	}
+	if u.WakeAt != nil {
+		e.WakeAt = normTime(*u.WakeAt)
+	}
+}
+
+// Events implements journal.Journal.
+func (j *Journal) Events(ctx context.Context, id string, after int64) ([]journal.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if j.closed {
+		return nil, ErrClosed
+	}
+	r, ok := j.execs[id]
+	if !ok {
+		return nil, fmt.Errorf("journal: events of %s: %w", id, journal.ErrNotFound)
+	}
+	after = max(after, 0)
+	if after >= int64(len(r.events)) {
+		return nil, nil
+	}
+	out := make([]journal.Event, 0, int64(len(r.events))-after)
+	for _, ev := range r.events[after:] {
+		out = append(out, copyEvent(ev))
+	}
+	return out, nil
+}
+
+// Get implements journal.Journal.
+func (j *Journal) Get(ctx context.Context, id string) (*journal.Execution, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if j.closed {
+		return nil, ErrClosed
+	}
+	r, ok := j.execs[id]
+	if !ok {
+		return nil, fmt.Errorf("journal: get %s: %w", id, journal.ErrNotFound)
+	}
+	return copyExecution(&r.exec), nil
+}
+
+// List implements journal.Journal.
+func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execution, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if j.closed {
+		return nil, ErrClosed
+	}
+	var hits []*journal.Execution
+	for _, r := range j.execs {
+		if j.matches(&r.exec, &f) {
+			hits = append(hits, &r.exec)
+		}
+	}
+	slices.SortFunc(hits, func(a, b *journal.Execution) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	if f.Limit > 0 && len(hits) > f.Limit {
+		hits = hits[:f.Limit]
+	}
+	out := make([]*journal.Execution, len(hits))
+	for i, e := range hits {
+		out[i] = copyExecution(e)
+	}
+	return out, nil
+}
+
+func (j *Journal) matches(e *journal.Execution, f *journal.Filter) bool {
+	switch {
+	case f.State != "" && e.State != f.State,
+		f.Workflow != "" && e.Workflow != f.Workflow,
+		f.ParentID != "" && e.ParentID != f.ParentID,
+		f.RootsOnly && e.ParentID != "":
+		return false
+	}
+	if f.Due.IsZero() {
+		return true
+	}
+	switch e.State {
+	case journal.Waiting:
+		return !e.WakeAt.IsZero() && !e.WakeAt.After(f.Due)
+	case journal.Running:
+		l, ok := j.leases[e.RootID]
+		return !ok || !l.Expires.After(f.Due)
+	}
+	return false
+}
+
+// Acquire implements journal.Journal.
+func (j *Journal) Acquire(ctx context.Context, rootID string, h journal.Holder, ttl time.Duration, takeover int64) (journal.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return journal.Lease{}, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return journal.Lease{}, ErrClosed
+	}
+	r, ok := j.execs[rootID]
+	if !ok {
+		return journal.Lease{}, fmt.Errorf("journal: acquire %s: %w", rootID, journal.ErrNotFound)
+	}
+	if r.exec.RootID != rootID {
+		return journal.Lease{}, fmt.Errorf("journal: acquire %s: not a root execution (its root is %s)", rootID, r.exec.RootID)
+	}
+	now := j.clock()
+	if cur, ok := j.leases[rootID]; ok && cur.Expires.After(now) && (h.ID == "" || cur.Holder.ID != h.ID) && (takeover == 0 || takeover != cur.Token) {
+		return journal.Lease{}, &journal.BusyError{Lease: cur}
+	}
+	j.lastToken++
+	l := journal.Lease{RootID: rootID, Token: j.lastToken, Holder: h, Expires: now.Add(leaseTTL(ttl))}
+	j.leases[rootID] = l
+	return l, nil
+}
+
+// Renew implements journal.Journal.
+func (j *Journal) Renew(ctx context.Context, l journal.Lease, ttl time.Duration) (journal.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return journal.Lease{}, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return journal.Lease{}, ErrClosed
+	}
+	cur, ok := j.leases[l.RootID]
+	if !ok || cur.Token != l.Token {
+		return journal.Lease{}, fmt.Errorf("journal: renew lease %d of %s: %w", l.Token, l.RootID, journal.ErrFenced)
+	}
+	cur.Expires = j.clock().Add(leaseTTL(ttl))
+	j.leases[l.RootID] = cur
+	return cur, nil
+}
+
+// Release implements journal.Journal.
+func (j *Journal) Release(ctx context.Context, l journal.Lease) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return ErrClosed
+	}
+	cur, ok := j.leases[l.RootID]
+	if !ok || cur.Token != l.Token {
+		return fmt.Errorf("journal: release lease %d of %s: %w", l.Token, l.RootID, journal.ErrFenced)
+	}
+	delete(j.leases, l.RootID)
+	return nil
+}
+
+// LeaseOf implements journal.Journal.
+func (j *Journal) LeaseOf(ctx context.Context, rootID string) (journal.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return journal.Lease{}, err
+	}
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if j.closed {
+		return journal.Lease{}, ErrClosed
+	}
+	return j.leases[rootID], nil
+}
+
+// Close implements journal.Journal. It drops all data.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.closed = true
+	j.execs = nil
+	j.leases = nil
+	return nil
+}
+
+func leaseTTL(ttl time.Duration) time.Duration {
+	if ttl <= 0 {
+		return DefaultLeaseTTL
+	}
+	return ttl
+}
+
+// normTime drops the location and monotonic reading, as a round trip
+// through a database would.
+func normTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func isNull(raw json.RawMessage) bool {
+	return string(bytes.TrimSpace(raw)) == "null"
+}
+
+func copyExecution(e *journal.Execution) *journal.Execution {
+	c := *e
+	c.Input = cloneBytes(e.Input)
+	c.Output = cloneBytes(e.Output)
+	c.Error = cloneBytes(e.Error)
+	c.Pauses = cloneBytes(e.Pauses)
+	c.Definition = cloneBytes(e.Definition)
+	c.WakeAt = normTime(e.WakeAt)
+	c.CreatedAt = normTime(e.CreatedAt)
+	c.UpdatedAt = normTime(e.UpdatedAt)
+	return &c
+}
+
+func copyEvent(ev journal.Event) journal.Event {
+	ev.Data = cloneBytes(ev.Data)
+	ev.Time = normTime(ev.Time)
+	return ev
+}
+
+// cloneBytes copies b; empty becomes nil, as NULL does in a database.
+func cloneBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return bytes.Clone(b)
+}
+
+func validRecordJSON(e *journal.Execution) error {
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"input", e.Input}, {"output", e.Output}, {"error", e.Error}, {"pauses", e.Pauses}} {
+		if len(f.raw) > 0 && !json.Valid(f.raw) {
+			return fmt.Errorf("%s is not valid JSON", f.name)
+		}
+	}
+	return nil
+}
+
+func validAppend(a *journal.Append) error {
+	for i, ev := range a.Events {
+		if ev.Kind == "" {
+			return fmt.Errorf("journal: append to %s: event %d has no kind", a.ExecutionID, i)
+		}
+		if len(ev.Data) > 0 && !json.Valid(ev.Data) {
+			return fmt.Errorf("journal: append to %s: event %d (%q, %s): data is not valid JSON", a.ExecutionID, i, ev.Path, ev.Kind)
+		}
+	}
+	if u := a.Update; u != nil {
+		for _, f := range []struct {
+			name string
+			raw  json.RawMessage
+		}{{"output", u.Output}, {"error", u.Error}, {"pauses", u.Pauses}} {
+			if len(f.raw) > 0 && !json.Valid(f.raw) {
+				return fmt.Errorf("journal: append to %s: update %s is not valid JSON", a.ExecutionID, f.name)
+			}
+		}
+	}
+	return nil
+}
