@@ -1,0 +1,192 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/loomwork/loom/journal"
+)
+
+// Reads use the pool: in WAL mode each statement sees the last commit, so a
+// read after an acknowledged write sees it.
+
+const execColumns = `id, workflow, version, state, parent_id, root_id, parent_path,
+	input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanExecution(s scanner) (*journal.Execution, error) {
+	var (
+		e                           journal.Execution
+		state                       string
+		parent, wake                sql.NullString
+		input, output, errj, pauses []byte
+		def                         []byte
+		created, updated            string
+	)
+	if err := s.Scan(&e.ID, &e.Workflow, &e.Version, &state, &parent, &e.RootID, &e.ParentPath,
+		&input, &output, &errj, &pauses, &def, &e.DefinitionHash, &wake, &created, &updated); err != nil {
+		return nil, err
+	}
+	e.State, e.ParentID = journal.State(state), parent.String
+	e.Input, e.Output, e.Error, e.Pauses, e.Definition = input, output, errj, pauses, def
+	var err error
+	if wake.Valid {
+		if e.WakeAt, err = parseTime(wake.String); err != nil {
+			return nil, err
+		}
+	}
+	if e.CreatedAt, err = parseTime(created); err != nil {
+		return nil, err
+	}
+	if e.UpdatedAt, err = parseTime(updated); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+func (j *Journal) readable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if j.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Get implements journal.Journal.
+func (j *Journal) Get(ctx context.Context, id string) (*journal.Execution, error) {
+	if err := j.readable(ctx); err != nil {
+		return nil, err
+	}
+	e, err := scanExecution(j.rdb.QueryRowContext(ctx, `SELECT `+execColumns+` FROM executions WHERE id = ?`, id))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("journal: get %s: %w", id, journal.ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("journal: get %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// Events implements journal.Journal.
+func (j *Journal) Events(ctx context.Context, id string, after int64) ([]journal.Event, error) {
+	if err := j.readable(ctx); err != nil {
+		return nil, err
+	}
+	evs, err := j.events(ctx, id, after)
+	if err != nil {
+		return nil, fmt.Errorf("journal: events of %s: %w", id, err)
+	}
+	if len(evs) == 0 {
+		var one int
+		err := j.rdb.QueryRowContext(ctx, `SELECT 1 FROM executions WHERE id = ?`, id).Scan(&one)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, fmt.Errorf("journal: events of %s: %w", id, journal.ErrNotFound)
+		case err != nil:
+			return nil, fmt.Errorf("journal: events of %s: %w", id, err)
+		}
+	}
+	return evs, nil
+}
+
+func (j *Journal) events(ctx context.Context, id string, after int64) ([]journal.Event, error) {
+	rows, err := j.rdb.QueryContext(ctx, `SELECT seq, path, kind, name, ordinal, data, time
+		FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq`, id, after)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var evs []journal.Event
+	for rows.Next() {
+		var (
+			ev   journal.Event
+			kind string
+			data []byte
+			t    string
+		)
+		if err := rows.Scan(&ev.Seq, &ev.Path, &kind, &ev.Name, &ev.Ordinal, &data, &t); err != nil {
+			return nil, err
+		}
+		ev.Kind, ev.Data = journal.EventKind(kind), data
+		if ev.Time, err = parseTime(t); err != nil {
+			return nil, err
+		}
+		evs = append(evs, ev)
+	}
+	return evs, rows.Err()
+}
+
+// List implements journal.Journal.
+func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execution, error) {
+	if err := j.readable(ctx); err != nil {
+		return nil, err
+	}
+	var (
+		where []string
+		args  []any
+	)
+	if f.State != "" {
+		where, args = append(where, "e.state = ?"), append(args, string(f.State))
+	}
+	if f.Workflow != "" {
+		where, args = append(where, "e.workflow = ?"), append(args, f.Workflow)
+	}
+	if f.ParentID != "" {
+		where, args = append(where, "e.parent_id = ?"), append(args, f.ParentID)
+	}
+	if f.RootsOnly {
+		where = append(where, "e.parent_id IS NULL")
+	}
+	if !f.Due.IsZero() {
+		due := formatTime(f.Due)
+		where = append(where, `((e.state = 'WAITING' AND e.wake_at <= ?) OR
+			(e.state = 'RUNNING' AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.root_id = e.root_id AND l.expires > ?)))`)
+		args = append(args, due, due)
+	}
+	q := `SELECT ` + execColumns + ` FROM executions e`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY e.created_at DESC, e.id DESC"
+	if f.Limit > 0 {
+		q, args = q+" LIMIT ?", append(args, f.Limit)
+	}
+	rows, err := j.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("journal: list: %w", err)
+	}
+	defer rows.Close()
+	var out []*journal.Execution
+	for rows.Next() {
+		e, err := scanExecution(rows)
+		if err != nil {
+			return nil, fmt.Errorf("journal: list: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("journal: list: %w", err)
+	}
+	return out, nil
+}
+
+// LeaseOf implements journal.Journal.
+func (j *Journal) LeaseOf(ctx context.Context, rootID string) (journal.Lease, error) {
+	if err := j.readable(ctx); err != nil {
+		return journal.Lease{}, err
+	}
+	l, err := scanLease(rootID, j.rdb.QueryRowContext(ctx,
+		`SELECT token, holder_id, holder_host, holder_pid, expires FROM leases WHERE root_id = ?`, rootID))
+	if err != nil {
+		return journal.Lease{}, fmt.Errorf("journal: lease of %s: %w", rootID, err)
+	}
+	return l, nil
+}

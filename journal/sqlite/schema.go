@@ -1,0 +1,114 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations[i] brings the schema from version i to version i+1 (the
+// database's PRAGMA user_version). Append new ones; never edit a shipped one.
+var migrations = []func(ctx context.Context, c *sql.Conn) error{
+	migrateV1,
+}
+
+// SchemaVersion is the user_version this package writes and understands:
+// len(migrations).
+const SchemaVersion = 1
+
+// Times are TEXT, RFC 3339 in UTC with exactly nine fractional digits, so
+// they read well in the sqlite3 shell and sort as text. JSON documents are
+// TEXT checked by json_valid.
+const schemaV1 = `
+CREATE TABLE executions (
+	id              TEXT PRIMARY KEY,
+	workflow        TEXT NOT NULL,
+	version         INTEGER NOT NULL,
+	state           TEXT NOT NULL,
+	parent_id       TEXT,              -- NULL for a root
+	root_id         TEXT NOT NULL,
+	parent_path     TEXT NOT NULL,
+	input           TEXT CHECK (input IS NULL OR json_valid(input)),
+	output          TEXT CHECK (output IS NULL OR json_valid(output)),
+	error           TEXT CHECK (error IS NULL OR json_valid(error)),
+	pauses          TEXT CHECK (pauses IS NULL OR json_valid(pauses)),
+	definition      TEXT,
+	definition_hash TEXT NOT NULL,
+	wake_at         TEXT,              -- NULL unless a timer is due
+	created_at      TEXT NOT NULL,
+	updated_at      TEXT NOT NULL,
+	last_seq        INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX executions_created ON executions (created_at, id);
+CREATE INDEX executions_state ON executions (state, wake_at);
+CREATE INDEX executions_workflow ON executions (workflow, created_at);
+CREATE INDEX executions_parent ON executions (parent_id);
+CREATE INDEX executions_root ON executions (root_id);
+
+CREATE TABLE events (
+	execution_id TEXT NOT NULL REFERENCES executions (id),
+	seq          INTEGER NOT NULL,
+	path         TEXT NOT NULL,
+	kind         TEXT NOT NULL,
+	name         TEXT NOT NULL,
+	ordinal      INTEGER NOT NULL,
+	data         TEXT CHECK (data IS NULL OR json_valid(data)),
+	time         TEXT NOT NULL,
+	PRIMARY KEY (execution_id, seq)
+) STRICT, WITHOUT ROWID;
+CREATE UNIQUE INDEX events_key ON events (execution_id, path, kind, ordinal);
+
+CREATE TABLE leases (
+	root_id     TEXT PRIMARY KEY REFERENCES executions (id),
+	token       INTEGER NOT NULL,
+	holder_id   TEXT NOT NULL,
+	holder_host TEXT NOT NULL,
+	holder_pid  INTEGER NOT NULL,
+	expires     TEXT NOT NULL
+) STRICT;
+
+-- counters holds 'lease_token', the last fencing token handed out: tokens
+-- grow across all roots and survive released leases, so none is reused.
+CREATE TABLE counters (
+	name  TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+) STRICT;
+INSERT INTO counters (name, value) VALUES ('lease_token', 0);
+`
+
+func migrateV1(ctx context.Context, c *sql.Conn) error {
+	_, err := c.ExecContext(ctx, schemaV1)
+	return err
+}
+
+// migrate brings the database to SchemaVersion in one IMMEDIATE transaction,
+// so two processes opening a new file at once cannot both create it.
+func migrate(ctx context.Context, c *sql.Conn) (err error) {
+	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("begin migration: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_, _ = c.ExecContext(context.Background(), "ROLLBACK")
+		}
+	}()
+	var v int
+	if err := c.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("read user_version: %w", err)
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("database schema version %d is newer than this build of Loom knows (%d): upgrade Loom to open it", v, SchemaVersion)
+	}
+	for ; v < SchemaVersion; v++ {
+		if err := migrations[v](ctx, c); err != nil {
+			return fmt.Errorf("migrate schema %d → %d: %w", v, v+1, err)
+		}
+		if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+			return fmt.Errorf("set user_version %d: %w", v+1, err)
+		}
+	}
+	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("commit migration: %w", err)
+	}
+	return nil
+}

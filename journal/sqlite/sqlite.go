@@ -1,0 +1,338 @@
+// Package sqlite is the embedded, durable journal.Journal: one SQLite file in
+// WAL mode with synchronous=FULL, written by a single connection that groups
+// concurrent writes into one transaction, and read through a pool of
+// connections that see every committed write.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/loomwork/loom/journal"
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+// DefaultLeaseTTL is the lease duration used when Acquire or Renew is given
+// a ttl ≤ 0.
+const DefaultLeaseTTL = 30 * time.Second
+
+// ErrClosed is returned by every method after Close.
+var ErrClosed = errors.New("journal: closed")
+
+type options struct {
+	busyTimeout time.Duration
+	maxBatch    int
+	readConns   int
+	now         func() time.Time
+}
+
+// Option configures Open.
+type Option func(*options)
+
+// WithBusyTimeout sets how long a connection waits for a lock held by another
+// process (another loom on the same file) before failing; default 5s.
+func WithBusyTimeout(d time.Duration) Option {
+	return func(o *options) { o.busyTimeout = d }
+}
+
+// WithMaxBatch caps how many queued writes the writer commits in one
+// transaction; default 1024. 1 gives one commit per write.
+func WithMaxBatch(n int) Option {
+	return func(o *options) { o.maxBatch = max(n, 1) }
+}
+
+// WithReadConns sets the size of the read pool; default 4.
+func WithReadConns(n int) Option {
+	return func(o *options) { o.readConns = max(n, 1) }
+}
+
+// WithClock replaces time.Now: it stamps records, events and lease expiries,
+// and decides whether a lease has expired.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
+// Journal is a journal.Journal in one SQLite file. Writes (Create, Append
+// and the lease methods) are queued to one writer goroutine that owns the
+// only write connection; reads go through a separate pool.
+type Journal struct {
+	opts  options
+	wdb   *sql.DB // holds the one write connection, used only by the writer
+	rdb   *sql.DB // read pool
+	w     *writer
+	queue chan *op
+
+	mu     sync.RWMutex // guards closed against sends on queue
+	closed bool
+}
+
+var _ journal.Journal = (*Journal)(nil)
+
+// Open opens (creating if needed) the journal in the file at path and brings
+// its schema to SchemaVersion. It fails if the file's schema is newer than
+// this package knows, or if SQLite does not confirm WAL and synchronous=FULL.
+func Open(path string, opts ...Option) (*Journal, error) {
+	o := options{busyTimeout: 5 * time.Second, maxBatch: 1024, readConns: 4, now: time.Now}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite journal: %q: need a file path (readers and the writer share it)", path)
+	}
+	dsn := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) +
+		fmt.Sprintf("?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_busy_timeout=%d", o.busyTimeout.Milliseconds())
+
+	j := &Journal{opts: o, queue: make(chan *op, 4*o.maxBatch)}
+	var err error
+	if j.wdb, err = sql.Open("sqlite3", dsn); err != nil {
+		return nil, fmt.Errorf("sqlite journal %s: %w", path, err)
+	}
+	j.wdb.SetMaxOpenConns(1)
+	ctx := context.Background()
+	conn, err := j.wdb.Conn(ctx)
+	if err == nil {
+		err = setup(ctx, conn, o.busyTimeout)
+	}
+	if err == nil {
+		err = migrate(ctx, conn)
+	}
+	if err == nil {
+		j.w, err = newWriter(ctx, conn, o)
+	}
+	if err != nil {
+		if conn != nil {
+			conn.Close()
+		}
+		j.wdb.Close()
+		return nil, fmt.Errorf("sqlite journal %s: %w", path, err)
+	}
+
+	if j.rdb, err = sql.Open("sqlite3", dsn+"&_query_only=1"); err != nil {
+		j.w.close()
+		j.wdb.Close()
+		return nil, fmt.Errorf("sqlite journal %s: %w", path, err)
+	}
+	j.rdb.SetMaxOpenConns(o.readConns)
+	j.rdb.SetMaxIdleConns(o.readConns)
+	go j.w.loop(j.queue)
+	return j, nil
+}
+
+// setup sets the pragmas the journal's durability rests on and reads them
+// back: a driver or build that silently ignores one must not pass for durable.
+func setup(ctx context.Context, c *sql.Conn, busy time.Duration) error {
+	for _, p := range []string{
+		"PRAGMA journal_mode = WAL",
+		"PRAGMA synchronous = FULL",
+		"PRAGMA foreign_keys = ON",
+		fmt.Sprintf("PRAGMA busy_timeout = %d", busy.Milliseconds()),
+	} {
+		if _, err := c.ExecContext(ctx, p); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	var mode string
+	var sync, fk int
+	if err := c.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return err
+	}
+	if err := c.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		return err
+	}
+	if err := c.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+		return err
+	}
+	switch {
+	case !strings.EqualFold(mode, "wal"):
+		return fmt.Errorf("journal_mode is %q, want wal", mode)
+	case sync != 2:
+		return fmt.Errorf("synchronous is %d, want 2 (FULL)", sync)
+	case fk != 1:
+		return errors.New("foreign_keys is off")
+	}
+	return nil
+}
+
+// Close finishes the writes already queued, then closes the database.
+// Calls made after Close fail with ErrClosed.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return nil
+	}
+	j.closed = true
+	close(j.queue)
+	j.mu.Unlock()
+	<-j.w.exited
+	return errors.Join(j.w.close(), j.wdb.Close(), j.rdb.Close())
+}
+
+// Stats counts the writer's work since Open.
+type Stats struct {
+	// Commits is the number of transactions the writer committed.
+	Commits int64
+	// Writes is the number of write calls (Create, Append, lease methods)
+	// acknowledged after a commit, whether they succeeded or were refused.
+	Writes int64
+	// Appends is the number of Append calls that succeeded.
+	Appends int64
+	// Events is the number of events written.
+	Events int64
+	// LargestBatch is the most writes acknowledged by one commit.
+	LargestBatch int64
+}
+
+// Stats returns the writer's counters.
+func (j *Journal) Stats() Stats {
+	return j.w.stats()
+}
+
+// Create implements journal.Journal.
+func (j *Journal) Create(ctx context.Context, e *journal.Execution) error {
+	if e == nil || e.ID == "" {
+		return errors.New("journal: create: execution has no ID")
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"input", e.Input}, {"output", e.Output}, {"error", e.Error}, {"pauses", e.Pauses}} {
+		if len(f.raw) > 0 && !json.Valid(f.raw) {
+			return fmt.Errorf("journal: create %s: %s is not valid JSON", e.ID, f.name)
+		}
+	}
+	// The writer reads e while this call waits for it (see submit).
+	return j.submit(ctx, &op{run: func(w *writer) error { return w.create(e) }})
+}
+
+// Append implements journal.Journal.
+func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
+	if err := validAppend(&a); err != nil {
+		return 0, err
+	}
+	p := appendArgs{id: a.ExecutionID, token: a.Token, expected: a.ExpectedSeq, events: make([]eventRow, len(a.Events))}
+	for i, ev := range a.Events {
+		p.events[i] = eventRow{path: ev.Path, kind: string(ev.Kind), name: ev.Name, ordinal: ev.Ordinal, data: nullJSON(ev.Data), time: ev.Time}
+	}
+	if u := a.Update; u != nil {
+		p.update = true
+		if u.State != nil {
+			p.state = string(*u.State)
+		}
+		p.output, p.error = nullJSON(u.Output), nullJSON(u.Error)
+		if len(u.Pauses) > 0 {
+			p.setPauses = true
+			if strings.TrimSpace(string(u.Pauses)) != "null" {
+				p.pauses = string(u.Pauses)
+			}
+		}
+		if u.WakeAt != nil {
+			p.setWake, p.wake = true, nullTime(*u.WakeAt)
+		}
+	}
+	var last int64
+	o := &op{append: true, events: len(a.Events), run: func(w *writer) (err error) {
+		last, err = w.append(&p)
+		return err
+	}}
+	if err := j.submit(ctx, o); err != nil {
+		return 0, err
+	}
+	return last, nil
+}
+
+// Acquire implements journal.Journal.
+func (j *Journal) Acquire(ctx context.Context, rootID string, h journal.Holder, ttl time.Duration, takeover int64) (journal.Lease, error) {
+	var l journal.Lease
+	err := j.submit(ctx, &op{run: func(w *writer) (err error) {
+		l, err = w.acquire(rootID, h, leaseTTL(ttl), takeover)
+		return err
+	}})
+	return l, err
+}
+
+// Renew implements journal.Journal.
+func (j *Journal) Renew(ctx context.Context, l journal.Lease, ttl time.Duration) (journal.Lease, error) {
+	var out journal.Lease
+	err := j.submit(ctx, &op{run: func(w *writer) (err error) {
+		out, err = w.renew(l, leaseTTL(ttl))
+		return err
+	}})
+	return out, err
+}
+
+// Release implements journal.Journal.
+func (j *Journal) Release(ctx context.Context, l journal.Lease) error {
+	return j.submit(ctx, &op{run: func(w *writer) error { return w.release(l) }})
+}
+
+func leaseTTL(ttl time.Duration) time.Duration {
+	if ttl <= 0 {
+		return DefaultLeaseTTL
+	}
+	return ttl
+}
+
+func validAppend(a *journal.Append) error {
+	for i, ev := range a.Events {
+		if ev.Kind == "" {
+			return fmt.Errorf("journal: append to %s: event %d has no kind", a.ExecutionID, i)
+		}
+		if len(ev.Data) > 0 && !json.Valid(ev.Data) {
+			return fmt.Errorf("journal: append to %s: event %d (%q, %s): data is not valid JSON", a.ExecutionID, i, ev.Path, ev.Kind)
+		}
+	}
+	if u := a.Update; u != nil {
+		for _, f := range []struct {
+			name string
+			raw  json.RawMessage
+		}{{"output", u.Output}, {"error", u.Error}, {"pauses", u.Pauses}} {
+			if len(f.raw) > 0 && !json.Valid(f.raw) {
+				return fmt.Errorf("journal: append to %s: update %s is not valid JSON", a.ExecutionID, f.name)
+			}
+		}
+	}
+	return nil
+}
+
+// timeLayout is RFC 3339 with a fixed nine-digit fraction: text order is
+// time order, which List and the Due filter rely on.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("bad time %q in database: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return formatTime(t)
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nullJSON binds a JSON document (or the definition) as TEXT, absent as NULL.
+func nullJSON(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
