@@ -1,0 +1,194 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/loomwork/loom/journal"
+)
+
+func TestMigrationsMatchVersion(t *testing.T) {
+	if len(migrations) != SchemaVersion {
+		t.Fatalf("%d migrations, SchemaVersion %d", len(migrations), SchemaVersion)
+	}
+}
+
+// TestPragmas reads the settings back from the writer's own connection and
+// from a reader's: durability depends on the connection that commits.
+func TestPragmas(t *testing.T) {
+	j, err := Open(filepath.Join(t.TempDir(), "loom.db"), WithBusyTimeout(1234*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	type settings struct {
+		mode               string
+		sync, fk, busy, qo int
+	}
+	read := func(q func(string) interface{ Scan(...any) error }) (s settings, err error) {
+		err = errors.Join(
+			q("PRAGMA journal_mode").Scan(&s.mode),
+			q("PRAGMA synchronous").Scan(&s.sync),
+			q("PRAGMA foreign_keys").Scan(&s.fk),
+			q("PRAGMA busy_timeout").Scan(&s.busy),
+			q("PRAGMA query_only").Scan(&s.qo),
+		)
+		return s, err
+	}
+	var ws settings
+	err = j.submit(t.Context(), &op{run: func(w *writer) (err error) {
+		ws, err = read(func(p string) interface{ Scan(...any) error } { return w.conn.QueryRowContext(context.Background(), p) })
+		return err
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (settings{"wal", 2, 1, 1234, 0}); ws != want {
+		t.Errorf("writer: %+v, want %+v", ws, want)
+	}
+	rs, err := read(func(p string) interface{ Scan(...any) error } { return j.rdb.QueryRow(p) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (settings{"wal", 2, 1, 1234, 1}); rs != want {
+		t.Errorf("reader: %+v, want %+v", rs, want)
+	}
+}
+
+// hold blocks the writer inside a transaction until the returned func is
+// called, so that what is queued meanwhile forms one batch.
+func hold(t *testing.T, j *Journal) (release func()) {
+	entered, gate := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = j.submit(context.Background(), &op{run: func(*writer) error {
+			close(entered)
+			<-gate
+			return nil
+		}})
+	}()
+	<-entered
+	return func() { close(gate) }
+}
+
+func waitQueued(t *testing.T, j *Journal, n int) {
+	for deadline := time.Now().Add(10 * time.Second); len(j.queue) < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d ops queued, want %d", len(j.queue), n)
+		}
+	}
+}
+
+// TestBatchIsolatesRefusals queues good and refused appends into one batch:
+// each refusal is rolled back to its savepoint, the rest commit together,
+// and an append sees the seqs of appends before it in the same batch.
+func TestBatchIsolatesRefusals(t *testing.T) {
+	ctx := t.Context()
+	j, err := Open(filepath.Join(t.TempDir(), "loom.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	for _, id := range []string{"a", "b"} {
+		if err := j.Create(ctx, &journal.Execution{ID: id, Workflow: "wf", State: journal.Running}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	la, _ := j.Acquire(ctx, "a", journal.Holder{ID: "x"}, time.Hour, 0)
+	lb, _ := j.Acquire(ctx, "b", journal.Holder{ID: "x"}, time.Hour, 0)
+	evs := func(path string) []journal.Event {
+		return []journal.Event{{Path: path, Kind: journal.StepCompleted, Name: "set", Data: json.RawMessage(`{"output":null}`)}}
+	}
+	appends := []struct {
+		a    journal.Append
+		seq  int64
+		want error
+	}{
+		{journal.Append{ExecutionID: "a", Token: la.Token, ExpectedSeq: 0, Events: evs("1")}, 1, nil},
+		{journal.Append{ExecutionID: "a", Token: la.Token, ExpectedSeq: 0, Events: evs("x")}, 0, journal.ErrConflict},
+		{journal.Append{ExecutionID: "a", Token: la.Token, ExpectedSeq: 1, Events: evs("2")}, 2, nil}, // sees the first, uncommitted
+		{journal.Append{ExecutionID: "b", Token: la.Token, ExpectedSeq: 0, Events: evs("1")}, 0, journal.ErrFenced},
+		{journal.Append{ExecutionID: "nope", Token: la.Token, Events: evs("1")}, 0, journal.ErrNotFound},
+		{journal.Append{ExecutionID: "a", Token: la.Token, ExpectedSeq: 2, Events: append(evs("3"), evs("2")...)}, 0, journal.ErrConflict}, // second event duplicates: all of it rolls back
+		{journal.Append{ExecutionID: "b", Token: lb.Token, ExpectedSeq: 0, Events: evs("1"), Update: &journal.Update{State: ptr(journal.Completed)}}, 1, nil},
+		{journal.Append{ExecutionID: "a", Token: la.Token, ExpectedSeq: 2, Events: evs("3")}, 3, nil},
+	}
+	release := hold(t, j)
+	before := j.Stats()
+	type result struct {
+		seq int64
+		err error
+	}
+	results := make([]chan result, len(appends))
+	for i, c := range appends {
+		results[i] = make(chan result, 1)
+		go func() {
+			seq, err := j.Append(ctx, c.a)
+			results[i] <- result{seq, err}
+		}()
+		waitQueued(t, j, i+1) // keep the queue in this order
+	}
+	release()
+	for i, c := range appends {
+		r := <-results[i]
+		if !errors.Is(r.err, c.want) || (c.want == nil && r.err != nil) || r.seq != c.seq {
+			t.Errorf("append %d: seq %d, err %v; want %d, %v", i, r.seq, r.err, c.seq, c.want)
+		}
+	}
+	after := j.Stats()
+	// The held op's commit, then one for the whole queue.
+	if got := after.Commits - before.Commits; got != 2 {
+		t.Errorf("%d commits, want 2", got)
+	}
+	if got := after.Appends - before.Appends; got != 4 {
+		t.Errorf("%d successful appends counted, want 4", got)
+	}
+	a, _ := j.Events(ctx, "a", 0)
+	if len(a) != 3 || a[0].Path != "1" || a[1].Path != "2" || a[2].Path != "3" {
+		t.Errorf("a's events: %+v", a)
+	}
+	if e, _ := j.Get(ctx, "b"); e.State != journal.Completed {
+		t.Errorf("b's state %s", e.State)
+	}
+}
+
+// TestCancelWhileQueued: a caller that gives up while its write is queued
+// gets its context's error, and the write never happens.
+func TestCancelWhileQueued(t *testing.T) {
+	ctx := t.Context()
+	j, err := Open(filepath.Join(t.TempDir(), "loom.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if err := j.Create(ctx, &journal.Execution{ID: "a", Workflow: "wf", State: journal.Running}); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := j.Acquire(ctx, "a", journal.Holder{ID: "x"}, time.Hour, 0)
+
+	release := hold(t, j)
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := j.Append(cctx, journal.Append{ExecutionID: "a", Token: l.Token, Events: []journal.Event{{Path: "p", Kind: journal.Builtin, Name: "now"}}})
+		done <- err
+	}()
+	waitQueued(t, j, 1)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Append cancelled while queued: %v", err)
+	}
+	release()
+	// The next write goes through; the abandoned one left nothing.
+	if seq, err := j.Append(ctx, journal.Append{ExecutionID: "a", Token: l.Token, Events: []journal.Event{{Path: "q", Kind: journal.Builtin, Name: "now"}}}); err != nil || seq != 1 {
+		t.Fatalf("next Append: %d, %v", seq, err)
+	}
+	if evs, _ := j.Events(ctx, "a", 0); len(evs) != 1 || evs[0].Path != "q" {
+		t.Fatalf("events: %+v", evs)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
