@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/loomwork/loom/builtins"
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/journal"
 )
@@ -304,9 +303,10 @@ func (s *scope) allSteps() map[string]any {
 	return out
 }
 
-// env builds the expression environment for an evaluation at path.
-func (x *exec) env(sc *scope, path string) map[string]any {
-	env := builtins.Funcs(recorder{x, path}, x.d.eng.clock, x.d.eng.rnd)
+// env builds the data of the expression environment at a scope; eval adds
+// the builtin functions bound to the evaluating path.
+func (x *exec) env(sc *scope) map[string]any {
+	env := make(map[string]any, 16)
 	env["input"] = x.input
 	env["steps"] = sc.allSteps()
 	env["vars"] = sc.allVars()

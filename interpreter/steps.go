@@ -52,7 +52,7 @@ func (r signalRecorder) Record(name string, fresh func() (any, error)) (any, err
 // eval runs fn (an evaluation) with the environment of path and sorts its
 // failure into a signal or an ExpressionError.
 func (x *exec) eval(sc *scope, path, what string, fn func(env map[string]any) (any, error)) (any, error) {
-	env := x.env(sc, path)
+	env := x.env(sc)
 	st := &evalState{}
 	for k, f := range builtins.Funcs(signalRecorder{recorder{x, path}, st}, x.d.eng.clock, x.d.eng.rnd) {
 		env[k] = f
