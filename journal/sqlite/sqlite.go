@@ -1,7 +1,3 @@
-// Package sqlite is the embedded, durable journal.Journal: one SQLite file in
-// WAL mode with synchronous=FULL, written by a single connection that groups
-// concurrent writes into one transaction, and read through a pool of
-// connections that see every committed write.
 package sqlite
 
 import (

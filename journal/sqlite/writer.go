@@ -75,6 +75,7 @@ type writer struct {
 	commits, writes, appends, events, largest atomic.Int64
 
 	selExec, selLease, insEvent, updSeq, updRecord, insExec, nextToken, putLease, renewLease, delLease *sql.Stmt
+	savepoint, rollbackTo, releaseSP                                                                   *sql.Stmt
 }
 
 func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) {
@@ -103,6 +104,10 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 			holder_host = excluded.holder_host, holder_pid = excluded.holder_pid, expires = excluded.expires`},
 		{&w.renewLease, `UPDATE leases SET expires = ? WHERE root_id = ? AND token = ?`},
 		{&w.delLease, `DELETE FROM leases WHERE root_id = ? AND token = ?`},
+		// Prepared once: savepoints are two statements per write.
+		{&w.savepoint, `SAVEPOINT op`},
+		{&w.rollbackTo, `ROLLBACK TO op`},
+		{&w.releaseSP, `RELEASE op`},
 	} {
 		st, err := conn.PrepareContext(ctx, s.sql)
 		if err != nil {
@@ -117,7 +122,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 // close releases the statements and the connection; call it after loop
 // has returned (or when loop never started).
 func (w *writer) close() error {
-	for _, st := range []*sql.Stmt{w.selExec, w.selLease, w.insEvent, w.updSeq, w.updRecord, w.insExec, w.nextToken, w.putLease, w.renewLease, w.delLease} {
+	for _, st := range []*sql.Stmt{w.selExec, w.selLease, w.insEvent, w.updSeq, w.updRecord, w.insExec, w.nextToken, w.putLease, w.renewLease, w.delLease, w.savepoint, w.rollbackTo, w.releaseSP} {
 		if st != nil {
 			st.Close()
 		}
@@ -178,20 +183,20 @@ func (w *writer) commit(batch []*op) {
 			o.err = err
 			continue
 		}
-		if _, err := w.conn.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+		if _, err := w.savepoint.ExecContext(ctx); err != nil {
 			w.rollback(ctx)
 			fail(fmt.Errorf("journal: savepoint: %w", err))
 			return
 		}
 		o.err = o.run(w)
 		if o.err != nil {
-			if _, err := w.conn.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+			if _, err := w.rollbackTo.ExecContext(ctx); err != nil {
 				w.rollback(ctx)
 				fail(fmt.Errorf("journal: rollback to savepoint after %v: %w", o.err, err))
 				return
 			}
 		}
-		if _, err := w.conn.ExecContext(ctx, "RELEASE op"); err != nil {
+		if _, err := w.releaseSP.ExecContext(ctx); err != nil {
 			w.rollback(ctx)
 			fail(fmt.Errorf("journal: release savepoint: %w", err))
 			return

@@ -1,0 +1,15 @@
+// Package sqlite is the embedded, durable journal.Journal: one SQLite file in
+// WAL mode with synchronous=FULL, written by a single connection that groups
+// concurrent writes into one transaction, and read through a pool of
+// connections that see every committed write.
+//
+// The file is meant to be read with the sqlite3 shell: tables executions,
+// events, leases and counters; JSON documents (event data, input, output,
+// error, pauses) are TEXT, and times are RFC 3339 UTC text with nine
+// fractional digits. For example:
+//
+//	sqlite3 loom.db "SELECT seq, path, kind, name, data FROM events WHERE execution_id = 'ID' ORDER BY seq"
+//
+// The schema version is PRAGMA user_version (SchemaVersion); Open migrates
+// older files and refuses newer ones.
+package sqlite
