@@ -27,7 +27,8 @@ func (s State) Finished() bool { return s == Completed || s == Failed || s == Ca
 var (
 	ErrNotFound = errors.New("execution not found")
 	ErrExists   = errors.New("execution already exists")
-	// ErrConflict: an append's expected sequence is not the execution's last.
+	// ErrConflict: an append's expected sequence is not the execution's last,
+	// or one of its events repeats a recorded (Path, Kind, Ordinal).
 	ErrConflict = errors.New("journal sequence conflict")
 	// ErrBusy: another holder has a live lease on the execution's root.
 	ErrBusy = errors.New("execution is held by another runner")

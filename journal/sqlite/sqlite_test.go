@@ -298,3 +298,41 @@ func crashChild(path string) {
 	wg.Wait()
 	os.Exit(0)
 }
+
+// TestTwoHandlesShareFile stands for two processes on one file: leases,
+// tokens and sequences are in the file, so each sees the other's commits.
+func TestTwoHandlesShareFile(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "loom.db")
+	j1, j2 := open(t, path), open(t, path)
+	defer j1.Close()
+	defer j2.Close()
+	if err := j1.Create(ctx, &journal.Execution{ID: "r", Workflow: "wf", State: journal.Running}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := j2.Acquire(ctx, "r", journal.Holder{ID: "p2", Host: "h", PID: 2}, time.Hour, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = j1.Acquire(ctx, "r", journal.Holder{ID: "p1", Host: "h", PID: 1}, time.Hour, 0)
+	var busy *journal.BusyError
+	if !errors.As(err, &busy) || busy.Lease.Holder.PID != 2 {
+		t.Fatalf("Acquire through the other handle: %v", err)
+	}
+	if _, err := j2.Append(ctx, journal.Append{ExecutionID: "r", Token: a.Token, Events: []journal.Event{{Path: "a", Kind: journal.Builtin, Name: "now"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j1.Append(ctx, journal.Append{ExecutionID: "r", Token: a.Token, ExpectedSeq: 0, Events: []journal.Event{{Path: "b", Kind: journal.Builtin, Name: "now"}}}); !errors.Is(err, journal.ErrConflict) {
+		t.Fatalf("stale append through the other handle: %v", err)
+	}
+	b, err := j1.Acquire(ctx, "r", journal.Holder{ID: "p1", Host: "h", PID: 1}, time.Hour, a.Token)
+	if err != nil || b.Token <= a.Token {
+		t.Fatalf("takeover through the other handle: %+v, %v", b, err)
+	}
+	if _, err := j2.Append(ctx, journal.Append{ExecutionID: "r", Token: a.Token, ExpectedSeq: 1}); !errors.Is(err, journal.ErrFenced) {
+		t.Fatalf("fenced handle appended: %v", err)
+	}
+	if evs, err := j1.Events(ctx, "r", 0); err != nil || len(evs) != 1 {
+		t.Fatalf("events seen by the other handle: %+v, %v", evs, err)
+	}
+}
