@@ -74,8 +74,8 @@ type writer struct {
 
 	commits, writes, appends, events, largest atomic.Int64
 
-	selExec, selLease, insEvent, updSeq, updRecord, insExec, nextToken, putLease, renewLease, delLease *sql.Stmt
-	savepoint, rollbackTo, releaseSP                                                                   *sql.Stmt
+	selExec, selFence, selLease, insEvent, updSeq, updRecord, insExec, nextToken, putLease, renewLease, delLease *sql.Stmt
+	savepoint, rollbackTo, releaseSP                                                                             *sql.Stmt
 }
 
 func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) {
@@ -85,6 +85,8 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 		sql string
 	}{
 		{&w.selExec, `SELECT root_id, last_seq FROM executions WHERE id = ?`},
+		{&w.selFence, `SELECT e.root_id, e.last_seq, coalesce(l.token, 0) FROM executions e
+			LEFT JOIN leases l ON l.root_id = e.root_id WHERE e.id = ?`},
 		{&w.selLease, `SELECT token, holder_id, holder_host, holder_pid, expires FROM leases WHERE root_id = ?`},
 		{&w.insEvent, `INSERT INTO events (execution_id, seq, path, kind, name, ordinal, data, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.updSeq, `UPDATE executions SET last_seq = ?, updated_at = ? WHERE id = ?`},
@@ -122,7 +124,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 // close releases the statements and the connection; call it after loop
 // has returned (or when loop never started).
 func (w *writer) close() error {
-	for _, st := range []*sql.Stmt{w.selExec, w.selLease, w.insEvent, w.updSeq, w.updRecord, w.insExec, w.nextToken, w.putLease, w.renewLease, w.delLease, w.savepoint, w.rollbackTo, w.releaseSP} {
+	for _, st := range []*sql.Stmt{w.selExec, w.selFence, w.selLease, w.insEvent, w.updSeq, w.updRecord, w.insExec, w.nextToken, w.putLease, w.renewLease, w.delLease, w.savepoint, w.rollbackTo, w.releaseSP} {
 		if st != nil {
 			st.Close()
 		}
@@ -282,18 +284,14 @@ type eventRow struct {
 // batch count.
 func (w *writer) append(a *appendArgs) (int64, error) {
 	var root string
-	var last int64
-	switch err := w.selExec.QueryRow(a.id).Scan(&root, &last); {
+	var last, token int64
+	switch err := w.selFence.QueryRow(a.id).Scan(&root, &last, &token); {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, fmt.Errorf("journal: append to %s: %w", a.id, journal.ErrNotFound)
 	case err != nil:
 		return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
 	}
-	l, err := w.lease(root)
-	if err != nil {
-		return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
-	}
-	if l.Token == 0 || l.Token != a.token {
+	if token == 0 || token != a.token {
 		return 0, fmt.Errorf("journal: append to %s with token %d: %w", a.id, a.token, journal.ErrFenced)
 	}
 	if a.expected != last {
@@ -314,6 +312,7 @@ func (w *writer) append(a *appendArgs) (int64, error) {
 			return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
 		}
 	}
+	var err error
 	if a.update {
 		_, err = w.updRecord.Exec(last, nowText, nullString(a.state), a.output, a.error, a.setPauses, a.pauses, a.setWake, a.wake, a.id)
 	} else {
