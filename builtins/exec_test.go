@@ -223,3 +223,24 @@ func TestExecInvalidInput(t *testing.T) {
 		wantError(t, err, builtins.TypeInvalidInput, "exec: ", c.msg)
 	}
 }
+
+func TestExecStdoutTooLarge(t *testing.T) {
+	_, err := sh(t, context.Background(), `head -c 17000000 /dev/zero | tr '\0' x; echo done >&2`, nil)
+	wantError(t, err, builtins.TypeExecFailed, "more than 16 MiB to stdout")
+	if d := errorData(t, err); d["exit_code"] != 0 || d["stderr"] != "done" {
+		t.Errorf("data %#v", d)
+	}
+}
+
+// TestExecBackgroundChild: a child left running in the background with the
+// pipes open does not hold the step past the wait delay.
+func TestExecBackgroundChild(t *testing.T) {
+	start := time.Now()
+	out, err := sh(t, context.Background(), `sleep 8 & echo started`, nil)
+	if err != nil || out != "started" {
+		t.Fatalf("out %v, err %v", out, err)
+	}
+	if d := time.Since(start); d > 6*time.Second {
+		t.Errorf("exec returned after %v", d)
+	}
+}
