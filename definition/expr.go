@@ -1,0 +1,523 @@
+package definition
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/types"
+	"github.com/expr-lang/expr/vm"
+	"github.com/loomwork/loom/builtins"
+)
+
+// Limits on expressions. MaxExprNodes bounds an expression's size at
+// compile time; MaxExprOps bounds the predicate calls and range elements
+// of one evaluation; MaxExprValue bounds the length of a string or list
+// built inside a loop or a let.
+const (
+	MaxExprNodes = 5000
+	MaxExprOps   = 1_000_000
+	MaxExprValue = 1 << 20
+)
+
+// The private names Eval adds to the environment.
+const (
+	tickName  = "__loom_tick"
+	rangeName = "__loom_range"
+)
+
+// ErrExprLimit is returned (wrapped) by Eval when an expression exceeds
+// MaxExprOps or MaxExprValue.
+var ErrExprLimit = errors.New("expression exceeds its budget")
+
+// Eval evaluates the expression in env (see Value.Eval). It never panics.
+func (e *Expr) Eval(env map[string]any) (out any, err error) {
+	if e == nil || e.Program == nil {
+		return nil, fmt.Errorf("expression not compiled")
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("expression %s: %v", e.describe(), r)
+		}
+	}()
+	var ops int
+	run := make(map[string]any, len(env)+2)
+	for k, v := range env {
+		run[k] = v
+	}
+	run[tickName] = func(v any) (any, error) {
+		ops++
+		if ops > MaxExprOps {
+			return nil, fmt.Errorf("%w: more than %d operations", ErrExprLimit, MaxExprOps)
+		}
+		return v, checkSize(v)
+	}
+	run[rangeName] = func(a, b any) ([]int, error) {
+		lo, hi, err := rangeBounds(a, b)
+		if err != nil {
+			return nil, err
+		}
+		if hi >= lo {
+			if hi-lo >= MaxExprOps-ops {
+				return nil, fmt.Errorf("%w: the range %d..%d is too long", ErrExprLimit, lo, hi)
+			}
+			ops += hi - lo + 1
+		}
+		r := make([]int, 0, max(hi-lo+1, 0))
+		for i := lo; i <= hi; i++ {
+			r = append(r, i)
+		}
+		return r, nil
+	}
+	out, err = vm.Run(e.Program, run)
+	if err != nil {
+		return nil, fmt.Errorf("expression %s: %w", e.describe(), err)
+	}
+	return out, nil
+}
+
+func (e *Expr) describe() string {
+	s := strings.TrimSpace(e.Source)
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return "${ " + s + " }"
+}
+
+func checkSize(v any) error {
+	switch x := v.(type) {
+	case string:
+		if len(x) > MaxExprValue {
+			return fmt.Errorf("%w: a string of %d bytes", ErrExprLimit, len(x))
+		}
+	case []any:
+		if len(x) > MaxExprValue {
+			return fmt.Errorf("%w: a list of %d items", ErrExprLimit, len(x))
+		}
+	}
+	return nil
+}
+
+func rangeBounds(a, b any) (int, int, error) {
+	toInt := func(v any) (int, bool) {
+		switch n := v.(type) {
+		case int:
+			return n, true
+		case int64:
+			return int(n), true
+		case int32:
+			return int(n), true
+		case float64:
+			if n == float64(int(n)) {
+				return int(n), true
+			}
+		}
+		return 0, false
+	}
+	lo, ok1 := toInt(a)
+	hi, ok2 := toInt(b)
+	if !ok1 || !ok2 {
+		return 0, 0, fmt.Errorf("a range needs integers, got %v..%v", a, b)
+	}
+	return lo, hi, nil
+}
+
+// Eval evaluates every expression in v, in source order, and returns the
+// plain value: a map, a list, a scalar, or a template's string. A template
+// renders strings as they are, times as RFC 3339 with nanoseconds and other
+// values as compact JSON. A nil Value evaluates to nil.
+func (v *Value) Eval(env map[string]any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch v.Form {
+	case FormExpr:
+		return v.Expr.Eval(env)
+	case FormTemplate:
+		var b strings.Builder
+		for _, p := range v.Parts {
+			if p.Expr == nil {
+				b.WriteString(p.Text)
+				continue
+			}
+			x, err := p.Expr.Eval(env)
+			if err != nil {
+				return nil, err
+			}
+			if err := render(&b, x); err != nil {
+				return nil, fmt.Errorf("expression %s: %w", p.Expr.describe(), err)
+			}
+		}
+		return b.String(), nil
+	case FormMap:
+		m := make(map[string]any, len(v.Map))
+		for _, f := range v.Map {
+			x, err := f.Value.Eval(env)
+			if err != nil {
+				return nil, err
+			}
+			m[f.Name] = x
+		}
+		return m, nil
+	case FormList:
+		l := make([]any, len(v.List))
+		for i, e := range v.List {
+			x, err := e.Eval(env)
+			if err != nil {
+				return nil, err
+			}
+			l[i] = x
+		}
+		return l, nil
+	}
+	return v.Lit, nil
+}
+
+func render(b *strings.Builder, x any) error {
+	switch t := x.(type) {
+	case string:
+		b.WriteString(t)
+		return nil
+	case time.Time:
+		b.WriteString(t.Format(time.RFC3339Nano))
+		return nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(x); err != nil {
+		return err
+	}
+	b.Write(bytes.TrimRight(buf.Bytes(), "\n"))
+	return nil
+}
+
+// segment is a piece of a string: text, or an expression whose source
+// starts at rune offset Off of the string.
+type segment struct {
+	Text   string
+	Expr   bool
+	Source string
+	Off    int
+}
+
+// scanError is a problem in a string's ${ … } syntax at rune offset Off.
+type scanError struct {
+	Off int
+	Msg string
+}
+
+// hasExpr reports whether s holds "${".
+func hasExpr(s string) bool { return strings.Contains(s, "${") }
+
+// splitTemplate splits s into text and "${ … }" expressions. "$${" is a
+// literal "${".
+func splitTemplate(s string) ([]segment, *scanError) {
+	var segs []segment
+	var text strings.Builder
+	rs := []rune(s)
+	for i := 0; i < len(rs); {
+		if rs[i] == '$' && i+2 < len(rs) && rs[i+1] == '$' && rs[i+2] == '{' {
+			text.WriteString("${")
+			i += 3
+			continue
+		}
+		if rs[i] != '$' || i+1 >= len(rs) || rs[i+1] != '{' {
+			text.WriteRune(rs[i])
+			i++
+			continue
+		}
+		end := closeBrace(rs, i+2)
+		if end < 0 {
+			return nil, &scanError{Off: i, Msg: "unclosed ${: an expression needs a closing } (quote strings that hold \" #\" or \": \")"}
+		}
+		src := string(rs[i+2 : end])
+		if strings.TrimSpace(src) == "" {
+			return nil, &scanError{Off: i, Msg: "empty expression ${ }"}
+		}
+		if text.Len() > 0 {
+			segs = append(segs, segment{Text: text.String()})
+			text.Reset()
+		}
+		segs = append(segs, segment{Expr: true, Source: src, Off: i + 2})
+		i = end + 1
+	}
+	if text.Len() > 0 {
+		segs = append(segs, segment{Text: text.String()})
+	}
+	return segs, nil
+}
+
+// closeBrace finds the "}" closing an expression that starts at rs[i],
+// skipping nested brackets and string literals; -1 if none.
+func closeBrace(rs []rune, i int) int {
+	depth := 0
+	for ; i < len(rs); i++ {
+		switch r := rs[i]; r {
+		case '"', '\'', '`':
+			for i++; i < len(rs) && rs[i] != r; i++ {
+				if rs[i] == '\\' && r != '`' {
+					i++
+				}
+			}
+			if i >= len(rs) {
+				return -1
+			}
+		case '{', '[', '(':
+			depth++
+		case ']', ')':
+			depth--
+		case '}':
+			if depth == 0 {
+				return i
+			}
+			depth--
+		}
+	}
+	return -1
+}
+
+// exprEnv is the compile-time environment of one scope shape: the names
+// and what the compiler knows of them.
+type exprEnv struct {
+	key  string
+	opts []expr.Option
+}
+
+var (
+	envMu    sync.Mutex
+	envCache = map[string]*exprEnv{}
+	funcs    = builtins.Funcs(nil, nil, nil)
+)
+
+// scopeNames are the names every expression sees.
+var scopeNames = []string{"input", "steps", "vars", "execution"}
+
+// envFor returns the environment for the extra names (item, index, err or
+// their `as` names) in scope.
+func envFor(extra []string) *exprEnv {
+	key := strings.Join(extra, ",")
+	envMu.Lock()
+	defer envMu.Unlock()
+	if e, ok := envCache[key]; ok {
+		return e
+	}
+	env := types.Map{
+		"input":     types.Any,
+		"steps":     types.Any,
+		"vars":      types.Any,
+		"execution": types.Any,
+		tickName:    types.TypeOf(func(v any) (any, error) { return v, nil }),
+		rangeName:   types.TypeOf(func(a, b any) ([]int, error) { return nil, nil }),
+	}
+	for k, f := range funcs {
+		env[k] = types.TypeOf(f)
+	}
+	for _, n := range extra {
+		env[n] = types.Any
+	}
+	e := &exprEnv{key: key, opts: []expr.Option{
+		expr.Env(env),
+		expr.DisableBuiltin("now"),
+		expr.MaxNodes(MaxExprNodes),
+		expr.Function("keys", sortedKeys, new(func(any) []any)),
+		expr.Function("values", sortedValues, new(func(any) []any)),
+		expr.Function("toPairs", sortedPairs, new(func(any) []any)),
+		expr.Patch(&guard{}),
+	}}
+	envCache[key] = e
+	return e
+}
+
+// mapEntries returns a map's keys (as strings, sorted) and values.
+func mapEntries(v any) ([]string, map[string]any, error) {
+	if m, ok := v.(map[string]any); ok {
+		ks := make([]string, 0, len(m))
+		for k := range m {
+			ks = append(ks, k)
+		}
+		sort.Strings(ks)
+		return ks, m, nil
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Map {
+		return nil, nil, fmt.Errorf("want a map, got %T", v)
+	}
+	m := make(map[string]any, rv.Len())
+	ks := make([]string, 0, rv.Len())
+	for _, k := range rv.MapKeys() {
+		s := fmt.Sprint(k.Interface())
+		ks = append(ks, s)
+		m[s] = rv.MapIndex(k).Interface()
+	}
+	sort.Strings(ks)
+	return ks, m, nil
+}
+
+func sortedKeys(args ...any) (any, error) {
+	ks, _, err := mapEntries(args[0])
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	out := make([]any, len(ks))
+	for i, k := range ks {
+		out[i] = k
+	}
+	return out, nil
+}
+
+func sortedValues(args ...any) (any, error) {
+	ks, m, err := mapEntries(args[0])
+	if err != nil {
+		return nil, fmt.Errorf("values: %w", err)
+	}
+	out := make([]any, len(ks))
+	for i, k := range ks {
+		out[i] = m[k]
+	}
+	return out, nil
+}
+
+func sortedPairs(args ...any) (any, error) {
+	ks, m, err := mapEntries(args[0])
+	if err != nil {
+		return nil, fmt.Errorf("toPairs: %w", err)
+	}
+	out := make([]any, len(ks))
+	for i, k := range ks {
+		out[i] = []any{k, m[k]}
+	}
+	return out, nil
+}
+
+// guard is the patch applied to every expression: date() defaults to UTC,
+// predicate bodies and let values pass through the op counter, and ranges
+// are built by a counting function.
+type guard struct{}
+
+func (guard) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.PredicateNode:
+		n.Node = tick(n.Node)
+	case *ast.VariableDeclaratorNode:
+		n.Value = tick(n.Value)
+	case *ast.BinaryNode:
+		if n.Operator == ".." {
+			c := &ast.CallNode{Callee: &ast.IdentifierNode{Value: rangeName}, Arguments: []ast.Node{n.Left, n.Right}}
+			c.SetLocation(n.Location())
+			c.Callee.SetLocation(n.Location())
+			ast.Patch(node, c)
+		}
+	case *ast.BuiltinNode:
+		if n.Name == "date" {
+			loc := &ast.ConstantNode{Value: time.UTC}
+			loc.SetLocation(n.Location())
+			ast.Patch(node, &ast.BuiltinNode{Name: "date", Arguments: append([]ast.Node{loc}, n.Arguments...)})
+		}
+	}
+}
+
+func tick(body ast.Node) ast.Node {
+	c := &ast.CallNode{Callee: &ast.IdentifierNode{Value: tickName}, Arguments: []ast.Node{body}}
+	c.SetLocation(body.Location())
+	c.Callee.SetLocation(body.Location())
+	return c
+}
+
+// stepRef is a "steps.X" in an expression, at rune offset Off of its
+// source; Member is what follows ("output"), "" when nothing does.
+type stepRef struct {
+	ID     string
+	Off    int
+	Member string
+	MemOff int
+}
+
+// compiled is one compiled expression source, shared by identical sources
+// in the same scope shape.
+type compiled struct {
+	program *vm.Program
+	refs    []stepRef
+	err     error
+}
+
+// compile compiles src in env and collects its step references.
+func compile(env *exprEnv, src string) *compiled {
+	c := &compiled{}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				c.program, c.err = nil, fmt.Errorf("%v", r)
+			}
+		}()
+		c.program, c.err = expr.Compile(src, env.opts...)
+	}()
+	if c.err == nil {
+		c.refs = findRefs(c.program.Node())
+	}
+	return c
+}
+
+func findRefs(root ast.Node) []stepRef {
+	var refs []stepRef
+	v := &refVisitor{refs: &refs}
+	ast.Walk(&root, v)
+	sort.Slice(refs, func(i, j int) bool { return refs[i].Off < refs[j].Off })
+	return refs
+}
+
+type refVisitor struct{ refs *[]stepRef }
+
+func (v *refVisitor) Visit(node *ast.Node) {
+	m, ok := (*node).(*ast.MemberNode)
+	if !ok {
+		return
+	}
+	// steps.X.Y: record X with Y.
+	if inner, ok := m.Node.(*ast.MemberNode); ok {
+		if id, ok := stepsMember(inner); ok {
+			if p, ok := m.Property.(*ast.StringNode); ok {
+				for i := range *v.refs {
+					r := &(*v.refs)[i]
+					if r.ID == id && r.Off == inner.Property.Location().From && r.Member == "" {
+						r.Member, r.MemOff = p.Value, p.Location().From
+					}
+				}
+			}
+		}
+	}
+	if id, ok := stepsMember(m); ok {
+		*v.refs = append(*v.refs, stepRef{ID: id, Off: m.Property.Location().From})
+	}
+}
+
+func stepsMember(m *ast.MemberNode) (string, bool) {
+	id, ok := m.Node.(*ast.IdentifierNode)
+	if !ok || id.Value != "steps" {
+		return "", false
+	}
+	p, ok := m.Property.(*ast.StringNode)
+	if !ok {
+		return "", false
+	}
+	return p.Value, true
+}
+
+// exprErrorOffset returns the rune offset of a compile error inside the
+// expression source, or -1.
+func exprErrorOffset(err error) (int, string) {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return fe.From, fe.Message
+	}
+	return -1, err.Error()
+}

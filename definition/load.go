@@ -1,0 +1,439 @@
+package definition
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+	"gopkg.in/yaml.v3"
+)
+
+// Tasks is what definition needs of a task registry: whether a task name
+// exists. A value that also has TaskInputSchema(name string) []byte (a JSON
+// Schema, or nil) gets literal `with` inputs checked against it, and one
+// with TaskNames() []string gets "did you mean" suggestions.
+type Tasks interface {
+	HasTask(name string) bool
+}
+
+type taskInputSchemas interface {
+	TaskInputSchema(name string) []byte
+}
+
+type taskNames interface {
+	TaskNames() []string
+}
+
+// Option configures Load and Parse.
+type Option func(*options)
+
+type options struct {
+	tasks Tasks
+}
+
+// WithTasks makes unknown task names errors.
+func WithTasks(t Tasks) Option { return func(o *options) { o.tasks = t } }
+
+// loader accumulates the workflows and problems of one Load or Parse.
+type loader struct {
+	opts       options
+	errs       ErrorList
+	cat        *Catalog
+	firstPos   map[string]Pos
+	refs       []ref
+	cache      map[string]*compiled
+	incomplete bool // a file could not be read to its end
+	files      int
+}
+
+func newLoader(opts []Option) *loader {
+	l := &loader{cat: &Catalog{workflows: map[string]*Workflow{}}, firstPos: map[string]Pos{}, cache: map[string]*compiled{}}
+	for _, o := range opts {
+		o(&l.opts)
+	}
+	return l
+}
+
+// Parse loads the workflows of one file's contents (one or more YAML
+// documents). The error, if any, is an ErrorList.
+func Parse(filename string, src []byte, opts ...Option) (*Catalog, error) {
+	l := newLoader(opts)
+	l.file(filename, src)
+	return l.finish(filename)
+}
+
+// Load loads a file, or every *.yaml and *.yml file under a directory
+// (recursively, skipping hidden directories), as one catalog: workflow
+// names are unique across it and call targets resolve within it. A
+// definition problem is returned as an ErrorList holding every problem
+// found; a path that cannot be read as a plain error.
+func Load(path string, opts ...Option) (*Catalog, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	l := newLoader(opts)
+	if !info.IsDir() {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		l.file(path, src)
+		return l.finish(path)
+	}
+	var files []string
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != path && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if ext := filepath.Ext(p); ext == ".yaml" || ext == ".yml" {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		l.file(f, src)
+	}
+	return l.finish(path)
+}
+
+// file loads the documents of one file.
+func (l *loader) file(name string, src []byte) {
+	l.files++
+	s := newSource(name, src)
+	docs, ok := s.documents(&l.errs)
+	if !ok {
+		l.incomplete = true
+		return
+	}
+	for _, doc := range docs {
+		l.document(s, doc)
+	}
+}
+
+func (l *loader) document(s *source, doc *yaml.Node) {
+	if doc.Kind == yaml.ScalarNode && doc.ShortTag() == "!!null" {
+		return // an empty document
+	}
+	var local ErrorList
+	p := &plainer{s: s, errs: &local}
+	raw := p.value(doc, 0)
+	if p.over {
+		l.errs = append(l.errs, local...)
+		return
+	}
+	s.validateSchema(doc, raw, &local)
+	reported := make(map[Pos]bool, len(local))
+	for _, e := range local {
+		reported[e.Pos] = true
+	}
+	b := &builder{s: s, errs: &local, cache: l.cache, refs: &l.refs, reported: reported}
+	wf := b.workflow(doc, raw)
+	l.errs = append(l.errs, local...)
+	if wf == nil || wf.Name == "" {
+		return
+	}
+	name, _ := lookup(doc, "name")
+	at := s.pos(name)
+	if first, dup := l.firstPos[wf.Name]; dup {
+		l.errs.Add(at, fmt.Sprintf("duplicate workflow name %q (first at %s)", wf.Name, first))
+		return
+	}
+	l.firstPos[wf.Name] = at
+	l.cat.workflows[wf.Name] = wf
+	l.cat.names = append(l.cat.names, wf.Name)
+}
+
+// finish runs the catalog-wide checks and returns the catalog or the
+// problems.
+func (l *loader) finish(path string) (*Catalog, error) {
+	sort.Strings(l.cat.names)
+	if len(l.cat.names) == 0 && len(l.errs) == 0 {
+		what := "file"
+		if l.files != 1 {
+			what = "path"
+		}
+		l.errs.Add(Pos{File: path, Line: 1, Col: 1}, fmt.Sprintf("no workflow found in this %s", what))
+		if l.files != 1 {
+			l.errs[len(l.errs)-1].Pos = Pos{File: path}
+		}
+	}
+	l.checkRefs()
+	l.checkCycles()
+	if len(l.errs) > 0 {
+		l.errs.finish()
+		return nil, l.errs
+	}
+	return l.cat, nil
+}
+
+func (l *loader) checkRefs() {
+	var known []string
+	if tn, ok := l.opts.tasks.(taskNames); ok {
+		known = tn.TaskNames()
+	}
+	for _, r := range l.refs {
+		switch {
+		case r.call != "":
+			if l.cat.workflows[r.call] == nil && !l.incomplete {
+				msg := fmt.Sprintf("unknown workflow %q: no workflow of the catalog has this name", r.call)
+				if s := suggest(r.call, l.cat.names); s != "" {
+					msg = fmt.Sprintf("unknown workflow %q; did you mean %q?", r.call, s)
+				}
+				l.errs.Add(r.pos, msg)
+			}
+		case r.task != "" && l.opts.tasks != nil:
+			if !l.opts.tasks.HasTask(r.task) {
+				msg := fmt.Sprintf("unknown task %q", r.task)
+				if s := suggest(r.task, known); s != "" {
+					msg += fmt.Sprintf("; did you mean %q?", s)
+				}
+				l.errs.Add(r.pos, msg)
+				continue
+			}
+			l.checkTaskInput(r)
+		}
+	}
+}
+
+// checkTaskInput validates a literal `with` against the task's input schema.
+func (l *loader) checkTaskInput(r ref) {
+	ts, ok := l.opts.tasks.(taskInputSchemas)
+	if !ok || r.with == nil || r.s == nil {
+		return
+	}
+	schema := ts.TaskInputSchema(r.task)
+	if len(schema) == 0 {
+		return
+	}
+	b := &builder{s: r.s, errs: new(ErrorList), cache: map[string]*compiled{}, refs: new([]ref), reported: map[Pos]bool{}, ids: map[string]*yaml.Node{}}
+	v := b.value(r.with, &scope{vis: map[string]bool{}})
+	if v == nil || !v.literal() {
+		return
+	}
+	var raw any
+	if err := json.Unmarshal(schema, &raw); err != nil {
+		return
+	}
+	sch, _, msg := compileSchema(raw)
+	if msg != "" {
+		return
+	}
+	in, err := v.Eval(nil)
+	if err != nil {
+		return
+	}
+	err = sch.Validate(jsonRoundTrip(in))
+	ve, ok := err.(*jsonschema.ValidationError)
+	if !ok {
+		return
+	}
+	for len(ve.Causes) > 0 {
+		ve = ve.Causes[0]
+	}
+	at, _ := nodeAt(r.with, splitPointer(ve.InstanceLocation))
+	if at == nil {
+		at = r.with
+	}
+	where := ""
+	if ve.InstanceLocation != "" {
+		where = ve.InstanceLocation + ": "
+	}
+	l.errs.Add(r.s.pos(at), fmt.Sprintf("input of task %q does not match its schema: %s%s", r.task, where, ve.Message))
+}
+
+func jsonRoundTrip(v any) any {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	var out any
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	if d.Decode(&out) != nil {
+		return v
+	}
+	return out
+}
+
+// calls returns the workflows wf can start: call, map.call,
+// compensate.call and fallback.call targets, each with its position.
+func (l *loader) calls() map[string][]ref {
+	out := map[string][]ref{}
+	for _, r := range l.refs {
+		if r.call != "" && r.from != nil {
+			out[r.from.Name] = append(out[r.from.Name], r)
+		}
+	}
+	return out
+}
+
+// checkCycles reports each call cycle once, at the call that leaves the
+// cycle's first workflow (by name).
+func (l *loader) checkCycles() {
+	edges := l.calls()
+	seen := map[string]bool{}
+	for _, start := range l.cat.names {
+		// A cycle through start whose other members all sort after it.
+		var path []string
+		var stack []ref
+		onPath := map[string]bool{}
+		var dfs func(n string) bool
+		dfs = func(n string) bool {
+			path = append(path, n)
+			onPath[n] = true
+			defer func() { path = path[:len(path)-1]; onPath[n] = false }()
+			for _, r := range edges[n] {
+				if l.cat.workflows[r.call] == nil || r.call < start {
+					continue
+				}
+				stack = append(stack, r)
+				if r.call == start {
+					cyc := append(append([]string{}, path...), start)
+					key := strings.Join(cyc, " → ")
+					if !seen[key] {
+						seen[key] = true
+						l.errs.Add(stack[0].pos, "call cycle: "+key)
+					}
+					stack = stack[:len(stack)-1]
+					return true
+				}
+				if !onPath[r.call] && dfs(r.call) {
+					stack = stack[:len(stack)-1]
+					return true
+				}
+				stack = stack[:len(stack)-1]
+			}
+			return false
+		}
+		dfs(start)
+	}
+}
+
+// Workflow returns the named workflow, or nil.
+func (c *Catalog) Workflow(name string) *Workflow { return c.workflows[name] }
+
+// Names returns the workflow names, sorted.
+func (c *Catalog) Names() []string { return append([]string(nil), c.names...) }
+
+// Pin returns the canonical form of root and every workflow it can start
+// (through call, map.call, compensate.call and fallback.call): each
+// workflow's Raw as JSON with sorted keys, ordered by name and joined with
+// "\n---\n", and the hex SHA-256 of those bytes. Parse("pinned", src) loads
+// it back.
+func (c *Catalog) Pin(root string) (src []byte, hash string, err error) {
+	if c.workflows[root] == nil {
+		return nil, "", fmt.Errorf("pin: no workflow %q in the catalog", root)
+	}
+	reach := map[string]bool{}
+	var visit func(string)
+	visit = func(name string) {
+		if reach[name] {
+			return
+		}
+		wf := c.workflows[name]
+		if wf == nil {
+			return
+		}
+		reach[name] = true
+		for _, t := range wf.Targets() {
+			visit(t)
+		}
+	}
+	visit(root)
+	names := make([]string, 0, len(reach))
+	for n := range reach {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out bytes.Buffer
+	for i, n := range names {
+		if i > 0 {
+			out.WriteString("\n---\n")
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(c.workflows[n].Raw); err != nil {
+			return nil, "", fmt.Errorf("pin %s: %w", n, err)
+		}
+		out.Write(bytes.TrimRight(buf.Bytes(), "\n"))
+	}
+	sum := sha256.Sum256(out.Bytes())
+	return out.Bytes(), hex.EncodeToString(sum[:]), nil
+}
+
+// Targets returns the names of the workflows wf can start (call, map.call,
+// compensate.call, fallback.call), sorted and without repeats.
+func (wf *Workflow) Targets() []string {
+	set := map[string]bool{}
+	var walk func([]*Step)
+	action := func(a *Action) {
+		if a != nil && a.Call != "" {
+			set[a.Call] = true
+		}
+	}
+	walk = func(steps []*Step) {
+		for _, st := range steps {
+			if st == nil {
+				continue
+			}
+			if st.Call != "" {
+				set[st.Call] = true
+			}
+			action(st.Compensate)
+			action(st.Fallback)
+			if st.Map != nil {
+				if st.Map.Call != "" {
+					set[st.Map.Call] = true
+				}
+				walk(st.Map.Steps)
+			}
+			if st.For != nil {
+				walk(st.For.Steps)
+			}
+			for _, br := range st.Parallel {
+				walk(br.Steps)
+			}
+			for _, c := range st.Switch {
+				walk(c.Steps)
+			}
+			if st.Try != nil {
+				walk(st.Try.Steps)
+				if st.Try.Catch != nil {
+					walk(st.Try.Catch.Steps)
+				}
+				walk(st.Try.Finally)
+			}
+		}
+	}
+	walk(wf.Steps)
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
