@@ -244,3 +244,13 @@ func TestExecBackgroundChild(t *testing.T) {
 		t.Errorf("exec returned after %v", d)
 	}
 }
+
+// TestExecIgnoresUnreadInput: a command that exits without reading a large
+// input succeeds (the broken pipe is not its failure).
+func TestExecIgnoresUnreadInput(t *testing.T) {
+	big := strings.Repeat("x", 1<<20)
+	out, err := sh(t, context.Background(), `echo fine`, map[string]any{"input": big})
+	if err != nil || out != "fine" {
+		t.Fatalf("out %v, err %v", out, err)
+	}
+}
