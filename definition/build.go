@@ -42,12 +42,12 @@ type builder struct {
 // ref is a use of a workflow or a task name, checked against the catalog
 // or the task registry once every file is loaded.
 type ref struct {
-	from  *Workflow
-	call  string
-	task  string
-	pos   Pos
-	with  *yaml.Node // a task's input, for TaskInputSchema
-	s     *source
+	from *Workflow
+	call string
+	task string
+	pos  Pos
+	with *yaml.Node // a task's input, for TaskInputSchema
+	s    *source
 }
 
 type pendingRef struct {

@@ -33,26 +33,42 @@ func (f fakeTasks) TaskInputSchema(name string) []byte {
 }
 
 // loadArchive loads the .yaml/.yml files of an archive as one catalog.
-// A "tasks: a, b" line in the archive's comment enables WithTasks.
+// "tasks: a, b" and "task: name=JSON Schema" lines in the archive's
+// comment enable WithTasks.
 func loadArchive(ar *txtar.Archive) (*Catalog, error) {
 	var opts []Option
+	var ft fakeTasks
 	for _, line := range strings.Split(string(ar.Comment), "\n") {
 		if rest, ok := strings.CutPrefix(line, "tasks:"); ok {
-			ft := fakeTasks{}
-			for _, t := range strings.Split(rest, ",") {
-				name, schema, _ := strings.Cut(strings.TrimSpace(t), "=")
-				ft[name] = schema
+			if ft == nil {
+				ft = fakeTasks{}
 			}
-			opts = append(opts, WithTasks(ft))
+			for _, t := range strings.Split(rest, ",") {
+				ft[strings.TrimSpace(t)] = ""
+			}
+		}
+		if rest, ok := strings.CutPrefix(line, "task:"); ok {
+			if ft == nil {
+				ft = fakeTasks{}
+			}
+			name, schema, _ := strings.Cut(strings.TrimSpace(rest), "=")
+			ft[name] = schema
 		}
 	}
+	if ft != nil {
+		opts = append(opts, WithTasks(ft))
+	}
 	l := newLoader(opts)
+	path := "."
 	for _, f := range ar.Files {
+		if path == "." {
+			path = f.Name
+		}
 		if strings.HasSuffix(f.Name, ".yaml") || strings.HasSuffix(f.Name, ".yml") {
 			l.file(f.Name, f.Data)
 		}
 	}
-	return l.finish(".")
+	return l.finish(path)
 }
 
 // TestInvalid checks the rendered problems of every definition under
