@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/loomwork/loom/builtins"
 )
@@ -252,5 +253,16 @@ func TestExecIgnoresUnreadInput(t *testing.T) {
 	out, err := sh(t, context.Background(), `echo fine`, map[string]any{"input": big})
 	if err != nil || out != "fine" {
 		t.Fatalf("out %v, err %v", out, err)
+	}
+}
+
+func TestExecLongStderrLine(t *testing.T) {
+	_, err := sh(t, context.Background(), `i=0; while [ $i -lt 300 ]; do printf 'é' >&2; i=$((i+1)); done; exit 1`, nil)
+	wantError(t, err, builtins.TypeExecFailed, "code 1: éé")
+	if !utf8.ValidString(err.Error()) || !strings.HasSuffix(err.Error(), "é…") || len(err.Error()) > 260 {
+		t.Errorf("message %q", err)
+	}
+	if s := errorData(t, err)["stderr"]; s != strings.Repeat("é", 300) {
+		t.Errorf("stderr %q", s)
 	}
 }
