@@ -1,0 +1,561 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/loomwork/loom/definition"
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/sqlite"
+	"github.com/loomwork/loom/schemas"
+)
+
+// defaultDB is the journal when neither --db nor $LOOM_DB names one.
+const defaultDB = ".loom/loom.db"
+
+func (a *app) validate() error {
+	bad := 0
+	for _, path := range a.p.args {
+		if _, err := a.load(path, !a.p.has("no-task-check")); err != nil {
+			var pe *problemsError
+			if !errors.As(err, &pe) {
+				return err
+			}
+			bad += pe.n
+		}
+	}
+	if bad > 0 {
+		return &problemsError{n: bad}
+	}
+	return nil
+}
+
+func (a *app) schema() error {
+	_, err := a.stdout.Write(schemas.Workflow)
+	if err == nil && !bytes.HasSuffix(schemas.Workflow, []byte("\n")) {
+		_, err = io.WriteString(a.stdout, "\n")
+	}
+	return err
+}
+
+// load loads a definition, printing every problem on stderr as
+// file:line:col: message. A file that cannot be read is a refusal.
+func (a *app) load(path string, checkTasks bool) (*definition.Catalog, error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, refusef("%s: no such file or directory", path)
+		}
+		return nil, refusef("cannot read %s: %v", path, unwrapPath(err))
+	}
+	var opts []definition.Option
+	if checkTasks {
+		opts = append(opts, definition.WithTasks(a.tasks))
+	}
+	cat, err := definition.Load(path, opts...)
+	if err == nil {
+		return cat, nil
+	}
+	var list definition.ErrorList
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintln(a.stderr, e.Error())
+		}
+		return nil, &problemsError{n: len(list)}
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
+		if line != "" {
+			fmt.Fprintln(a.stderr, line)
+			n++
+		}
+	}
+	return nil, &problemsError{n: max(n, 1)}
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// dbPath is where the journal is: --db, else $LOOM_DB, else .loom/loom.db.
+func (a *app) dbPath() string {
+	if p := a.p.get("db"); p != "" {
+		return p
+	}
+	if p := a.getenv("LOOM_DB"); p != "" {
+		return p
+	}
+	return defaultDB
+}
+
+// errNoJournal: a reading command found no journal file; it creates none.
+var errNoJournal = errors.New("no journal")
+
+// openJournal opens the journal. Commands that only read or continue
+// executions pass create=false: an absent file is errNoJournal and nothing
+// is created. run creates the file and its directory on first use.
+func (a *app) openJournal(create bool) (journal.Journal, error) {
+	path := a.dbPath()
+	if _, err := os.Stat(path); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("cannot open the journal %s: %v", path, unwrapPath(err))
+		}
+		if !create {
+			return nil, errNoJournal
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("cannot create the journal's directory: %v", err)
+		}
+	}
+	j, err := sqlite.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the journal: %v", err)
+	}
+	return j, nil
+}
+
+// openForID opens the journal to act on execution id; an absent journal
+// means there is no such execution.
+func (a *app) openForID(id string) (journal.Journal, error) {
+	j, err := a.openJournal(false)
+	if err == errNoJournal {
+		return nil, &cliError{kind: kindRefused,
+			msg:  fmt.Sprintf("no execution with id %q: there is no journal at %s", id, a.dbPath()),
+			hint: "pass --db or set $LOOM_DB to the journal that holds it"}
+	}
+	return j, err
+}
+
+// engine builds an engine for the command; progress is shown on a
+// terminal unless --quiet.
+func (a *app) engine(cat *definition.Catalog, j journal.Journal) (*interpreter.Engine, *progressView) {
+	opts := []interpreter.Option{interpreter.WithTimerWait(!a.p.has("no-wait"), 0)}
+	var pv *progressView
+	if !a.p.has("quiet") && isTerminal(a.stderr) {
+		pv = newProgressView(a.stderr)
+		opts = append(opts, interpreter.WithProgress(pv.update))
+	}
+	return interpreter.New(cat, a.tasks, j, opts...), pv
+}
+
+// input reads --input or --input-file; given is false when neither is set.
+func (a *app) input() (v any, given bool, err error) {
+	hasIn, hasFile := a.p.has("input"), a.p.has("input-file")
+	var data []byte
+	var src string
+	switch {
+	case hasIn && hasFile:
+		return nil, false, usagef("give --input or --input-file, not both")
+	case hasIn:
+		data, src = []byte(a.p.get("input")), "the --input value"
+	case hasFile:
+		f := a.p.get("input-file")
+		if f == "-" {
+			if a.stdin == nil {
+				return nil, false, refusef("--input-file - reads stdin, but there is none")
+			}
+			data, err = io.ReadAll(a.stdin)
+			src = "the input on stdin"
+		} else {
+			data, err = os.ReadFile(f)
+			src = "input file " + f
+		}
+		if err != nil {
+			return nil, false, refusef("cannot read %s: %v", src, unwrapPath(err))
+		}
+	default:
+		return nil, false, nil
+	}
+	v, err = parseJSON(data)
+	if err != nil {
+		return nil, false, &cliError{kind: kindRefused, msg: fmt.Sprintf("%s is not valid JSON: %v", src, err),
+			hint: `nothing was done; quote JSON for the shell, e.g. --input '{"name": "x"}'`}
+	}
+	return v, true, nil
+}
+
+// parseJSON decodes exactly one JSON value into Loom's value model.
+func parseJSON(data []byte) (any, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("it is empty")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("%s (at byte %d)", se.Error(), se.Offset)
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, errors.New("it ends too early")
+		}
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("there is more after the value (at byte %d)", dec.InputOffset())
+	}
+	return interpreter.Normalize(v)
+}
+
+// pickWorkflow chooses the workflow of a catalog to run.
+func pickWorkflow(cat *definition.Catalog, name, path string) (string, error) {
+	names := cat.Names()
+	if name != "" {
+		if cat.Workflow(name) == nil {
+			return "", refusef("%s has no workflow named %q (it has %s)", path, name, strings.Join(names, ", "))
+		}
+		return name, nil
+	}
+	switch len(names) {
+	case 0:
+		return "", refusef("%s holds no workflow", path)
+	case 1:
+		return names[0], nil
+	}
+	return "", usagef("%s holds %d workflows (%s); choose one with --workflow NAME", path, len(names), strings.Join(names, ", "))
+}
+
+func (a *app) runCmd() error {
+	path := a.p.args[0]
+	cat, err := a.load(path, true)
+	if err != nil {
+		return err
+	}
+	name, err := pickWorkflow(cat, a.p.get("workflow"), path)
+	if err != nil {
+		return err
+	}
+	in, _, err := a.input()
+	if err != nil {
+		return err
+	}
+	// Checked here as well as by the engine so that a refused input
+	// creates nothing, not even the journal file.
+	if wf := cat.Workflow(name); wf != nil && wf.InputSchema != nil {
+		if err := wf.InputSchema.Validate(in); err != nil {
+			return fmt.Errorf("%w: the input does not match the input schema of %s: %s", interpreter.ErrInvalidInput, name, schemaMessage(err))
+		}
+	}
+	j, err := a.openJournal(true)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	eng, pv := a.engine(cat, j)
+	var opts []interpreter.RunOption
+	if id := a.p.get("id"); a.p.has("id") {
+		if id == "" || strings.ContainsAny(id, " \t\n/") {
+			return usagef("--id %q is not a usable id (no spaces or slashes)", id)
+		}
+		opts = append(opts, interpreter.WithExecutionID(id))
+	}
+	ex, err := eng.Run(a.ctx, name, in, opts...)
+	if errors.Is(err, journal.ErrExists) {
+		return &cliError{kind: kindRefused, msg: fmt.Sprintf("an execution with id %q exists already", a.p.get("id")),
+			hint: "nothing was started; choose another --id, or see it with " + a.command("status", a.p.get("id"))}
+	}
+	pv.stop()
+	if err != nil {
+		return err
+	}
+	return a.report(ex)
+}
+
+func (a *app) resume() error {
+	if a.p.has("due") {
+		for _, f := range []string{"input", "input-file", "pause", "definition"} {
+			if a.p.has(f) {
+				return usagef("--due continues every due execution; it takes no --%s", f)
+			}
+		}
+		if len(a.p.args) > 0 {
+			return usagef("--due continues every due execution; it takes no ID")
+		}
+		return a.resumeDue()
+	}
+	if len(a.p.args) != 1 {
+		return usagef("usage: loom resume ID [--input JSON | --input-file FILE] [--pause NAME_OR_PATH] [--definition PATH] (or loom resume --due)")
+	}
+	id := a.p.args[0]
+	payload, _, err := a.input()
+	if err != nil {
+		return err
+	}
+	var opts []interpreter.ResumeOption
+	if def := a.p.get("definition"); def != "" {
+		cat, err := a.load(def, true)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, interpreter.WithDefinition(cat))
+	}
+	j, err := a.openForID(id)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	eng, pv := a.engine(nil, j)
+	ex, err := eng.ResumePause(a.ctx, id, a.p.get("pause"), payload, opts...)
+	pv.stop()
+	if err != nil {
+		return err
+	}
+	return a.report(ex)
+}
+
+// resumeDue continues every root execution whose timer is due, whose lease
+// lapsed, or which was left RUNNING by an interrupted runner. Executions
+// another runner holds are skipped. It exits 0 when every one it took was
+// driven (whatever its outcome), 1 when any could not be.
+func (a *app) resumeDue() error {
+	j, err := a.openJournal(false)
+	if err == errNoJournal {
+		if a.p.has("json") {
+			return a.printJSON([]any{})
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	eng, pv := a.engine(nil, j)
+	defer pv.stop()
+	due, err := eng.List(a.ctx, journal.Filter{Due: time.Now(), RootsOnly: true})
+	if err != nil {
+		return err
+	}
+	running, err := eng.List(a.ctx, journal.Filter{State: journal.Running, RootsOnly: true})
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	records := []record{}
+	busy, failed := 0, 0
+	for _, ex := range append(due, running...) {
+		if seen[ex.ID] || ex.State.Finished() || ex.State == journal.Paused {
+			continue
+		}
+		seen[ex.ID] = true
+		got, err := eng.Resume(a.ctx, ex.ID, nil)
+		switch {
+		case errors.Is(err, journal.ErrBusy):
+			busy++
+			continue
+		case err != nil:
+			failed++
+			fmt.Fprintf(a.stderr, "%s resume: execution %s: %s\n", a.prog(), ex.ID, oneLine(err.Error()))
+			continue
+		}
+		records = append(records, recordOf(got))
+		if !a.p.has("quiet") {
+			a.statusLine(got)
+		}
+	}
+	if !a.p.has("quiet") {
+		msg := fmt.Sprintf("%s: continued %d due execution(s)", a.prog(), len(records))
+		if busy > 0 {
+			msg += fmt.Sprintf("; %d held by other runners were skipped", busy)
+		}
+		fmt.Fprintln(a.stderr, msg)
+	}
+	if a.p.has("json") {
+		if err := a.printJSON(records); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return exitWith(ExitFailed)
+	}
+	return nil
+}
+
+func (a *app) status() error {
+	id := a.p.args[0]
+	j, err := a.openForID(id)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	eng, _ := a.engine(nil, j)
+	ex, err := eng.Get(a.ctx, id)
+	if err != nil {
+		return err
+	}
+	if a.p.has("json") {
+		return a.printJSON(recordOf(ex))
+	}
+	a.printStatus(ex)
+	return nil
+}
+
+var states = []journal.State{journal.Running, journal.Paused, journal.Waiting, journal.Completed, journal.Failed, journal.Cancelled}
+
+func (a *app) list() error {
+	f := journal.Filter{RootsOnly: !a.p.has("all"), Workflow: a.p.get("workflow")}
+	if s := a.p.get("state"); s != "" {
+		for _, st := range states {
+			if strings.EqualFold(s, string(st)) {
+				f.State = st
+			}
+		}
+		if f.State == "" {
+			names := make([]string, len(states))
+			for i, st := range states {
+				names[i] = string(st)
+			}
+			return usagef("unknown state %q for --state (one of %s)", s, strings.Join(names, ", "))
+		}
+	}
+	var exs []*interpreter.Execution
+	j, err := a.openJournal(false)
+	switch {
+	case err == errNoJournal:
+	case err != nil:
+		return err
+	default:
+		defer j.Close()
+		eng, _ := a.engine(nil, j)
+		if exs, err = eng.List(a.ctx, f); err != nil {
+			return err
+		}
+	}
+	if a.p.has("json") {
+		out := make([]record, 0, len(exs))
+		for _, ex := range exs {
+			out = append(out, recordOf(ex))
+		}
+		return a.printJSON(out)
+	}
+	a.printList(exs)
+	return nil
+}
+
+func (a *app) show() error {
+	id := a.p.args[0]
+	j, err := a.openForID(id)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	eng, _ := a.engine(nil, j)
+	ex, err := eng.Get(a.ctx, id)
+	if err != nil {
+		return err
+	}
+	evs, err := eng.Events(a.ctx, id)
+	if err != nil {
+		return err
+	}
+	if a.p.has("json") {
+		out := make([]eventJSON, 0, len(evs))
+		for _, ev := range evs {
+			out = append(out, eventOf(ev))
+		}
+		return a.printJSON(out)
+	}
+	a.printTimeline(ex, evs)
+	return nil
+}
+
+func (a *app) replay() error {
+	id := a.p.args[0]
+	j, err := a.openForID(id)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	eng, _ := a.engine(nil, j)
+	res, err := eng.Replay(a.ctx, id)
+	if errors.Is(err, interpreter.ErrNonDeterminism) {
+		if a.p.has("json") {
+			_ = a.printJSON(map[string]any{"id": id, "match": false, "diff": []string{oneLine(err.Error())}})
+		}
+		return &mismatchError{msg: fmt.Sprintf("execution %s does not replay: %s", id, oneLine(err.Error()))}
+	}
+	if err != nil {
+		return err
+	}
+	if a.p.has("json") {
+		diff := res.Diff
+		if diff == nil {
+			diff = []string{}
+		}
+		if err := a.printJSON(map[string]any{"id": id, "match": res.Match, "diff": diff,
+			"recorded": recordOf(res.Recorded), "derived": recordOf(res.Derived)}); err != nil {
+			return err
+		}
+	} else if res.Match {
+		fmt.Fprintf(a.stdout, "execution %s replays to its recorded outcome (%s)\n", id, res.Recorded.State)
+	} else {
+		for _, d := range res.Diff {
+			fmt.Fprintln(a.stdout, d)
+		}
+	}
+	if !res.Match {
+		return &mismatchError{msg: fmt.Sprintf("execution %s does not replay to its recorded outcome (%d difference(s))", id, len(res.Diff))}
+	}
+	return nil
+}
+
+func (a *app) cancel() error {
+	id := a.p.args[0]
+	j, err := a.openForID(id)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	eng, _ := a.engine(nil, j)
+	ex, err := eng.Cancel(a.ctx, id)
+	if err != nil {
+		return err
+	}
+	if a.p.has("json") {
+		if err := a.printJSON(recordOf(ex)); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(a.stderr, "%s: execution %s is %s\n", a.prog(), ex.ID, ex.State)
+	return nil
+}
+
+// report prints what a run or resume got to and returns its exit status:
+// on stdout the output alone (or the whole record with --json), on stderr
+// the state and what to do next.
+func (a *app) report(ex *interpreter.Execution) error {
+	if a.p.has("json") {
+		if err := a.printJSON(recordOf(ex)); err != nil {
+			return err
+		}
+	} else if ex.State == journal.Completed {
+		if err := a.printJSON(ex.Output); err != nil {
+			return err
+		}
+	}
+	// A failure is an error: it is reported even with --quiet.
+	if !a.p.has("quiet") || ex.State == journal.Failed {
+		a.statusLine(ex)
+	}
+	return exitWith(stateCode(ex.State))
+}
+
+// sortedPauses returns pauses in path order, for stable output.
+func sortedPauses(ps []interpreter.Pause) []interpreter.Pause {
+	out := append([]interpreter.Pause(nil), ps...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}

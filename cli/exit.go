@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
+)
+
+// Exit statuses of every loom command (SPEC §5). This file is the one place
+// that maps what went wrong to a status and to the hint a person reads.
+const (
+	// ExitOK: completed; read what was asked; replay matches.
+	ExitOK = 0
+	// ExitFailed: the execution failed or was cancelled; replay does not
+	// match; an unexpected error (journal I/O).
+	ExitFailed = 1
+	// ExitRefused: refused with nothing done: usage, definition, input,
+	// payload, not paused, unknown id, finished (cancel).
+	ExitRefused = 2
+	// ExitSuspended: paused, waiting on a timer, or interrupted: a resume
+	// continues it.
+	ExitSuspended = 3
+	// ExitBusy: another runner holds the execution.
+	ExitBusy = 4
+)
+
+// kind classifies a CLI-made error.
+type kind int
+
+const (
+	kindUsage kind = iota + 1
+	kindRefused
+	kindFailed
+)
+
+// cliError is an error the CLI itself raises, with its kind and an optional
+// hint saying what to do.
+type cliError struct {
+	kind kind
+	msg  string
+	hint string
+}
+
+func (e *cliError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &cliError{kind: kindUsage, msg: fmt.Sprintf(format, args...)}
+}
+
+func refusef(format string, args ...any) error {
+	return &cliError{kind: kindRefused, msg: fmt.Sprintf(format, args...)}
+}
+
+// problemsError is a definition that did not load: its problems were
+// printed already, one per line.
+type problemsError struct{ n int }
+
+func (e *problemsError) Error() string {
+	if e.n == 1 {
+		return "1 problem in the definition"
+	}
+	return fmt.Sprintf("%d problems in the definition", e.n)
+}
+
+// mismatchError is a replay whose derived outcome differs from the record.
+type mismatchError struct{ msg string }
+
+func (e *mismatchError) Error() string { return e.msg }
+
+// exitCode maps an error to the exit status of SPEC §5.
+func exitCode(err error) int {
+	var ce *cliError
+	var pe *problemsError
+	var me *mismatchError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ce):
+		if ce.kind == kindFailed {
+			return ExitFailed
+		}
+		return ExitRefused
+	case errors.As(err, &pe):
+		return ExitRefused
+	case errors.As(err, &me):
+		return ExitFailed
+	case errors.Is(err, journal.ErrBusy), errors.Is(err, journal.ErrFenced):
+		return ExitBusy
+	case errors.Is(err, interpreter.ErrInvalidInput),
+		errors.Is(err, interpreter.ErrNotFound),
+		errors.Is(err, interpreter.ErrNotPaused),
+		errors.Is(err, interpreter.ErrNonDeterminism),
+		errors.Is(err, interpreter.ErrFinished),
+		errors.Is(err, journal.ErrNotFound),
+		errors.Is(err, journal.ErrExists):
+		return ExitRefused
+	}
+	return ExitFailed
+}
+
+// stateCode maps the state a run or resume left an execution in to its exit
+// status.
+func stateCode(s journal.State) int {
+	switch s {
+	case journal.Completed:
+		return ExitOK
+	case journal.Failed, journal.Cancelled:
+		return ExitFailed
+	}
+	// PAUSED, WAITING, or RUNNING after an interruption: resume continues it.
+	return ExitSuspended
+}
+
+// hint says what to do about err, or "" when its message already does.
+func hint(cmd string, err error) string {
+	var ce *cliError
+	switch {
+	case errors.As(err, &ce):
+		if ce.hint != "" {
+			return ce.hint
+		}
+		if ce.kind == kindUsage {
+			if cmd == "" {
+				return "`loom help` lists the commands"
+			}
+			return "`loom help " + cmd + "` shows its usage"
+		}
+	case errors.Is(err, journal.ErrFenced):
+		return "another runner took the execution over; `loom status` shows where it is"
+	case errors.Is(err, journal.ErrBusy):
+		return "nothing was run; wait for that runner to finish (a dead runner's lease on this host is taken over at once, elsewhere when it expires)"
+	case errors.Is(err, interpreter.ErrInvalidInput):
+		if cmd == "resume" {
+			return "nothing was written; fix the payload and resume again"
+		}
+		return "nothing was started; fix the input and run again"
+	case errors.Is(err, interpreter.ErrNotFound), errors.Is(err, journal.ErrNotFound):
+		return "`loom list` shows the executions of this journal"
+	case errors.Is(err, interpreter.ErrNotPaused):
+		return "`loom status` shows its state"
+	case errors.Is(err, interpreter.ErrNonDeterminism):
+		if cmd == "replay" {
+			return ""
+		}
+		return "nothing was written; the journal does not fit that definition"
+	case errors.Is(err, interpreter.ErrFinished):
+		return "nothing was done"
+	}
+	return ""
+}

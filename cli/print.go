@@ -1,0 +1,386 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
+	"github.com/santhosh-tekuri/jsonschema/v5"
+)
+
+// record is the JSON form of an execution (SPEC §5, --json).
+type record struct {
+	ID        string              `json:"id"`
+	Workflow  string              `json:"workflow"`
+	Version   int                 `json:"version"`
+	State     journal.State       `json:"state"`
+	Input     any                 `json:"input"`
+	Output    any                 `json:"output"`
+	Error     *interpreter.Error  `json:"error"`
+	Pauses    []interpreter.Pause `json:"pauses"`
+	ParentID  *string             `json:"parent_id"`
+	CreatedAt time.Time           `json:"created_at"`
+	UpdatedAt time.Time           `json:"updated_at"`
+	// WakeAt is set while the execution waits on a timer.
+	WakeAt *time.Time `json:"wake_at,omitempty"`
+}
+
+func recordOf(ex *interpreter.Execution) record {
+	r := record{ID: ex.ID, Workflow: ex.Workflow, Version: ex.Version, State: ex.State,
+		Input: ex.Input, Output: ex.Output, Error: ex.Error, Pauses: sortedPauses(ex.Pauses),
+		CreatedAt: ex.CreatedAt.UTC(), UpdatedAt: ex.UpdatedAt.UTC()}
+	if r.Pauses == nil {
+		r.Pauses = []interpreter.Pause{}
+	}
+	if ex.ParentID != "" {
+		p := ex.ParentID
+		r.ParentID = &p
+	}
+	if !ex.WakeAt.IsZero() && !ex.State.Finished() {
+		w := ex.WakeAt.UTC()
+		r.WakeAt = &w
+	}
+	return r
+}
+
+// eventJSON is the JSON form of a journal event (show --json).
+type eventJSON struct {
+	Seq     int64           `json:"seq"`
+	Path    string          `json:"path"`
+	Kind    string          `json:"kind"`
+	Name    string          `json:"name"`
+	Ordinal int             `json:"ordinal"`
+	Data    json.RawMessage `json:"data"`
+	Time    time.Time       `json:"time"`
+}
+
+func eventOf(ev journal.Event) eventJSON {
+	d := ev.Data
+	if len(d) == 0 {
+		d = json.RawMessage("null")
+	}
+	return eventJSON{Seq: ev.Seq, Path: ev.Path, Kind: string(ev.Kind), Name: ev.Name, Ordinal: ev.Ordinal, Data: d, Time: ev.Time.UTC()}
+}
+
+// printJSON prints v as one line of JSON on stdout.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("cannot print the result as JSON: %v", err)
+	}
+	return nil
+}
+
+// compact renders v as JSON in at most n characters.
+func compact(v any, n int) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	s := string(b)
+	if n > 0 && len([]rune(s)) > n {
+		return string([]rune(s)[:n-1]) + "…"
+	}
+	return s
+}
+
+// statusLine says on stderr where an execution got to and, when it is not
+// finished, the exact command that continues it.
+func (a *app) statusLine(ex *interpreter.Execution) {
+	w, p := a.stderr, a.prog()
+	switch ex.State {
+	case journal.Completed:
+		fmt.Fprintf(w, "%s: execution %s of %s completed\n", p, ex.ID, ex.Workflow)
+	case journal.Failed:
+		fmt.Fprintf(w, "%s: execution %s of %s failed: %s\n", p, ex.ID, ex.Workflow, describeError(ex.Error))
+	case journal.Cancelled:
+		fmt.Fprintf(w, "%s: execution %s of %s was cancelled\n", p, ex.ID, ex.Workflow)
+	case journal.Paused:
+		ps := sortedPauses(ex.Pauses)
+		if len(ps) == 1 {
+			fmt.Fprintf(w, "%s: execution %s of %s is paused at %s (pause %s)\n", p, ex.ID, ex.Workflow, ps[0].Path, ps[0].Name)
+		} else {
+			fmt.Fprintf(w, "%s: execution %s of %s is paused at %d pauses\n", p, ex.ID, ex.Workflow, len(ps))
+		}
+		for _, pz := range ps {
+			if len(ps) > 1 {
+				fmt.Fprintf(w, "  %s (pause %s)\n", pz.Path, pz.Name)
+			}
+			if pz.Schema != nil {
+				fmt.Fprintf(w, "  payload schema: %s\n", compact(pz.Schema, 300))
+			}
+			fmt.Fprintf(w, "  continue it with: %s\n", a.resumeCommand(ex.ID, pz, len(ps) > 1))
+		}
+	case journal.Waiting:
+		when := "its timer"
+		if !ex.WakeAt.IsZero() {
+			when = "its timer, due at " + ex.WakeAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "%s: execution %s of %s is waiting for %s\n", p, ex.ID, ex.Workflow, when)
+		fmt.Fprintf(w, "  continue it once due with: %s (or %s from cron)\n", a.command("resume", ex.ID), a.command("resume", "--due"))
+	default:
+		fmt.Fprintf(w, "%s: execution %s of %s was interrupted and is still %s\n", p, ex.ID, ex.Workflow, ex.State)
+		fmt.Fprintf(w, "  continue it with: %s\n", a.command("resume", ex.ID))
+	}
+}
+
+// command renders a loom command line to copy, with --db when the journal
+// was named by the flag.
+func (a *app) command(args ...string) string {
+	parts := []string{a.prog()}
+	for _, s := range args {
+		parts = append(parts, shellQuote(s))
+	}
+	if a.p.has("db") {
+		parts = append(parts, "--db", shellQuote(a.p.get("db")))
+	}
+	return strings.Join(parts, " ")
+}
+
+func (a *app) resumeCommand(id string, pz interpreter.Pause, several bool) string {
+	args := []string{"resume", id}
+	if several {
+		args = append(args, "--pause", pz.Path)
+	}
+	if pz.Schema != nil {
+		args = append(args, "--input", compact(exampleOf(pz.Schema), 0))
+	}
+	return a.command(args...)
+}
+
+// exampleOf builds a value of the shape a JSON Schema asks for: its
+// example, default, const or first enum value, else the required
+// properties of an object filled the same way. It fills a resume command
+// to edit, not a value to send blindly.
+func exampleOf(schema any) any {
+	s, ok := schema.(map[string]any)
+	if !ok {
+		return nil
+	}
+	if ex, ok := s["examples"].([]any); ok && len(ex) > 0 {
+		return ex[0]
+	}
+	for _, k := range []string{"default", "const"} {
+		if v, ok := s[k]; ok {
+			return v
+		}
+	}
+	if e, ok := s["enum"].([]any); ok && len(e) > 0 {
+		return e[0]
+	}
+	typ, _ := s["type"].(string)
+	if l, ok := s["type"].([]any); ok && len(l) > 0 {
+		typ, _ = l[0].(string)
+	}
+	if typ == "" {
+		if _, ok := s["properties"]; ok {
+			typ = "object"
+		}
+	}
+	switch typ {
+	case "object":
+		out := map[string]any{}
+		props, _ := s["properties"].(map[string]any)
+		req, _ := s["required"].([]any)
+		for _, r := range req {
+			if name, ok := r.(string); ok {
+				out[name] = exampleOf(props[name])
+			}
+		}
+		return out
+	case "array":
+		return []any{}
+	case "string":
+		return ""
+	case "boolean":
+		return true
+	case "integer", "number":
+		if m, ok := s["minimum"]; ok {
+			return m
+		}
+		return 0
+	}
+	return nil
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@%+=,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func describeError(e *interpreter.Error) string {
+	if e == nil {
+		return "no error recorded"
+	}
+	s := e.Type
+	if e.Step != "" {
+		s += " at step " + e.Step
+	}
+	s += ": " + oneLine(e.Message)
+	if e.Data != nil {
+		s += " (data: " + compact(e.Data, 200) + ")"
+	}
+	return s
+}
+
+func (a *app) printStatus(ex *interpreter.Execution) {
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row("id", ex.ID)
+	row("workflow", fmt.Sprintf("%s (version %d)", ex.Workflow, ex.Version))
+	row("state", string(ex.State))
+	if ex.ParentID != "" {
+		row("parent", ex.ParentID)
+	}
+	row("created", ex.CreatedAt.UTC().Format(timeLayout))
+	row("updated", ex.UpdatedAt.UTC().Format(timeLayout))
+	row("input", compact(ex.Input, 200))
+	switch ex.State {
+	case journal.Completed:
+		row("output", compact(ex.Output, 200))
+	case journal.Waiting:
+		if !ex.WakeAt.IsZero() {
+			row("wakes", ex.WakeAt.UTC().Format(timeLayout))
+		}
+	}
+	if ex.Error != nil {
+		row("error", describeError(ex.Error))
+	}
+	for _, pz := range sortedPauses(ex.Pauses) {
+		v := pz.Path + " (pause " + pz.Name + ")"
+		if pz.ExecutionID != "" {
+			v += " in child " + pz.ExecutionID
+		}
+		row("pause", v)
+	}
+	tw.Flush()
+}
+
+const timeLayout = "2006-01-02 15:04:05.000"
+
+func (a *app) printList(exs []*interpreter.Execution) {
+	if len(exs) == 0 {
+		fmt.Fprintf(a.stderr, "%s: no executions\n", a.prog())
+		return
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tWORKFLOW\tSTATE\tUPDATED")
+	for _, ex := range exs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ex.ID, ex.Workflow, ex.State, ex.UpdatedAt.UTC().Format(timeLayout))
+	}
+	tw.Flush()
+}
+
+// printTimeline prints the journal: time, path, event, duration, value.
+func (a *app) printTimeline(ex *interpreter.Execution, evs []journal.Event) {
+	fmt.Fprintf(a.stdout, "execution %s of %s (version %d): %s, created %s\n", ex.ID, ex.Workflow, ex.Version, ex.State, ex.CreatedAt.UTC().Format(timeLayout))
+	if len(evs) == 0 {
+		fmt.Fprintln(a.stdout, "(no events)")
+		return
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tPATH\tEVENT\tDURATION\tVALUE")
+	for _, ev := range evs {
+		path := ev.Path
+		if path == "" {
+			path = "-"
+		}
+		event := string(ev.Kind)
+		if ev.Name != "" && ev.Name != string(ev.Kind) {
+			event += " " + ev.Name
+		}
+		dur, val := eventSummary(ev)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ev.Time.UTC().Format(timeLayout), path, event, dur, val)
+	}
+	tw.Flush()
+}
+
+// eventSummary returns an event's duration (when it records a start) and a
+// short rendering of its value.
+func eventSummary(ev journal.Event) (dur, val string) {
+	var d map[string]any
+	if len(ev.Data) > 0 {
+		_ = json.Unmarshal(ev.Data, &d)
+	}
+	if s, ok := d["started_at"].(string); ok {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil && !ev.Time.IsZero() {
+			dur = roundDuration(ev.Time.Sub(t)).String()
+		}
+	}
+	const n = 60
+	switch ev.Kind {
+	case journal.StepCompleted:
+		val = compact(d["output"], n)
+	case journal.StepFailed, journal.Compensated:
+		if e, ok := d["error"].(map[string]any); ok {
+			val = fmt.Sprintf("%v: %v", e["type"], e["message"])
+			if r := []rune(val); len(r) > n {
+				val = string(r[:n-1]) + "…"
+			}
+		} else {
+			val = compact(d["output"], n)
+		}
+	case journal.Builtin:
+		val = compact(d["value"], n)
+	case journal.PauseOpened:
+		if dl, ok := d["deadline"]; ok && dl != nil {
+			val = fmt.Sprintf("deadline %v", dl)
+		}
+	case journal.TimerSet:
+		val = fmt.Sprintf("wakes at %v", d["wake_at"])
+	case journal.ChildStarted:
+		val = fmt.Sprintf("%v (%v)", d["id"], d["workflow"])
+	case journal.ExecutionFinished:
+		if e, ok := d["error"].(map[string]any); ok && e != nil {
+			val = fmt.Sprintf("%v: %v", e["type"], e["message"])
+		} else {
+			val = compact(d["output"], n)
+		}
+	case journal.DefinitionUpgraded:
+		if h, ok := d["hash"].(string); ok && len(h) > 12 {
+			val = "definition " + h[:12]
+		}
+	}
+	return dur, val
+}
+
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d < 0:
+		return 0
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond)
+	case d < time.Second:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
+// schemaMessage renders a JSON Schema validation error as one line: the
+// place in the instance and what is wrong there.
+func schemaMessage(err error) string {
+	var ve *jsonschema.ValidationError
+	if errors.As(err, &ve) {
+		leaf := ve
+		for len(leaf.Causes) > 0 {
+			leaf = leaf.Causes[0]
+		}
+		loc := leaf.InstanceLocation
+		if loc == "" {
+			loc = "/"
+		}
+		return fmt.Sprintf("at %s: %s", loc, leaf.Message)
+	}
+	return err.Error()
+}

@@ -1,0 +1,125 @@
+package cli_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loomwork/loom/builtins"
+	"github.com/loomwork/loom/cli"
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/sqlite"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain makes the test binary the loom command for the scripts: each
+// `exec loom …` runs cli.Main in a child process, through the real entry
+// point with its own argv, streams, environment and exit status.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"loom":       func() { os.Exit(cli.Main(builtins.Standard())) },
+		"loom-teams": func() { os.Exit(cli.Main(teamTasks())) },
+	})
+}
+
+// teamTasks is a custom binary's registry: the standard tasks and one of
+// its own.
+func teamTasks() *interpreter.Registry {
+	reg := interpreter.NewRegistry(builtins.Standard())
+	interpreter.Register(reg, "greet", func(ctx context.Context, in struct{ Name string }) (string, error) {
+		if in.Name == "" {
+			return "", interpreter.Errorf("NoName", "greet needs a name")
+		}
+		return "hello, " + in.Name, nil
+	})
+	return reg
+}
+
+func TestScript(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		UpdateScripts:       os.Getenv("UPDATE_SCRIPTS") != "",
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"jsonget":   cmdJSONGet,
+			"holdlease": cmdHoldLease,
+			"tamper":    cmdTamper,
+		},
+	})
+}
+
+// jsonget VAR KEY[.KEY…]: sets $VAR to a field of the JSON in the last
+// command's stdout (a string as is, anything else as JSON).
+func cmdJSONGet(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: jsonget VAR KEY[.KEY...]")
+	}
+	var v any
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile("stdout")), &v))
+	for _, k := range strings.Split(args[1], ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			ts.Fatalf("jsonget: %s: not an object", k)
+		}
+		v = m[k]
+	}
+	s, ok := v.(string)
+	if !ok {
+		b, _ := json.Marshal(v)
+		s = string(b)
+	}
+	ts.Setenv(args[0], s)
+}
+
+func openDB(ts *testscript.TestScript) *sqlite.Journal {
+	path := ts.Getenv("LOOM_DB")
+	if path == "" {
+		path = filepath.Join(ts.Getenv("WORK"), ".loom", "loom.db")
+	}
+	j, err := sqlite.Open(path)
+	ts.Check(err)
+	return j
+}
+
+// holdlease ID: takes the lease of execution ID for a minute as a live
+// runner (this test process), so loom must refuse it as busy.
+func cmdHoldLease(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: holdlease ID")
+	}
+	j := openDB(ts)
+	defer j.Close()
+	host, _ := os.Hostname()
+	_, err := j.Acquire(context.Background(), args[0], journal.Holder{ID: "script", Host: host, PID: os.Getpid()}, time.Minute, 0)
+	ts.Check(err)
+}
+
+// tamper ID: appends a completed step the definition does not have, so
+// the journal no longer replays to its record.
+func cmdTamper(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: tamper ID")
+	}
+	ctx := context.Background()
+	j := openDB(ts)
+	defer j.Close()
+	host, _ := os.Hostname()
+	l, err := j.Acquire(ctx, args[0], journal.Holder{ID: "tamper", Host: host, PID: os.Getpid()}, time.Minute, 0)
+	ts.Check(err)
+	evs, err := j.Events(ctx, args[0], 0)
+	ts.Check(err)
+	last := int64(0)
+	if len(evs) > 0 {
+		last = evs[len(evs)-1].Seq
+	}
+	_, err = j.Append(ctx, journal.Append{ExecutionID: args[0], Token: l.Token, ExpectedSeq: last,
+		Events: []journal.Event{{Path: "ghost", Kind: journal.StepCompleted, Name: "task:echo",
+			Data: json.RawMessage(`{"output": 1, "started_at": "2020-01-01T00:00:00Z"}`), Time: time.Now()}}})
+	ts.Check(err)
+	ts.Check(j.Release(ctx, l))
+}
