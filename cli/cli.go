@@ -328,7 +328,7 @@ func (a *app) helpCmd() error {
 	}
 	c := lookupCommand(a.p.args[0])
 	if c == nil {
-		return usagef("unknown command %q", a.p.args[0])
+		return &cliError{kind: kindUsage, msg: fmt.Sprintf("unknown command %q", a.p.args[0]), hint: "`loom help` lists the commands"}
 	}
 	a.commandHelp(a.stdout, c)
 	return nil
