@@ -181,7 +181,7 @@ func (b *builder) workflow(root *yaml.Node, raw any) *Workflow {
 	if root == nil || root.Kind != yaml.MappingNode {
 		return nil
 	}
-	wf := &Workflow{Version: 1, Pos: b.pos(root), Raw: raw}
+	wf := &Workflow{Version: 1, Pos: b.pos(root), Raw: raw, node: root}
 	b.wf = wf
 	b.ids = map[string]*yaml.Node{}
 	top := &scope{vis: map[string]bool{}}

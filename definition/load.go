@@ -340,7 +340,7 @@ func (c *Catalog) Names() []string { return append([]string(nil), c.names...) }
 
 // Pin returns the canonical form of root and every workflow it can start
 // (through call, map.call, compensate.call and fallback.call): each
-// workflow's Raw as JSON with sorted keys, ordered by name and joined with
+// workflow as JSON in its source's key order (see canonical), ordered by name and joined with
 // "\n---\n", and the hex SHA-256 of those bytes. Parse("pinned", src) loads
 // it back.
 func (c *Catalog) Pin(root string) (src []byte, hash string, err error) {
@@ -373,13 +373,11 @@ func (c *Catalog) Pin(root string) (src []byte, hash string, err error) {
 		if i > 0 {
 			out.WriteString("\n---\n")
 		}
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(c.workflows[n].Raw); err != nil {
+		b, err := canonical(c.workflows[n])
+		if err != nil {
 			return nil, "", fmt.Errorf("pin %s: %w", n, err)
 		}
-		out.Write(bytes.TrimRight(buf.Bytes(), "\n"))
+		out.Write(b)
 	}
 	sum := sha256.Sum256(out.Bytes())
 	return out.Bytes(), hex.EncodeToString(sum[:]), nil

@@ -5,6 +5,7 @@ import (
 
 	"github.com/expr-lang/expr/vm"
 	"github.com/santhosh-tekuri/jsonschema/v5"
+	"gopkg.in/yaml.v3"
 )
 
 // Pos is a place in a definition file. Line and Col are 1-based; a zero Pos
@@ -44,6 +45,8 @@ type Workflow struct {
 	// Raw is the document as plain data (maps, lists, scalars): the source of
 	// the canonical form that the journal pins.
 	Raw any
+
+	node *yaml.Node // the document, for the key order of the canonical form
 }
 
 // Kind is a step's kind: the one kind key it has.
