@@ -73,6 +73,8 @@ type Pause struct {
 	// ExecutionID is the execution that holds the pause (a child's, for a
 	// pause inside a called workflow); empty means the execution itself.
 	ExecutionID string `json:"execution_id,omitempty"`
+	// Deadline is when the pause fails with PauseTimeout, if it has a timeout.
+	Deadline *time.Time `json:"deadline,omitempty"`
 }
 
 // ReplayResult is what Replay derived, next to what the journal recorded.

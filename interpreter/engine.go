@@ -216,9 +216,10 @@ func (e *Engine) ResumePause(ctx context.Context, id, pause string, payload any,
 				return nil, err
 			}
 		}
+		var late error
 		if rec.State == journal.Paused {
-			if err := e.deliver(ctx, d, rec, pause, payload); err != nil {
-				return nil, err
+			if late = e.deliver(ctx, d, rec, pause, payload); late != nil && !errors.Is(late, errPauseLate) {
+				return nil, late
 			}
 		} else if deliver {
 			return nil, fmt.Errorf("%w: execution %s is %s, not waiting for a payload", ErrNotPaused, id, rec.State)
@@ -226,9 +227,18 @@ func (e *Engine) ResumePause(ctx context.Context, id, pause string, payload any,
 		if _, err := e.driveRoot(ctx, d, rec.RootID); err != nil {
 			return nil, err
 		}
+		if late != nil && deliver {
+			// The pause timed out before the payload came: the drive
+			// recorded PauseTimeout, and the payload is refused.
+			return nil, late
+		}
 		return e.Get(ctx, id)
 	})
 }
+
+// errPauseLate: the chosen pause's deadline has passed; nothing is
+// delivered and the drive records its PauseTimeout.
+var errPauseLate = errors.New("pause deadline passed")
 
 // deliver validates payload against the chosen pause's schema and journals
 // it as the pause's output. Nothing is written when it is refused.
@@ -254,6 +264,9 @@ func (e *Engine) deliver(ctx context.Context, d *drive, rec *journal.Execution, 
 		return fmt.Errorf("%w: execution %s has %d open pauses (%s); name one with --pause", ErrInvalidInput, rec.ID, len(chosen), pauseList(chosen))
 	}
 	p := chosen[0]
+	if p.Deadline != nil && !time.Now().Before(*p.Deadline) {
+		return fmt.Errorf("%w: pause %s of execution %s timed out at %s (%w)", ErrNotPaused, p.Name, rec.ID, p.Deadline.UTC().Format(time.RFC3339), errPauseLate)
+	}
 	val, err := Normalize(payload)
 	if err != nil {
 		return fmt.Errorf("%w: the payload is not JSON: %v", ErrInvalidInput, err)

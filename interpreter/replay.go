@@ -179,11 +179,15 @@ func (e *Engine) upgrade(ctx context.Context, d *drive, rootID string, cat *defi
 		return err
 	}
 	var last int64
-	if len(events) > 0 {
-		last = events[len(events)-1].Seq
+	upgrades := 0
+	for _, ev := range events {
+		last = ev.Seq
+		if ev.Kind == journal.DefinitionUpgraded {
+			upgrades++
+		}
 	}
 	if _, err := e.j.Append(ctx, journal.Append{ExecutionID: rootID, Token: d.token(), ExpectedSeq: last,
-		Events: []journal.Event{{Kind: journal.DefinitionUpgraded, Name: "upgrade", Time: time.Now().UTC(),
+		Events: []journal.Event{{Kind: journal.DefinitionUpgraded, Name: "upgrade", Ordinal: upgrades, Time: time.Now().UTC(),
 			Data: encodeJSON(map[string]any{"definition": string(src), "hash": hash})}}}); err != nil {
 		return err
 	}

@@ -320,6 +320,9 @@ func (x *exec) attempts(ctx context.Context, r *definition.Retry, path, name str
 			last, failedAt = rec.Error, ev.Time
 			continue
 		}
+		if x.d.replay {
+			return nil, errFrontier
+		}
 		if n > 1 {
 			if err := x.retryWait(ctx, r, n, ap, failedAt); err != nil {
 				return nil, err
@@ -498,7 +501,7 @@ func (x *exec) pause(st *definition.Step, path string) (any, error) {
 	}
 	schema, _ := Normalize(pr.Schema)
 	x.mu.Lock()
-	x.pauses = append(x.pauses, Pause{Name: st.Pause, Path: path, Schema: schema, ExecutionID: x.rec.ID})
+	x.pauses = append(x.pauses, Pause{Name: st.Pause, Path: path, Schema: schema, ExecutionID: x.rec.ID, Deadline: pr.Deadline})
 	if pr.Deadline != nil {
 		x.timers = append(x.timers, *pr.Deadline)
 	}
