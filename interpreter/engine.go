@@ -32,6 +32,27 @@ type Engine struct {
 	onProgress func(Progress)
 
 	pinned sync.Map // definition hash → *definition.Catalog
+	pins   sync.Map // workflow name → pin, of e.cat
+}
+
+type pin struct {
+	src  []byte
+	hash string
+}
+
+// pin returns the pinned form of a workflow of the engine's catalog,
+// computed once: the catalog is immutable.
+func (e *Engine) pin(workflow string) ([]byte, string, error) {
+	if p, ok := e.pins.Load(workflow); ok {
+		return p.(pin).src, p.(pin).hash, nil
+	}
+	src, hash, err := e.cat.Pin(workflow)
+	if err != nil {
+		return nil, "", err
+	}
+	e.pins.Store(workflow, pin{src, hash})
+	e.pinned.LoadOrStore(hash, e.cat)
+	return src, hash, nil
 }
 
 // Option configures an Engine.
@@ -139,11 +160,10 @@ func (e *Engine) Run(ctx context.Context, workflow string, input any, opts ...Ru
 			return nil, fmt.Errorf("%w: the input does not match the input schema of %s: %s", ErrInvalidInput, workflow, schemaMessage(err))
 		}
 	}
-	src, hash, err := e.cat.Pin(workflow)
+	src, hash, err := e.pin(workflow)
 	if err != nil {
 		return nil, err
 	}
-	e.pinned.LoadOrStore(hash, e.cat)
 	id := cfg.id
 	if id == "" {
 		id = builtins.UUID4(builtins.CryptoRandom{})
@@ -698,9 +718,10 @@ func (x *exec) replayChild(ctx context.Context, ap string, done journal.Event) {
 	}
 	var rec stepRecord
 	_ = json.Unmarshal(done.Data, &rec)
+	recorded, _ := decodeJSON(rec.Output)
 	switch {
-	case done.Kind == journal.StepCompleted && (oc.state != journal.Completed || !equalValues(oc.output, mustNorm(rec.Output))):
-		x.d.diff(fmt.Sprintf("%s: child %s derives %s %s, the parent recorded completed %s", ap, child.rec.ID, oc.state, short(oc.output, 80), short(rec.Output, 80)))
+	case done.Kind == journal.StepCompleted && (oc.state != journal.Completed || !equalValues(oc.output, recorded)):
+		x.d.diff(fmt.Sprintf("%s: child %s derives %s %s, the parent recorded completed %s", ap, child.rec.ID, oc.state, short(oc.output, 80), short(recorded, 80)))
 	case done.Kind == journal.StepFailed && oc.state != journal.Failed:
 		x.d.diff(fmt.Sprintf("%s: child %s derives %s, the parent recorded a failure", ap, child.rec.ID, oc.state))
 	}

@@ -226,7 +226,7 @@ type scope struct {
 }
 
 func (s *scope) child(ownVars bool, names map[string]any) *scope {
-	c := &scope{parent: s, steps: map[string]any{}, names: names}
+	c := &scope{parent: s, steps: s.visibleSteps(), names: names}
 	if ownVars {
 		c.vars = s.allVars()
 	}
@@ -238,69 +238,70 @@ func (s *scope) block(names map[string]any) *scope {
 	return &scope{parent: s, names: names}
 }
 
-func (s *scope) setStep(id string, out any) {
+// stepsOwner and varsOwner are the scopes whose maps a scope reads and
+// writes. A map is written only by the goroutine running that scope's
+// steps, and read by it or by goroutines it started and waits for, so
+// expressions can see the maps themselves, without copies.
+func (s *scope) stepsOwner() *scope {
 	for t := s; t != nil; t = t.parent {
 		if t.steps != nil {
-			t.mu.Lock()
-			t.steps[id] = map[string]any{"output": out}
-			t.mu.Unlock()
-			return
+			return t
 		}
+	}
+	return nil
+}
+
+func (s *scope) varsOwner() *scope {
+	for t := s; t != nil; t = t.parent {
+		if t.vars != nil {
+			return t
+		}
+	}
+	return nil
+}
+
+func (s *scope) setStep(id string, out any) {
+	if t := s.stepsOwner(); t != nil {
+		t.mu.Lock()
+		t.steps[id] = map[string]any{"output": out}
+		t.mu.Unlock()
 	}
 }
 
 func (s *scope) setVar(name string, v any) {
-	for t := s; t != nil; t = t.parent {
-		if t.vars != nil {
-			t.mu.Lock()
-			t.vars[name] = v
-			t.mu.Unlock()
-			return
-		}
+	if t := s.varsOwner(); t != nil {
+		t.mu.Lock()
+		t.vars[name] = v
+		t.mu.Unlock()
 	}
 }
 
 // allVars returns a copy of the variables visible here.
 func (s *scope) allVars() map[string]any {
-	for t := s; t != nil; t = t.parent {
-		if t.vars != nil {
-			t.mu.Lock()
-			c := make(map[string]any, len(t.vars))
-			for k, v := range t.vars {
-				c[k] = v
-			}
-			t.mu.Unlock()
-			return c
-		}
-	}
-	return map[string]any{}
-}
-
-func (s *scope) allSteps() map[string]any {
-	var chain []*scope
-	for t := s; t != nil; t = t.parent {
-		if t.steps != nil {
-			chain = append(chain, t)
-		}
-	}
-	if len(chain) == 1 {
-		chain[0].mu.Lock()
-		defer chain[0].mu.Unlock()
-		c := make(map[string]any, len(chain[0].steps))
-		for k, v := range chain[0].steps {
+	c := map[string]any{}
+	if t := s.varsOwner(); t != nil {
+		t.mu.Lock()
+		for k, v := range t.vars {
 			c[k] = v
 		}
-		return c
+		t.mu.Unlock()
 	}
-	out := map[string]any{}
-	for i := len(chain) - 1; i >= 0; i-- {
-		chain[i].mu.Lock()
-		for k, v := range chain[i].steps {
-			out[k] = v
+	return c
+}
+
+// visibleSteps returns a copy of the steps visible here: an iteration, map
+// item or branch starts with its enclosing steps and adds its own, which
+// shadow them.
+func (s *scope) visibleSteps() map[string]any {
+	c := map[string]any{}
+	if t := s.stepsOwner(); t != nil {
+		t.mu.Lock()
+		for k, v := range t.steps {
+			c[k] = v
 		}
-		chain[i].mu.Unlock()
+		t.mu.Unlock()
 	}
-	return out
+	return c
 }
 
 // env builds the data of the expression environment at a scope; eval adds
@@ -308,8 +309,12 @@ func (s *scope) allSteps() map[string]any {
 func (x *exec) env(sc *scope) map[string]any {
 	env := make(map[string]any, 16)
 	env["input"] = x.input
-	env["steps"] = sc.allSteps()
-	env["vars"] = sc.allVars()
+	if t := sc.stepsOwner(); t != nil {
+		env["steps"] = t.steps
+	}
+	if t := sc.varsOwner(); t != nil {
+		env["vars"] = t.vars
+	}
 	var parent any
 	if x.rec.ParentID != "" {
 		parent = x.rec.ParentID

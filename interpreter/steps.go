@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -270,10 +271,16 @@ func (x *exec) call(ctx context.Context, wf string, in any, r *definition.Retry,
 	})
 }
 
+func itemPath(path string, i int) string {
+	return path + "[" + strconv.Itoa(i) + "]"
+}
+
+// stepRecord is the data of step.completed and step.failed events. Output
+// stays raw so it is decoded once, straight into the value model.
 type stepRecord struct {
-	Output    any       `json:"output"`
-	Error     *Error    `json:"error,omitempty"`
-	StartedAt time.Time `json:"started_at"`
+	Output    json.RawMessage `json:"output"`
+	Error     *Error          `json:"error,omitempty"`
+	StartedAt time.Time       `json:"started_at"`
 }
 
 // attempts runs one attempt after another at path, path@2, … as the retry
@@ -306,8 +313,11 @@ func (x *exec) attempts(ctx context.Context, r *definition.Retry, path, name str
 			if err := json.Unmarshal(ev.Data, &rec); err != nil {
 				return nil, fatal(fmt.Errorf("journal: %s at %s: %w", name, ap, err))
 			}
-			out, err := Normalize(rec.Output)
-			return out, err
+			out, err := decodeJSON(rec.Output)
+			if err != nil {
+				return nil, fatal(fmt.Errorf("journal: %s at %s: %w", name, ap, err))
+			}
+			return out, nil
 		}
 		if ev, ok, _ := x.recorded(ap, journal.StepFailed, name); ok {
 			if x.d.replay && isCall(name) {
@@ -464,7 +474,7 @@ func (x *exec) pause(st *definition.Step, path string) (any, error) {
 		if err := json.Unmarshal(ev.Data, &rec); err != nil {
 			return nil, fatal(err)
 		}
-		return Normalize(rec.Output)
+		return decodeJSON(rec.Output)
 	}
 	if ev, ok, _ := x.recorded(path, journal.StepFailed, name); ok {
 		var rec stepRecord
@@ -697,7 +707,7 @@ func toAnyList(l []map[string]any) []any {
 
 func (x *exec) mapItem(ctx context.Context, sc *scope, st *definition.Step, path string, i int, item any) (any, error) {
 	m := st.Map
-	ipath := fmt.Sprintf("%s[%d]", path, i)
+	ipath := itemPath(path, i)
 	isc := sc.child(true, map[string]any{m.As: item, "index": i})
 	input := func() (any, error) {
 		if m.With == nil {
@@ -736,7 +746,7 @@ func (x *exec) runFor(ctx context.Context, sc *scope, st *definition.Step, path 
 		}
 		for i, it := range items {
 			isc := sc.child(false, map[string]any{f.As: it, "index": i})
-			o, err := x.runSteps(ctx, isc, f.Steps, fmt.Sprintf("%s[%d]", path, i))
+			o, err := x.runSteps(ctx, isc, f.Steps, itemPath(path, i))
 			if err != nil {
 				return nil, err
 			}
@@ -746,7 +756,7 @@ func (x *exec) runFor(ctx context.Context, sc *scope, st *definition.Step, path 
 		return out, nil
 	}
 	for i := 0; ; i++ {
-		ipath := fmt.Sprintf("%s[%d]", path, i)
+		ipath := itemPath(path, i)
 		isc := sc.child(false, map[string]any{"index": i})
 		ok, err := x.evalBool(f.While, isc, ipath, "for.while")
 		if err != nil {
