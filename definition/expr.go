@@ -13,6 +13,10 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/checker"
+	"github.com/expr-lang/expr/compiler"
+	"github.com/expr-lang/expr/conf"
+	"github.com/expr-lang/expr/optimizer"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
@@ -289,8 +293,11 @@ func closeBrace(rs []rune, i int) int {
 // exprEnv is the compile-time environment of one scope shape: the names
 // and what the compiler knows of them.
 type exprEnv struct {
-	key  string
-	opts []expr.Option
+	key string
+	mu  sync.Mutex // guards config, whose caches the checker fills
+	// config is built once per scope shape: expr.Compile would rebuild it
+	// (and its table of builtins) for every expression.
+	config *conf.Config
 }
 
 var (
@@ -325,7 +332,7 @@ func envFor(extra []string) *exprEnv {
 	for _, n := range extra {
 		env[n] = types.Any
 	}
-	e := &exprEnv{key: key, opts: []expr.Option{
+	opts := []expr.Option{
 		expr.Env(env),
 		expr.DisableBuiltin("now"),
 		expr.MaxNodes(MaxExprNodes),
@@ -333,7 +340,16 @@ func envFor(extra []string) *exprEnv {
 		expr.Function("values", sortedValues, new(func(any) []any)),
 		expr.Function("toPairs", sortedPairs, new(func(any) []any)),
 		expr.Patch(&guard{}),
-	}}
+	}
+	config := conf.CreateNew()
+	for _, op := range opts {
+		op(config)
+	}
+	for name := range config.Disabled {
+		delete(config.Builtins, name)
+	}
+	config.Check()
+	e := &exprEnv{key: key, config: config}
 	envCache[key] = e
 	return e
 }
@@ -459,12 +475,32 @@ func compile(env *exprEnv, src string) *compiled {
 				c.program, c.err = nil, fmt.Errorf("%v", r)
 			}
 		}()
-		c.program, c.err = expr.Compile(src, env.opts...)
+		c.program, c.err = env.compile(src)
 	}()
 	if c.err == nil {
 		c.refs = findRefs(c.program.Node())
 	}
 	return c
+}
+
+// compile does what expr.Compile does, with the environment's config.
+func (env *exprEnv) compile(src string) (*vm.Program, error) {
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	tree, err := checker.ParseCheck(src, env.config)
+	if err != nil {
+		return nil, err
+	}
+	if env.config.Optimize {
+		if err := optimizer.Optimize(&tree.Node, env.config); err != nil {
+			var fe *file.Error
+			if errors.As(err, &fe) {
+				return nil, fe.Bind(tree.Source)
+			}
+			return nil, err
+		}
+	}
+	return compiler.Compile(tree, env.config)
 }
 
 func findRefs(root ast.Node) []stepRef {

@@ -137,20 +137,37 @@ func (l *loader) document(s *source, doc *yaml.Node) {
 	if doc.Kind == yaml.ScalarNode && doc.ShortTag() == "!!null" {
 		return // an empty document
 	}
-	var local ErrorList
-	p := &plainer{s: s, errs: &local}
+	var pre ErrorList
+	p := &plainer{s: s, errs: &pre}
 	raw := p.value(doc, 0)
 	if p.over {
-		l.errs = append(l.errs, local...)
+		l.errs = append(l.errs, pre...)
 		return
 	}
-	s.validateSchema(doc, raw, &local)
-	reported := make(map[Pos]bool, len(local))
-	for _, e := range local {
+	// The schema check and the builder read the same nodes and share
+	// nothing else: run them side by side. A builder problem at a place
+	// the schema already reported is dropped, so one mistake reads once.
+	schemaErrs := pre
+	var local ErrorList
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.validateSchema(doc, raw, &schemaErrs)
+	}()
+	b := &builder{s: s, errs: &local, cache: l.cache, refs: &l.refs, reported: map[Pos]bool{}}
+	wf := b.workflow(doc, raw)
+	<-done
+	reported := make(map[Pos]bool, len(schemaErrs))
+	for _, e := range schemaErrs {
 		reported[e.Pos] = true
 	}
-	b := &builder{s: s, errs: &local, cache: l.cache, refs: &l.refs, reported: reported}
-	wf := b.workflow(doc, raw)
+	built := local
+	local = append(ErrorList(nil), schemaErrs...)
+	for _, e := range built {
+		if !reported[e.Pos] {
+			local = append(local, e)
+		}
+	}
 	l.errs = append(l.errs, local...)
 	if wf == nil || wf.Name == "" {
 		return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -121,7 +122,7 @@ func orderStepKeys(keys []string) []string {
 // order, with their key nodes.
 func stepKinds(n *yaml.Node) (kinds []Kind, keys []*yaml.Node) {
 	for _, p := range pairs(n) {
-		if isKind(p.Key.Value) {
+		if isKind(p.Key.Value) && !slices.Contains(kinds, Kind(p.Key.Value)) {
 			kinds = append(kinds, Kind(p.Key.Value))
 			keys = append(keys, p.Key)
 		}
@@ -389,8 +390,13 @@ func (s *source) falseSchema(root *yaml.Node, doc map[string]any, absSegs, inst 
 		return
 	}
 	ctx := context(absSegs[:2], objSegs, obj)
-	// Find the "if" whose "then" forbids k: it names the key k clashes with.
+	// Find the dependency (or the "if") that forbids k: it names the key k
+	// clashes with.
 	for i := len(absSegs) - 1; i >= 0; i-- {
+		if absSegs[i] == "dependencies" && i+1 < len(absSegs) {
+			errs.Add(at, fmt.Sprintf("%q cannot be used with %q in %s", k, absSegs[i+1], ctx))
+			return
+		}
 		if absSegs[i] == "then" {
 			cond, _ := schemaAt(doc, append(append([]string{}, absSegs[:i]...), "if")).(map[string]any)
 			req, _ := cond["required"].([]any)
