@@ -134,8 +134,10 @@ type Filter struct {
 	ParentID string
 	// RootsOnly leaves children out.
 	RootsOnly bool
-	// Due selects WAITING executions with WakeAt at or before it, and
-	// RUNNING ones whose lease expired before it.
+	// Due selects WAITING executions with WakeAt at or before it (a timer
+	// is due), PAUSED ones likewise (a pause deadline or the workflow
+	// timeout passed), and RUNNING ones whose root lease is absent or
+	// expired at it (the runner died).
 	Due   time.Time
 	Limit int
 }

@@ -717,6 +717,8 @@ func testListDue(t *testing.T, s *suite) {
 	mk("child-of-live", journal.Running, time.Time{}, "run-live")
 	mk("child-of-short", journal.Running, time.Time{}, "run-short")
 	mk("paused", journal.Paused, now.Add(-time.Hour), "")
+	mk("paused-later", journal.Paused, due.Add(time.Hour), "")
+	mk("paused-nowake", journal.Paused, time.Time{}, "")
 	mk("done", journal.Completed, time.Time{}, "")
 	s.acquire("run-live", runnerA, time.Hour)
 	s.acquire("run-short", runnerA, time.Second) // live now, expired at due
@@ -725,18 +727,18 @@ func testListDue(t *testing.T, s *suite) {
 		t.Fatal(err)
 	}
 
-	want := []string{"child-of-short", "run-released", "run-short", "run-nolease", "wait-at", "wait-past"}
+	want := []string{"paused", "child-of-short", "run-released", "run-short", "run-nolease", "wait-at", "wait-past"}
 	if got := s.list(journal.Filter{Due: due}); !reflect.DeepEqual(got, want) {
 		t.Errorf("List(Due) = %v, want %v", got, want)
 	}
 	if got := s.list(journal.Filter{Due: due, State: journal.Waiting}); !reflect.DeepEqual(got, []string{"wait-at", "wait-past"}) {
 		t.Errorf("List(Due, WAITING) = %v", got)
 	}
-	if got := s.list(journal.Filter{Due: due, RootsOnly: true, Limit: 2}); !reflect.DeepEqual(got, []string{"run-released", "run-short"}) {
+	if got := s.list(journal.Filter{Due: due, RootsOnly: true, Limit: 2}); !reflect.DeepEqual(got, []string{"paused", "run-released"}) {
 		t.Errorf("List(Due, roots, limit 2) = %v", got)
 	}
 	// At now, the short lease is still live.
-	if got := s.list(journal.Filter{Due: now}); !reflect.DeepEqual(got, []string{"run-released", "run-nolease", "wait-past"}) {
+	if got := s.list(journal.Filter{Due: now}); !reflect.DeepEqual(got, []string{"paused", "run-released", "run-nolease", "wait-past"}) {
 		t.Errorf("List(Due now) = %v", got)
 	}
 }

@@ -268,7 +268,7 @@ func (j *Journal) matches(e *journal.Execution, f *journal.Filter) bool {
 		return true
 	}
 	switch e.State {
-	case journal.Waiting:
+	case journal.Waiting, journal.Paused:
 		return !e.WakeAt.IsZero() && !e.WakeAt.After(f.Due)
 	case journal.Running:
 		l, ok := j.leases[e.RootID]

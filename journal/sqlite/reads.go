@@ -147,7 +147,7 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 	}
 	if !f.Due.IsZero() {
 		due := formatTime(f.Due)
-		where = append(where, `((e.state = 'WAITING' AND e.wake_at <= ?) OR
+		where = append(where, `((e.state IN ('WAITING', 'PAUSED') AND e.wake_at <= ?) OR
 			(e.state = 'RUNNING' AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.root_id = e.root_id AND l.expires > ?)))`)
 		args = append(args, due, due)
 	}
