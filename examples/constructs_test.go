@@ -269,6 +269,22 @@ func testDeployApproval(t *testing.T) {
 		))
 	})
 
+	t.Run("cancelled", func(t *testing.T) {
+		c, svc, in := start(t, "passed")
+		c.loom("run", "examples/deploy_approval.yaml", "--id", "rel", "--input", in).exit(t, 3)
+		r := c.loom("cancel", "rel")
+		r.exit(t, 0)
+		r.errContains(t, "execution rel is CANCELLED")
+		if rec := c.status("rel"); rec.State != "CANCELLED" || len(rec.Pauses) != 0 {
+			t.Errorf("state %s, pauses %s", rec.State, rec.pauses())
+		}
+		equal(t, "requests", svc.calls(), append(append([]string(nil), staged...),
+			`POST /rollbacks {"deployments":["dep-checkout-eu-west-1","dep-checkout-us-east-1"],"service":"checkout"}`,
+		))
+		c.loom("cancel", "rel").exit(t, 2)
+		c.loom("resume", "rel", "--input", `{"approved": true, "approver": "maria"}`).exit(t, 2)
+	})
+
 	t.Run("build not ready", func(t *testing.T) {
 		c, svc, in := start(t, "running")
 		r := c.loom("run", "examples/deploy_approval.yaml", "--id", "rel", "--input", in)

@@ -59,6 +59,7 @@ var exampleTests = map[string]func(t *testing.T){
 	"raise.yaml":             testRaise,
 	"return.yaml":            testReturn,
 	"map_tolerate.yaml":      testMapTolerate,
+	"map_pauses.yaml":        testMapPauses,
 	"output.yaml":            testOutput,
 	"if.yaml":                testIf,
 	"deploy_approval.yaml":   testDeployApproval,

@@ -219,3 +219,36 @@ func testSleep(t *testing.T) {
 	r.exit(t, 0)
 	r.out(t, `{"slept_long_enough":true}`)
 }
+
+// Several pauses open at once, in map items, resumed by path in any order.
+func testMapPauses(t *testing.T) {
+	c := newCLI(t)
+	r := c.loom("run", "examples/map_pauses.yaml", "--id", "docs", "--input", `{"docs": ["spec.md", "plan.md", "faq.md"]}`)
+	r.exit(t, 3)
+	r.errContains(t, "--pause 'reviews[0]/review'", "--pause 'reviews[2]/review'")
+	if rec := c.status("docs"); rec.pauses() != "reviews[0]/review (review), reviews[1]/review (review), reviews[2]/review (review)" {
+		t.Fatalf("pauses %s", rec.pauses())
+	}
+
+	// Which pause? Refused, nothing done.
+	r = c.loom("resume", "docs", "--input", `{"approved": true}`)
+	r.exit(t, 2)
+	r.oneLineErr(t, "loom resume: ")
+	r = c.loom("resume", "docs", "--pause", "review", "--input", `{"approved": true}`)
+	r.exit(t, 2)
+	r.oneLineErr(t, "loom resume: ")
+
+	r = c.loom("resume", "docs", "--pause", "reviews[1]/review", "--input", `{"approved": false}`)
+	r.exit(t, 3)
+	if rec := c.status("docs"); rec.pauses() != "reviews[0]/review (review), reviews[2]/review (review)" {
+		t.Fatalf("after the first answer: pauses %s", rec.pauses())
+	}
+	c.loom("resume", "docs", "--pause", "reviews[1]/review", "--input", `{"approved": true}`).exit(t, 2)
+	c.loom("resume", "docs", "--pause", "reviews[0]/review", "--input", `{"approved": true}`).exit(t, 3)
+	r = c.loom("resume", "docs", "--pause", "reviews[2]/review", "--input", `{"approved": true}`)
+	r.exit(t, 0)
+	r.out(t, `{"approved":["spec.md","faq.md"],"rejected":["plan.md"]}`)
+	if n := c.count("echo"); n != 3 {
+		t.Errorf("echo ran %d times, want once per document", n)
+	}
+}
