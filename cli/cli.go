@@ -25,7 +25,7 @@ func Main(tasks interpreter.Tasks) int {
 		<-ctx.Done()
 		stop() // a second interrupt kills at once
 	}()
-	return run(ctx, tasks, progName(os.Args[0]), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	return run(ctx, tasks, progName(os.Args[0]), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv, true)
 }
 
 // progName is the name the binary was called by, for the commands it
@@ -42,17 +42,17 @@ func progName(arg0 string) string {
 // returns its exit status. It is Main without the process: tests and
 // embedding programs give it their own streams and environment.
 func Run(tasks interpreter.Tasks, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	return run(context.Background(), tasks, "loom", args, stdin, stdout, stderr, getenv)
+	return run(context.Background(), tasks, "loom", args, stdin, stdout, stderr, getenv, false)
 }
 
-func run(ctx context.Context, tasks interpreter.Tasks, prog string, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (code int) {
+func run(ctx context.Context, tasks interpreter.Tasks, prog string, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, exiting bool) (code int) {
 	if tasks == nil {
 		tasks = interpreter.NewRegistry()
 	}
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	a := &app{ctx: ctx, tasks: tasks, name: prog, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	a := &app{ctx: ctx, tasks: tasks, name: prog, exiting: exiting, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(stderr, "%s: internal error: %v; this is a bug in loom, please report it with the command line that caused it\n", prog, r)
@@ -70,6 +70,8 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// exiting: the process ends when the command returns (Main).
+	exiting bool
 
 	cmd *command
 	p   parsed

@@ -127,6 +127,57 @@ func (a *app) openJournal(create bool) (journal.Journal, error) {
 	return j, nil
 }
 
+// earlyJournal is a journal being opened in the background.
+type earlyJournal struct {
+	done chan struct{}
+	j    journal.Journal
+	err  error
+}
+
+// openEarly starts opening the journal if it exists already; nil if not.
+func (a *app) openEarly() *earlyJournal {
+	if _, err := os.Stat(a.dbPath()); err != nil {
+		return nil
+	}
+	e := &earlyJournal{done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		e.j, e.err = a.openJournal(false)
+		if e.err == errNoJournal {
+			e.j, e.err = nil, nil
+		}
+	}()
+	return e
+}
+
+// take returns the opened journal (nil, nil when none was started); the
+// caller owns it.
+func (e *earlyJournal) take() (journal.Journal, error) {
+	if e == nil {
+		return nil, nil
+	}
+	<-e.done
+	j, err := e.j, e.err
+	e.j, e.err = nil, nil
+	return j, err
+}
+
+// discard closes the journal unless it was taken.
+func (e *earlyJournal) discard() {
+	if j, _ := e.take(); j != nil {
+		j.Close()
+	}
+}
+
+// closeJournal closes j, except when the process exits right after: every
+// write was committed before the command returned, and SQLite's
+// checkpoint on close would only add to every command's time.
+func (a *app) closeJournal(j journal.Journal) {
+	if !a.exiting {
+		j.Close()
+	}
+}
+
 // openForID opens the journal to act on execution id; an absent journal
 // means there is no such execution.
 func (a *app) openForID(id string) (journal.Journal, error) {
@@ -231,6 +282,10 @@ func pickWorkflow(cat *definition.Catalog, name, path string) (string, error) {
 
 func (a *app) runCmd() error {
 	path := a.p.args[0]
+	// An existing journal opens while the definition loads (they take
+	// about as long); a new one is created only once the run is accepted.
+	early := a.openEarly()
+	defer early.discard()
 	cat, err := a.load(path, true)
 	if err != nil {
 		return err
@@ -250,11 +305,14 @@ func (a *app) runCmd() error {
 			return fmt.Errorf("%w: the input does not match the input schema of %s: %s", interpreter.ErrInvalidInput, name, schemaMessage(err))
 		}
 	}
-	j, err := a.openJournal(true)
+	j, err := early.take()
+	if j == nil && err == nil {
+		j, err = a.openJournal(true)
+	}
 	if err != nil {
 		return err
 	}
-	defer j.Close()
+	defer a.closeJournal(j)
 	eng, pv := a.engine(cat, j)
 	var opts []interpreter.RunOption
 	if id := a.p.get("id"); a.p.has("id") {
@@ -307,7 +365,7 @@ func (a *app) resume() error {
 	if err != nil {
 		return err
 	}
-	defer j.Close()
+	defer a.closeJournal(j)
 	eng, pv := a.engine(nil, j)
 	ex, err := eng.ResumePause(a.ctx, id, a.p.get("pause"), payload, opts...)
 	pv.stop()
@@ -332,7 +390,7 @@ func (a *app) resumeDue() error {
 	if err != nil {
 		return err
 	}
-	defer j.Close()
+	defer a.closeJournal(j)
 	eng, pv := a.engine(nil, j)
 	defer pv.stop()
 	due, err := eng.List(a.ctx, journal.Filter{Due: time.Now(), RootsOnly: true})
@@ -390,7 +448,7 @@ func (a *app) status() error {
 	if err != nil {
 		return err
 	}
-	defer j.Close()
+	defer a.closeJournal(j)
 	eng, _ := a.engine(nil, j)
 	ex, err := eng.Get(a.ctx, id)
 	if err != nil {
@@ -428,7 +486,7 @@ func (a *app) list() error {
 	case err != nil:
 		return err
 	default:
-		defer j.Close()
+		defer a.closeJournal(j)
 		eng, _ := a.engine(nil, j)
 		if exs, err = eng.List(a.ctx, f); err != nil {
 			return err
@@ -451,7 +509,7 @@ func (a *app) show() error {
 	if err != nil {
 		return err
 	}
-	defer j.Close()
+	defer a.closeJournal(j)
 	eng, _ := a.engine(nil, j)
 	ex, err := eng.Get(a.ctx, id)
 	if err != nil {
@@ -478,7 +536,7 @@ func (a *app) replay() error {
 	if err != nil {
 		return err
 	}
-	defer j.Close()
+	defer a.closeJournal(j)
 	eng, _ := a.engine(nil, j)
 	res, err := eng.Replay(a.ctx, id)
 	if errors.Is(err, interpreter.ErrNonDeterminism) {
@@ -518,7 +576,7 @@ func (a *app) cancel() error {
 	if err != nil {
 		return err
 	}
-	defer j.Close()
+	defer a.closeJournal(j)
 	eng, _ := a.engine(nil, j)
 	ex, err := eng.Cancel(a.ctx, id)
 	if err != nil {
