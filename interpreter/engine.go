@@ -168,15 +168,22 @@ func (e *Engine) Run(ctx context.Context, workflow string, input any, opts ...Ru
 	if id == "" {
 		id = builtins.UUID4(builtins.CryptoRandom{})
 	}
+	now := time.Now().UTC()
 	rec := &journal.Execution{
 		ID: id, RootID: id, Workflow: workflow, Version: wf.Version, State: journal.Running,
-		Input: encodeJSON(in), Definition: src, DefinitionHash: hash,
+		Input: encodeJSON(in), Definition: src, DefinitionHash: hash, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := e.j.Create(ctx, rec); err != nil {
 		return nil, err
 	}
 	return e.withLease(ctx, id, func(ctx context.Context, d *drive) (*Execution, error) {
-		return e.driveRoot(ctx, d, id)
+		// A new execution has no events: drive it from the record in hand.
+		d.cat = e.cat
+		x, err := d.newExec(rec, nil)
+		if err != nil {
+			return nil, err
+		}
+		return e.driveExec(ctx, x)
 	})
 }
 
@@ -428,6 +435,12 @@ func (e *Engine) driveRoot(ctx context.Context, d *drive, rootID string) (*Execu
 	if err != nil {
 		return nil, err
 	}
+	return e.driveExec(ctx, x)
+}
+
+// driveExec interprets a loaded root execution and returns its record as
+// the drive left it.
+func (e *Engine) driveExec(ctx context.Context, x *exec) (*Execution, error) {
 	oc, err := x.runWorkflow(ctx)
 	if err != nil {
 		return nil, err
@@ -435,7 +448,8 @@ func (e *Engine) driveRoot(ctx context.Context, d *drive, rootID string) (*Execu
 	if err := x.finish(oc); err != nil {
 		return nil, err
 	}
-	return e.Get(ctx, rootID)
+	// Read the record back: the journal owns its timestamps.
+	return e.Get(ctx, x.rec.ID)
 }
 
 // load reads a root execution and its events and prepares it for a drive.
@@ -578,7 +592,21 @@ func (x *exec) finish(oc outcome) error {
 	if err := x.app.append(evs, upd); err != nil {
 		return err
 	}
-	x.rec.State = st
+	// Keep the record in hand as the journal now has it.
+	r := x.rec
+	r.State, r.UpdatedAt = st, time.Now().UTC()
+	if upd.Output != nil {
+		r.Output = upd.Output
+	}
+	if upd.Error != nil {
+		r.Error = upd.Error
+	}
+	if upd.Pauses != nil {
+		r.Pauses = upd.Pauses
+	}
+	if upd.WakeAt != nil {
+		r.WakeAt = *upd.WakeAt
+	}
 	return nil
 }
 
