@@ -101,20 +101,24 @@ func testRaise(t *testing.T) {
 }
 
 func testReturn(t *testing.T) {
-	c := newCLI(t)
-	r := c.loom("run", "examples/return.yaml", "--input", `{"key": "loom", "cache": {"loom": 4}}`)
-	r.exit(t, 0)
-	r.out(t, `{"source":"cache","value":4}`)
-	if n := c.count("exec"); n != 0 {
-		t.Errorf("a cache hit ran the command %d times", n)
-	}
-
-	r = c.loom("run", "examples/return.yaml", "--input", `{"key": "loom"}`)
-	r.exit(t, 0)
-	r.out(t, `{"source":"computed","value":4}`)
-	if n := c.count("exec"); n != 1 {
-		t.Errorf("a cache miss ran the command %d times, want 1", n)
-	}
+	t.Run("hit", func(t *testing.T) {
+		c := newCLI(t)
+		r := c.loom("run", "examples/return.yaml", "--input", `{"key": "loom", "cache": {"loom": 4}}`)
+		r.exit(t, 0)
+		r.out(t, `{"source":"cache","value":4}`)
+		if n := c.count("exec"); n != 0 {
+			t.Errorf("a cache hit ran the command %d times", n)
+		}
+	})
+	t.Run("miss", func(t *testing.T) {
+		c := newCLI(t)
+		r := c.loom("run", "examples/return.yaml", "--input", `{"key": "loom", "cache": {"other": 5}}`)
+		r.exit(t, 0)
+		r.out(t, `{"source":"computed","value":4}`)
+		if n := c.count("exec"); n != 1 {
+			t.Errorf("a cache miss ran the command %d times, want 1", n)
+		}
+	})
 }
 
 func testMapTolerate(t *testing.T) {

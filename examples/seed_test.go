@@ -377,14 +377,46 @@ func testGithubStars(t *testing.T) {
 	}))
 	defer srv.Close()
 
+	t.Run("stars", func(t *testing.T) {
+		testStars(t, srv.URL, &mu, &hits)
+	})
+
+	// As in the seed, an empty list is a TypeError.
+	t.Run("empty", func(t *testing.T) {
+		c := newCLI(t)
+		r := c.loom("run", "examples/github_stars.yaml", "--workflow", "parallel_subflows", "--id", "none", "--input", `{"repos": []}`)
+		r.exit(t, 1)
+		r.noStdout(t)
+		r.errContains(t, "failed: TypeError", "Repository list cannot be empty")
+		if rec := c.status("none"); rec.errorOf() != "TypeError|Repository list cannot be empty|null|#0" {
+			t.Errorf("error %s", rec.errorOf())
+		}
+	})
+
+	// A repository the API does not know fails its item, and so the map.
+	t.Run("unknown repository", func(t *testing.T) {
+		c := newCLI(t)
+		in := fmt.Sprintf(`{"repos": ["golang/go", "no/such"], "api": %q}`, srv.URL)
+		r := c.loom("run", "examples/github_stars.yaml", "--workflow", "parallel_subflows", "--id", "missing", "--input", in)
+		r.exit(t, 1)
+		rec := c.status("missing")
+		if rec.Error == nil || rec.Error.Type != "MapFailed" || rec.Error.Step != "stars" || !strings.Contains(rec.Error.Message, "404") {
+			t.Errorf("error %s, want MapFailed at stars mentioning the 404", rec.errorOf())
+		}
+	})
+}
+
+func testStars(t *testing.T, url string, mu *sync.Mutex, hits *[]string) {
 	c := newCLI(t)
-	in := fmt.Sprintf(`{"repos": ["golang/go", "python/cpython", "loomwork/loom"], "api": %q}`, srv.URL)
+	in := fmt.Sprintf(`{"repos": ["golang/go", "python/cpython", "loomwork/loom"], "api": %q}`, url)
 	r := c.loom("run", "examples/github_stars.yaml", "--workflow", "parallel_subflows", "--id", "stars", "--input", in)
 	r.exit(t, 0)
 	r.out(t, `{"golang/go":125000,"loomwork/loom":42,"python/cpython":65000}`)
-	if len(hits) != 3 {
-		t.Errorf("the API got %d requests, want 3: %v", len(hits), hits)
+	mu.Lock()
+	if len(*hits) != 3 {
+		t.Errorf("the API got %d requests, want 3: %v", len(*hits), *hits)
 	}
+	mu.Unlock()
 	children := c.list("--all", "--workflow", "get_stars_workflow")
 	if len(children) != 3 {
 		t.Fatalf("%d get_stars_workflow executions, want 3", len(children))
@@ -393,24 +425,6 @@ func testGithubStars(t *testing.T) {
 		if ch.ParentID == nil || *ch.ParentID != "stars" || ch.State != "COMPLETED" {
 			t.Errorf("child %s: parent %v, state %s", ch.ID, ch.ParentID, ch.State)
 		}
-	}
-
-	// As in the seed, an empty list is a TypeError.
-	r = c.loom("run", "examples/github_stars.yaml", "--workflow", "parallel_subflows", "--id", "none", "--input", `{"repos": []}`)
-	r.exit(t, 1)
-	r.noStdout(t)
-	r.errContains(t, "failed: TypeError", "Repository list cannot be empty")
-	if rec := c.status("none"); rec.errorOf() != "TypeError|Repository list cannot be empty|null|#0" {
-		t.Errorf("error %s", rec.errorOf())
-	}
-
-	// A repository the API does not know fails its item, and so the map.
-	in = fmt.Sprintf(`{"repos": ["golang/go", "no/such"], "api": %q}`, srv.URL)
-	r = c.loom("run", "examples/github_stars.yaml", "--workflow", "parallel_subflows", "--id", "missing", "--input", in)
-	r.exit(t, 1)
-	rec := c.status("missing")
-	if rec.Error == nil || rec.Error.Type != "MapFailed" || rec.Error.Step != "stars" || !strings.Contains(rec.Error.Message, "404") {
-		t.Errorf("error %s, want MapFailed at stars mentioning the 404", rec.errorOf())
 	}
 }
 
