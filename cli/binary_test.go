@@ -72,16 +72,22 @@ func TestResumeAfterKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the loom binary")
 	}
-	dir := t.TempDir()
 	bin := buildBinary(t, "github.com/loomwork/loom/cmd/loom", t.TempDir())
+	t.Run("kill", func(t *testing.T) { testKill(t, bin) })
+	t.Run("interrupt", func(t *testing.T) { testInterrupt(t, bin) })
+}
+
+// startSlow starts `loom run` of slowWorkflow in its own process group and
+// returns once its slow step runs.
+func startSlow(t *testing.T, bin, dir, id string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, "slow.yaml"), []byte(slowWorkflow), 0o644); err != nil {
 		t.Fatal(err)
 	}
-
-	run := exec.Command(bin, "run", "slow.yaml", "--id", "k1")
+	run := exec.Command(bin, "run", "slow.yaml", "--id", id)
 	run.Dir = dir
 	run.Env = append(os.Environ(), "LOOM_DB=")
-	run.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so the kill takes its sh too
+	run.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so a kill takes its sh too
 	var runErr bytes.Buffer
 	run.Stderr = &runErr
 	if err := run.Start(); err != nil {
@@ -90,7 +96,7 @@ func TestResumeAfterKill(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "slow.log")); err == nil {
-			break
+			return run, &runErr
 		}
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(-run.Process.Pid, syscall.SIGKILL)
@@ -99,6 +105,11 @@ func TestResumeAfterKill(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func testKill(t *testing.T, bin string) {
+	dir := t.TempDir()
+	run, _ := startSlow(t, bin, dir, "k1")
 
 	// A second runner is refused while the first lives, and runs nothing.
 	r := runIn(t, dir, bin, "resume", "k1")
@@ -129,6 +140,29 @@ func TestResumeAfterKill(t *testing.T) {
 	}
 	if r := runIn(t, dir, bin, "replay", "k1"); r.code != 0 {
 		t.Errorf("replay after the crash and resume: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// testInterrupt: Ctrl-C stops the run cleanly, exit 3, with the command
+// that continues it; the execution stays RUNNING and resumes at once.
+func testInterrupt(t *testing.T, bin string) {
+	dir := t.TempDir()
+	run, stderr := startSlow(t, bin, dir, "i1")
+	if err := run.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := run.Wait()
+	_ = syscall.Kill(-run.Process.Pid, syscall.SIGKILL) // the sh, if it outlived loom
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("interrupted run: %v; want exit 3; stderr:\n%s", err, stderr)
+	}
+	if want := "loom run: interrupted; execution i1 is still RUNNING and `loom resume i1` continues it\n"; stderr.String() != want {
+		t.Errorf("interrupted run: stderr %q, want %q", stderr, want)
+	}
+	r := runIn(t, dir, bin, "resume", "i1", "--quiet")
+	if r.code != 0 || r.stdout != "\"done\"\n" {
+		t.Fatalf("resume after interrupt: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
 

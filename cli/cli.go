@@ -261,7 +261,7 @@ func (a *app) fail(err error) int {
 	if _, ok := err.(*problemsError); ok && a.cmd != nil && a.cmd.name == "validate" {
 		return exitCode(err) // validate already printed every problem
 	}
-	if h := hint(cmd, err); h != "" {
+	if h := hint(a.prog(), cmd, err); h != "" {
 		msg += "; " + h
 	}
 	fmt.Fprintln(a.stderr, prefix+oneLine(msg))

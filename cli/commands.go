@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loomwork/loom/builtins"
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
@@ -294,6 +295,9 @@ func (a *app) runCmd() error {
 	if err != nil {
 		return err
 	}
+	if id := a.p.get("id"); a.p.has("id") && (id == "" || strings.ContainsAny(id, " \t\n/")) {
+		return usagef("--id %q is not a usable id (no spaces or slashes)", id)
+	}
 	in, _, err := a.input()
 	if err != nil {
 		return err
@@ -314,21 +318,20 @@ func (a *app) runCmd() error {
 	}
 	defer a.closeJournal(j)
 	eng, pv := a.engine(cat, j)
-	var opts []interpreter.RunOption
-	if id := a.p.get("id"); a.p.has("id") {
-		if id == "" || strings.ContainsAny(id, " \t\n/") {
-			return usagef("--id %q is not a usable id (no spaces or slashes)", id)
-		}
-		opts = append(opts, interpreter.WithExecutionID(id))
+	// The id is chosen here, not by the engine, so that an interrupted
+	// run can still say which execution to resume.
+	id := a.p.get("id")
+	if !a.p.has("id") {
+		id = builtins.UUID4(builtins.CryptoRandom{})
 	}
-	ex, err := eng.Run(a.ctx, name, in, opts...)
+	ex, err := eng.Run(a.ctx, name, in, interpreter.WithExecutionID(id))
 	if errors.Is(err, journal.ErrExists) {
 		return &cliError{kind: kindRefused, msg: fmt.Sprintf("an execution with id %q exists already", a.p.get("id")),
 			hint: "nothing was started; choose another --id, or see it with " + a.command("status", a.p.get("id"))}
 	}
 	pv.stop()
 	if err != nil {
-		return err
+		return a.interrupted(id, err)
 	}
 	return a.report(ex)
 }
@@ -370,7 +373,7 @@ func (a *app) resume() error {
 	ex, err := eng.ResumePause(a.ctx, id, a.p.get("pause"), payload, opts...)
 	pv.stop()
 	if err != nil {
-		return err
+		return a.interrupted(id, err)
 	}
 	return a.report(ex)
 }
@@ -589,6 +592,15 @@ func (a *app) cancel() error {
 	}
 	fmt.Fprintf(a.stderr, "%s: execution %s is %s\n", a.prog(), ex.ID, ex.State)
 	return nil
+}
+
+// interrupted turns the error of a drive stopped by a signal into the
+// message that says how to continue it.
+func (a *app) interrupted(id string, err error) error {
+	if a.ctx.Err() != nil {
+		return &interruptedError{id: id, resume: "`" + a.command("resume", id) + "`"}
+	}
+	return err
 }
 
 // report prints what a run or resume got to and returns its exit status:

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
@@ -69,11 +70,20 @@ type mismatchError struct{ msg string }
 
 func (e *mismatchError) Error() string { return e.msg }
 
+// interruptedError: the process was interrupted (Ctrl-C, SIGTERM) while
+// it drove an execution; the execution stays RUNNING for a resume.
+type interruptedError struct{ id, resume string }
+
+func (e *interruptedError) Error() string {
+	return fmt.Sprintf("interrupted; execution %s is still RUNNING and %s continues it", e.id, e.resume)
+}
+
 // exitCode maps an error to the exit status of SPEC §5.
 func exitCode(err error) int {
 	var ce *cliError
 	var pe *problemsError
 	var me *mismatchError
+	var ie *interruptedError
 	switch {
 	case err == nil:
 		return ExitOK
@@ -86,6 +96,8 @@ func exitCode(err error) int {
 		return ExitRefused
 	case errors.As(err, &me):
 		return ExitFailed
+	case errors.As(err, &ie):
+		return ExitSuspended
 	case errors.Is(err, journal.ErrBusy), errors.Is(err, journal.ErrFenced):
 		return ExitBusy
 	case errors.Is(err, interpreter.ErrInvalidInput),
@@ -114,7 +126,16 @@ func stateCode(s journal.State) int {
 }
 
 // hint says what to do about err, or "" when its message already does.
-func hint(cmd string, err error) string {
+// prog is the program's name, for the commands it names.
+func hint(prog, cmd string, err error) string {
+	h := hintFor(cmd, err)
+	if prog != "loom" {
+		h = strings.ReplaceAll(h, "`loom ", "`"+prog+" ")
+	}
+	return h
+}
+
+func hintFor(cmd string, err error) string {
 	var ce *cliError
 	switch {
 	case errors.As(err, &ce):
