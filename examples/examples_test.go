@@ -186,7 +186,27 @@ type cliEnv struct {
 }
 
 func newCLI(t *testing.T) *cliEnv {
-	return &cliEnv{t: t, db: filepath.Join(t.TempDir(), "loom.db")}
+	c := &cliEnv{t: t, db: filepath.Join(t.TempDir(), "loom.db")}
+	t.Cleanup(c.replayAll)
+	return c
+}
+
+// replayAll checks, when a test is done, that every execution it left in
+// its journal replays to its recorded outcome without running a task:
+// `loom replay ID` exits 0 for each.
+func (c *cliEnv) replayAll() {
+	if _, err := os.Stat(c.db); err != nil {
+		return // nothing was run
+	}
+	before := c.total()
+	for _, rec := range c.list() {
+		if r := c.loom("replay", rec.ID); r.code != 0 {
+			c.t.Errorf("execution %s (%s, %s) does not replay:\n%s", rec.ID, rec.Workflow, rec.State, r)
+		}
+	}
+	if n := c.total() - before; n != 0 {
+		c.t.Errorf("replaying the executions ran %d tasks", n)
+	}
 }
 
 // result is what one loom command did.

@@ -178,7 +178,7 @@ func testTimeout(t *testing.T) {
 	r = c.loom("run", "examples/timeout.yaml", "--id", "slow", "--input", `{"seconds": 30}`)
 	took := time.Since(start)
 	r.exit(t, 0)
-	r.out(t, `{"complete":false,"note":"task exec timed out after 500ms","rows":0}`)
+	r.out(t, `{"complete":false,"note":"task exec timed out after 2s","rows":0}`)
 	if took > 15*time.Second {
 		t.Errorf("the run took %s: the command was not killed at its timeout", took)
 	}

@@ -68,6 +68,10 @@ func testApproval(t *testing.T) {
 		t.Errorf("resuming the completed execution printed %q, first %q", again.stdout, r.stdout)
 	}
 	c.loom("replay", "order-a1").exit(t, 0)
+	r = c.loom("resume", "order-a1", "--input", `{"approved": true}`)
+	r.exit(t, 2)
+	r.oneLineErr(t, "loom resume: ")
+	r.errContains(t, "not paused")
 	if n := c.total(); n != tasks {
 		t.Errorf("resume and replay of a completed execution ran %d tasks", n-tasks)
 	}
@@ -81,6 +85,12 @@ func testApproval(t *testing.T) {
 	rec = c.status("order-b2")
 	if rec.State != "FAILED" || rec.errorOf() != "Rejected|order B2 was rejected: out of stock|null|#2" {
 		t.Errorf("after a rejection: state %s, error %s", rec.State, rec.errorOf())
+	}
+	// A failed execution reports its error again, with the same exit status.
+	again = c.loom("resume", "order-b2")
+	again.exit(t, 1)
+	if again.stderr != r.stderr {
+		t.Errorf("resuming the failed execution printed\n%s\nfirst\n%s", again.stderr, r.stderr)
 	}
 }
 
