@@ -41,6 +41,7 @@ var exampleTests = map[string]func(t *testing.T){
 	"paused_status.yaml":     testPausedStatus,
 	"deterministic.yaml":     testDeterministic,
 	"subworkflow.yaml":       testSubworkflow,
+	"subworkflow_pause.yaml": testSubworkflowPause,
 	"github_stars.yaml":      testGithubStars,
 	"composition.yaml":       testComposition,
 	"hello_world.yaml":       testHelloWorld,

@@ -3,6 +3,7 @@ package examples_test
 // Tests of the flows Flux's own examples show.
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -218,6 +219,29 @@ func testSleep(t *testing.T) {
 	r = c.loom("run", "examples/sleep.yaml")
 	r.exit(t, 0)
 	r.out(t, `{"slept_long_enough":true}`)
+
+	// resume --due (for cron) continues what is due, and only that.
+	c.loom("run", "examples/sleep.yaml", "--no-wait", "--id", "cron").exit(t, 3)
+	r = c.loom("resume", "--due")
+	r.exit(t, 0)
+	if rec := c.status("cron"); rec.State != "WAITING" {
+		t.Fatalf("resume --due continued a timer not yet due: %s", rec.State)
+	}
+	var wake struct {
+		WakeAt time.Time `json:"wake_at"`
+	}
+	r = c.loom("status", "cron", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &wake); err != nil || wake.WakeAt.IsZero() {
+		t.Fatalf("status --json of a waiting execution has no wake_at: %v\n%s", err, r)
+	}
+	time.Sleep(time.Until(wake.WakeAt) + 50*time.Millisecond)
+	r = c.loom("resume", "--due")
+	r.exit(t, 0)
+	if rec := c.status("cron"); rec.State != "COMPLETED" {
+		t.Errorf("after resume --due: %s", rec.State)
+	} else {
+		equal(t, "the output", rec.Output, map[string]any{"slept_long_enough": true})
+	}
 }
 
 // Several pauses open at once, in map items, resumed by path in any order.

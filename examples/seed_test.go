@@ -365,6 +365,33 @@ func testSubworkflow(t *testing.T) {
 	r.errContains(t, "--workflow")
 }
 
+// A pause in a child pauses its parent; resuming the root continues both.
+func testSubworkflowPause(t *testing.T) {
+	c := newCLI(t)
+	r := c.loom("run", "examples/subworkflow_pause.yaml", "--workflow", "release_notes", "--id", "notes", "--input", `{"version": "2.0.0"}`)
+	r.exit(t, 3)
+	r.noStdout(t)
+	rec := c.status("notes")
+	if rec.State != "PAUSED" || rec.pauses() != "signature (sign_off)" {
+		t.Fatalf("root: state %s, pauses %s; want PAUSED at the child's signature", rec.State, rec.pauses())
+	}
+	children := c.list("--all", "--workflow", "sign_off")
+	if len(children) != 1 || children[0].State != "PAUSED" || children[0].ParentID == nil || *children[0].ParentID != "notes" {
+		t.Fatalf("child: %+v", children)
+	}
+	equal(t, "the child's input", children[0].Input, map[string]any{"changes": 12, "title": "Release 2.0.0"})
+
+	r = c.loom("resume", "notes", "--input", `{"signed_by": "lin"}`)
+	r.exit(t, 0)
+	r.out(t, `{"signed_by":"lin","title":"Release 2.0.0"}`)
+	if rec := c.status(children[0].ID); rec.State != "COMPLETED" {
+		t.Errorf("child after resume: %s", rec.State)
+	}
+	if n := c.count("echo"); n != 1 {
+		t.Errorf("draft ran %d times, want 1", n)
+	}
+}
+
 // The seed's parallel_subflows over get_stars_workflow, against a fake
 // GitHub API.
 func testGithubStars(t *testing.T) {
