@@ -36,7 +36,7 @@ func (a *app) validate() error {
 		}
 	}
 	if bad > 0 {
-		return &problemsError{n: bad}
+		return &problemsError{n: bad, path: "the definitions"}
 	}
 	return nil
 }
@@ -71,7 +71,7 @@ func (a *app) load(path string, checkTasks bool) (*definition.Catalog, error) {
 		for _, e := range list {
 			fmt.Fprintln(a.stderr, e.Error())
 		}
-		return nil, &problemsError{n: len(list)}
+		return nil, &problemsError{n: len(list), path: path}
 	}
 	n := 0
 	for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
@@ -80,7 +80,7 @@ func (a *app) load(path string, checkTasks bool) (*definition.Catalog, error) {
 			n++
 		}
 	}
-	return nil, &problemsError{n: max(n, 1)}
+	return nil, &problemsError{n: max(n, 1), path: path}
 }
 
 func unwrapPath(err error) error {

@@ -56,13 +56,16 @@ func refusef(format string, args ...any) error {
 
 // problemsError is a definition that did not load: its problems were
 // printed already, one per line.
-type problemsError struct{ n int }
+type problemsError struct {
+	n    int
+	path string
+}
 
 func (e *problemsError) Error() string {
 	if e.n == 1 {
-		return "1 problem in the definition"
+		return e.path + " has a problem (above)"
 	}
-	return fmt.Sprintf("%d problems in the definition", e.n)
+	return fmt.Sprintf("%s has %d problems (above)", e.path, e.n)
 }
 
 // mismatchError is a replay whose derived outcome differs from the record.
@@ -148,6 +151,11 @@ func hintFor(cmd string, err error) string {
 			}
 			return "`loom help " + cmd + "` shows its usage"
 		}
+	case errors.As(err, new(*problemsError)):
+		if cmd == "resume" {
+			return "nothing was written"
+		}
+		return "nothing was started"
 	case errors.Is(err, journal.ErrFenced):
 		return "another runner took the execution over; `loom status` shows where it is"
 	case errors.Is(err, journal.ErrBusy):

@@ -52,7 +52,7 @@ func (v *progressView) update(p interpreter.Progress) {
 		v.steps[key] = sp
 	}
 	sp.Progress = p
-	if p.Total > 0 && p.Done+p.Failed >= p.Total {
+	if p.Total > 0 && p.Done >= p.Total { // Done counts failed items too
 		delete(v.steps, key)
 	}
 	if now.Sub(v.drawn) < v.every {
