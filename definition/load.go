@@ -307,45 +307,46 @@ func (l *loader) calls() map[string][]ref {
 	return out
 }
 
-// checkCycles reports each call cycle once, at the call that leaves the
-// cycle's first workflow (by name).
+// checkCycles reports call cycles: a depth-first search over the call
+// graph (workflows in name order, calls in source order) reports each
+// call that closes a cycle, at that call, with the cycle's path. Each
+// workflow is searched once, so the check is linear in the graph.
 func (l *loader) checkCycles() {
 	edges := l.calls()
-	seen := map[string]bool{}
-	for _, start := range l.cat.names {
-		// A cycle through start whose other members all sort after it.
-		var path []string
-		var stack []ref
-		onPath := map[string]bool{}
-		var dfs func(n string) bool
-		dfs = func(n string) bool {
-			path = append(path, n)
-			onPath[n] = true
-			defer func() { path = path[:len(path)-1]; onPath[n] = false }()
-			for _, r := range edges[n] {
-				if l.cat.workflows[r.call] == nil || r.call < start {
-					continue
-				}
-				stack = append(stack, r)
-				if r.call == start {
-					cyc := append(append([]string{}, path...), start)
-					key := strings.Join(cyc, " → ")
-					if !seen[key] {
-						seen[key] = true
-						l.errs.Add(stack[0].pos, "call cycle: "+key)
-					}
-					stack = stack[:len(stack)-1]
-					return true
-				}
-				if !onPath[r.call] && dfs(r.call) {
-					stack = stack[:len(stack)-1]
-					return true
-				}
-				stack = stack[:len(stack)-1]
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var dfs func(n string)
+	dfs = func(n string) {
+		color[n] = grey
+		stack = append(stack, n)
+		for _, r := range edges[n] {
+			if l.cat.workflows[r.call] == nil {
+				continue
 			}
-			return false
+			switch color[r.call] {
+			case white:
+				dfs(r.call)
+			case grey:
+				i := len(stack) - 1
+				for stack[i] != r.call {
+					i--
+				}
+				cyc := append(append([]string{}, stack[i:]...), r.call)
+				l.errs.Add(r.pos, "call cycle: "+strings.Join(cyc, " → "))
+			}
 		}
-		dfs(start)
+		stack = stack[:len(stack)-1]
+		color[n] = black
+	}
+	for _, n := range l.cat.names {
+		if color[n] == white {
+			dfs(n)
+		}
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 
 // maxValues bounds the values of one document after alias expansion, so a
 // "billion laughs" document is refused instead of exhausting memory.
-const maxValues = 1 << 20
+const maxValues = 200_000
 
 // source is one file being loaded.
 type source struct {
@@ -177,20 +177,26 @@ func pairs(n *yaml.Node) []pair {
 			break
 		}
 	}
-	out := make([]pair, 0, len(n.Content)/2)
 	if !merge {
+		out := make([]pair, 0, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			out = append(out, pair{n.Content[i], n.Content[i+1]})
 		}
 		return out
 	}
-	explicit := map[string]bool{}
+	return mergedPairs(n, map[*yaml.Node]bool{n: true}, map[string]bool{})
+}
+
+// mergedPairs expands a mapping with merge keys. Each merged mapping is
+// expanded once (seen), which keeps a document of merges of merges linear
+// and a merge cycle finite; keys already present win.
+func mergedPairs(n *yaml.Node, seen map[*yaml.Node]bool, have map[string]bool) []pair {
+	var out []pair
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if !isMergeKey(n.Content[i]) {
-			explicit[n.Content[i].Value] = true
+		if k := n.Content[i]; !isMergeKey(k) && !have[k.Value] {
+			have[k.Value] = true
 		}
 	}
-	added := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if !isMergeKey(k) {
@@ -205,12 +211,13 @@ func pairs(n *yaml.Node) []pair {
 		}
 		for _, m := range srcs {
 			m = resolve(m)
-			if m == nil || m.Kind != yaml.MappingNode {
+			if m == nil || m.Kind != yaml.MappingNode || seen[m] {
 				continue
 			}
-			for _, p := range pairs(m) {
-				if !explicit[p.Key.Value] && !added[p.Key.Value] {
-					added[p.Key.Value] = true
+			seen[m] = true
+			for _, p := range mergedPairs(m, seen, map[string]bool{}) {
+				if !have[p.Key.Value] {
+					have[p.Key.Value] = true
 					out = append(out, p)
 				}
 			}
