@@ -479,6 +479,16 @@ type outcome struct {
 	wake   time.Time
 }
 
+func cancelledError() *Error {
+	return &Error{Type: "Cancelled", Message: "the execution was cancelled"}
+}
+
+func (x *exec) cancelRequested() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.index[evKey{"", journal.CancelRequested}]) > 0
+}
+
 // runWorkflow interprets the execution's workflow from the top.
 func (x *exec) runWorkflow(ctx context.Context) (outcome, error) {
 	if x.rec.State.Finished() && !x.d.replay {
@@ -495,10 +505,20 @@ func (x *exec) runWorkflow(ctx context.Context) (outcome, error) {
 	sc := &scope{steps: map[string]any{}, vars: x.vars}
 	out, err := x.runSteps(wctx, sc, x.wf.Steps, "")
 	if rs, ok := err.(*returnSignal); ok {
+		// `return` gives the workflow's output; `output` is not evaluated.
 		out, err = rs.value, nil
-	}
-	if err == nil && x.wf.Output != nil {
+	} else if err == nil && x.wf.Output != nil {
 		out, err = x.evalValue(x.wf.Output, sc, "#output", "output")
+	}
+	if x.d.replay && x.cancelRequested() {
+		// A cancelled execution re-derives as its cancel did: wherever the
+		// walk stopped, the recorded compensations, then CANCELLED.
+		if cerr := x.runCompensations(ctx); cerr != nil && !incomplete(cerr) {
+			if _, ok := asError(cerr); !ok {
+				return outcome{}, unfatal(cerr)
+			}
+		}
+		return outcome{state: journal.Cancelled, err: cancelledError()}, nil
 	}
 	if !deadline.IsZero() && ctx.Err() == nil && (wctx.Err() != nil || (!x.d.replay && !time.Now().Before(deadline))) {
 		if _, isErr := asError(err); err == nil || isErr || incomplete(err) {
@@ -695,6 +715,9 @@ func (x *exec) openChild(ctx context.Context, ev journal.Event, wfName string, i
 		return c.(*exec), nil
 	}
 	j := x.d.eng.j
+	// A failing sibling may have cancelled ctx; reading the journal is not
+	// work to cancel.
+	ctx = context.WithoutCancel(ctx)
 	rec, err := j.Get(ctx, cr.ID)
 	if errors.Is(err, journal.ErrNotFound) && !x.d.replay {
 		wf := x.d.cat.Workflow(wfName)

@@ -234,7 +234,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) (*Execution, error) {
 		})
 		// Children first (deepest were loaded last), the root last.
 		sort.SliceStable(all, func(i, j int) bool { return depth(all[i], d) > depth(all[j], d) })
-		werr := &Error{Type: "Cancelled", Message: "the execution was cancelled"}
+		werr := cancelledError()
 		for _, c := range all {
 			if c.rec.State.Finished() {
 				continue

@@ -620,6 +620,10 @@ func joinConcurrent(ctx context.Context, res []itemResult) (fatalErr error, firs
 
 func (x *exec) runMap(ctx context.Context, sc *scope, st *definition.Step, path string) (any, error) {
 	m := st.Map
+	recorded, err := x.recordedFailure(path, "map")
+	if err != nil || (recorded != nil && !x.d.replay) {
+		return nil, orErr(err, recorded)
+	}
 	items, err := x.evalList(m.Items, sc, path, "map.items")
 	if err != nil {
 		return nil, err
@@ -658,7 +662,9 @@ func (x *exec) runMap(ctx context.Context, sc *scope, st *definition.Step, path 
 			out, err := x.mapItem(ictx, sc, st, path, i, items[i])
 			res[i] = itemResult{out, err}
 			if _, ok := asError(err); ok {
-				if failed.Add(1) > int64(allowed) {
+				// Fail fast; a replay walks every item instead, so each
+				// one's journal is checked against the definition.
+				if failed.Add(1) > int64(allowed) && !x.d.replay {
 					cancel()
 				}
 			}
@@ -688,13 +694,58 @@ func (x *exec) runMap(ctx context.Context, sc *scope, st *definition.Step, path 
 			first = first[:3]
 		}
 		msg := fmt.Sprintf("%d of %d items failed (tolerated: %d); first: %s", len(errs), n, allowed, errs[0]["message"])
-		return nil, &Error{Type: "MapFailed", Message: msg, Step: path,
-			Data: map[string]any{"failed": len(errs), "total": n, "errors": toAnyList(first)}}
+		return nil, x.failContainer(path, "map", recorded, &Error{Type: "MapFailed", Message: msg, Step: path,
+			Data: map[string]any{"failed": len(errs), "total": n, "errors": toAnyList(first)}})
+	}
+	if recorded != nil {
+		return nil, recorded
 	}
 	if pending != nil {
 		return nil, pending
 	}
 	return out, nil
+}
+
+// recordedFailure returns the journaled failure of a map or parallel step.
+// Which items ran before a fail-fast cancellation is a race, so the
+// failure itself is journaled and a later drive takes it from there
+// instead of starting the cancelled items again.
+func (x *exec) recordedFailure(path, name string) (*Error, error) {
+	ev, ok, err := x.recorded(path, journal.StepFailed, name)
+	if err != nil {
+		return nil, fatal(err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	var rec stepRecord
+	if err := json.Unmarshal(ev.Data, &rec); err != nil || rec.Error == nil {
+		return nil, fatal(fmt.Errorf("journal: bad failure record at %s", path))
+	}
+	return rec.Error, nil
+}
+
+// failContainer journals a map or parallel failure (once) and returns the
+// error to raise: the recorded one when there is one.
+func (x *exec) failContainer(path, name string, recorded, werr *Error) error {
+	if recorded != nil {
+		return recorded
+	}
+	if x.d.replay {
+		return werr
+	}
+	if err := x.write(journal.Event{Path: path, Kind: journal.StepFailed, Name: name,
+		Data: encodeJSON(map[string]any{"error": werr.value()})}); err != nil {
+		return err
+	}
+	return werr
+}
+
+func orErr(err error, werr *Error) error {
+	if err != nil {
+		return err
+	}
+	return werr
 }
 
 func toAnyList(l []map[string]any) []any {
@@ -779,6 +830,10 @@ func (x *exec) runFor(ctx context.Context, sc *scope, st *definition.Step, path 
 }
 
 func (x *exec) runParallel(ctx context.Context, sc *scope, st *definition.Step, path string) (any, error) {
+	recorded, err := x.recordedFailure(path, "parallel")
+	if err != nil || (recorded != nil && !x.d.replay) {
+		return nil, orErr(err, recorded)
+	}
 	bctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	res := make([]itemResult, len(st.Parallel))
@@ -792,7 +847,7 @@ func (x *exec) runParallel(ctx context.Context, sc *scope, st *definition.Step, 
 				out, err = rs.value, nil
 			}
 			res[i] = itemResult{out, err}
-			if _, ok := asError(err); ok {
+			if _, ok := asError(err); ok && !x.d.replay {
 				cancel()
 			}
 		}(i, b)
@@ -802,8 +857,8 @@ func (x *exec) runParallel(ctx context.Context, sc *scope, st *definition.Step, 
 	switch {
 	case fatalErr != nil:
 		return nil, fatalErr
-	case firstErr != nil:
-		return nil, firstErr
+	case firstErr != nil || recorded != nil:
+		return nil, x.failContainer(path, "parallel", recorded, firstErr)
 	case pending != nil:
 		return nil, pending
 	}

@@ -55,6 +55,21 @@ func Normalize(v any) (any, error) {
 			out[k] = n
 		}
 		return out, nil
+	case map[any]any:
+		// expr's fromPairs and groupBy build these: JSON keys are strings.
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			n, err := Normalize(e)
+			if err != nil {
+				return nil, err
+			}
+			ks, ok := k.(string)
+			if !ok {
+				ks = fmt.Sprint(k)
+			}
+			out[ks] = n
+		}
+		return out, nil
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
