@@ -477,3 +477,87 @@ steps:
 	wantOutput(t, w.resume(ex.ID, nil), `"woke"`)
 	w.wantReplay(ex.ID)
 }
+
+func TestMoreStepKinds(t *testing.T) {
+	cases := []struct {
+		name, src, out, errType, errStep string
+	}{
+		{name: "sleep until a time", src: `
+name: w
+steps:
+  - sleep: {until: '${ now() + duration("20ms") }'}
+  - task: echo
+    with: up
+`, out: `"up"`},
+		{name: "child input schema refusal is a step error", src: `
+name: w
+steps:
+  - id: sub
+    call: strict
+    with: {n: "not a number"}
+---
+name: strict
+input: {type: object, properties: {n: {type: integer}}}
+steps: [{task: echo}]
+`, errType: "InvalidInput", errStep: "sub"},
+		{name: "compensate with a call", src: `
+name: w
+steps:
+  - id: a
+    task: echo
+    with: booked
+    compensate: {call: undo, with: {what: "${ steps.a.output }"}}
+  - raise: {error: Boom, message: after booking}
+---
+name: undo
+steps:
+  - task: record
+    with: 'undo ${ input.what }'
+`, errType: "Boom", errStep: "#1"},
+		{name: "finally runs after a return", src: `
+name: w
+steps:
+  - try:
+      - return: early
+    finally:
+      - task: record
+        with: finally ran
+`, out: `"early"`},
+		{name: "nested map inside for", src: `
+name: w
+steps:
+  - id: outer
+    for:
+      items: ${ [1, 2] }
+      as: row
+      steps:
+        - map:
+            items: ${ [10, 20] }
+            steps:
+              - return: ${ row * item }
+`, out: `[[10,20],[20,40]]`},
+		{name: "fallback sees err", src: `
+name: w
+steps:
+  - id: f
+    task: fail
+    with: {type: Down, message: down}
+    fallback: {task: echo, with: '${ "fallback for " + err.type }'}
+`, out: `"fallback for Down"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWorld(t, c.src)
+			ex := w.run("w", nil)
+			if c.errType != "" {
+				wantState(t, ex, journal.Failed)
+				if ex.Error.Type != c.errType || ex.Error.Step != c.errStep {
+					t.Fatalf("error = %+v, want %s at %q", ex.Error, c.errType, c.errStep)
+				}
+			} else {
+				wantOutput(t, ex, c.out)
+			}
+			w.wantReplay(ex.ID)
+		})
+	}
+}
