@@ -404,6 +404,11 @@ func testGithubStars(t *testing.T) {
 		mu.Unlock()
 		repo := strings.TrimPrefix(r.URL.Path, "/repos/")
 		n, ok := stars[repo]
+		if repo == "golang/go" {
+			// Slow, so that in "unknown repository" its item is in
+			// flight when the other item fails, every time.
+			time.Sleep(300 * time.Millisecond)
+		}
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		if r.Method != http.MethodGet || !ok || r.Header.Get("User-Agent") != "loom-examples" || r.Header.Get("Accept") != "application/vnd.github+json" {
 			w.WriteHeader(http.StatusNotFound)
@@ -430,7 +435,8 @@ func testGithubStars(t *testing.T) {
 		}
 	})
 
-	// A repository the API does not know fails its item, and so the map.
+	// A repository the API does not know fails its item, and so the map;
+	// the item in flight is cancelled, and the execution must still replay.
 	t.Run("unknown repository", func(t *testing.T) {
 		c := newCLI(t)
 		in := fmt.Sprintf(`{"repos": ["golang/go", "no/such"], "api": %q}`, srv.URL)
@@ -439,6 +445,12 @@ func testGithubStars(t *testing.T) {
 		rec := c.status("missing")
 		if rec.Error == nil || rec.Error.Type != "MapFailed" || rec.Error.Step != "stars" || !strings.Contains(rec.Error.Message, "404") {
 			t.Errorf("error %s, want MapFailed at stars mentioning the 404", rec.errorOf())
+		}
+		// The cancelled item's child is finished too, not left RUNNING.
+		for _, ch := range c.list("--all", "--workflow", "get_stars_workflow") {
+			if ch.State == "RUNNING" {
+				t.Errorf("child %s (input %v) is still RUNNING after its parent failed", ch.ID, ch.Input)
+			}
 		}
 	})
 }
