@@ -48,6 +48,7 @@ var exampleTests = map[string]func(t *testing.T){
 	"pipeline.yaml":          testPipeline,
 	"parallel.yaml":          testParallel,
 	"pause_payload.yaml":     testPausePayload,
+	"pause_timeout.yaml":     testPauseTimeout,
 	"conditional_pause.yaml": testConditionalPause,
 	"retry_fallback.yaml":    testRetryFallback,
 	"saga.yaml":              testSaga,

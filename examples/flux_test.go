@@ -276,3 +276,65 @@ func testMapPauses(t *testing.T) {
 		t.Errorf("echo ran %d times, want once per document", n)
 	}
 }
+
+func testPauseTimeout(t *testing.T) {
+	start := func(t *testing.T, c *cliEnv, id string) time.Time {
+		t.Helper()
+		r := c.loom("run", "examples/pause_timeout.yaml", "--id", id)
+		r.exit(t, 3)
+		var rec struct {
+			State  string `json:"state"`
+			Pauses []struct {
+				Path     string    `json:"path"`
+				Deadline time.Time `json:"deadline"`
+			} `json:"pauses"`
+			WakeAt time.Time `json:"wake_at"`
+		}
+		r = c.loom("status", id, "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &rec); err != nil || len(rec.Pauses) != 1 {
+			t.Fatalf("status --json: %v\n%s", err, r)
+		}
+		if rec.Pauses[0].Path != "vote/try/answer" || rec.Pauses[0].Deadline.IsZero() || !rec.WakeAt.Equal(rec.Pauses[0].Deadline) {
+			t.Errorf("status --json: pause %+v, wake_at %s; want the pause at vote/try/answer with its deadline, and wake_at the same", rec.Pauses, rec.WakeAt)
+		}
+		return rec.Pauses[0].Deadline
+	}
+
+	t.Run("answered in time", func(t *testing.T) {
+		c := newCLI(t)
+		start(t, c, "v1")
+		r := c.loom("resume", "v1", "--input", `{"choice": "tabs"}`)
+		r.exit(t, 0)
+		r.out(t, `{"by":"vote","choice":"tabs"}`)
+	})
+
+	t.Run("resume --due after the deadline", func(t *testing.T) {
+		c := newCLI(t)
+		deadline := start(t, c, "v2")
+		c.loom("resume", "--due").exit(t, 0)
+		if rec := c.status("v2"); rec.State != "PAUSED" {
+			t.Fatalf("resume --due before the deadline: %s", rec.State)
+		}
+		time.Sleep(time.Until(deadline) + 50*time.Millisecond)
+		c.loom("resume", "--due").exit(t, 0)
+		if rec := c.status("v2"); rec.State != "COMPLETED" {
+			t.Errorf("resume --due after the pause's deadline left it %s (pauses %s); want COMPLETED through the catch", rec.State, rec.pauses())
+		} else {
+			equal(t, "the output", rec.Output, map[string]any{"by": "PauseTimeout", "choice": "spaces"})
+		}
+	})
+
+	t.Run("resume ID after the deadline", func(t *testing.T) {
+		c := newCLI(t)
+		deadline := start(t, c, "v3")
+		time.Sleep(time.Until(deadline) + 50*time.Millisecond)
+		// A late answer is refused; resuming without one runs the catch.
+		r := c.loom("resume", "v3", "--input", `{"choice": "tabs"}`)
+		r.exit(t, 2)
+		r.oneLineErr(t, "loom resume: ")
+		r.errContains(t, "timed out")
+		r = c.loom("resume", "v3")
+		r.exit(t, 0)
+		r.out(t, `{"by":"PauseTimeout","choice":"spaces"}`)
+	})
+}
