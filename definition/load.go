@@ -95,7 +95,10 @@ func Load(path string, opts ...Option) (*Catalog, error) {
 			return err
 		}
 		if d.IsDir() {
-			if p != path && strings.HasPrefix(d.Name(), ".") {
+			// The go tool's rule: testdata and names starting with "." or
+			// "_" are not part of the catalog (a custom binary's own
+			// workflows can live there, validated by that binary).
+			if n := d.Name(); p != path && (strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_") || n == "testdata") {
 				return filepath.SkipDir
 			}
 			return nil

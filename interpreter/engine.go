@@ -857,8 +857,8 @@ func toExecution(r *journal.Execution) (*Execution, error) {
 }
 
 func compileSchema(s any) (*jsonschema.Schema, error) {
+	// The same draft definition compiles pause schemas with (2020-12).
 	c := jsonschema.NewCompiler()
-	c.Draft = jsonschema.Draft7
 	if err := c.AddResource("pause.json", bytesReader(encodeJSON(s))); err != nil {
 		return nil, err
 	}
