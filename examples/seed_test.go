@@ -5,9 +5,11 @@ package examples_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
 	"github.com/loomwork/loom/journal/memory"
+	"github.com/loomwork/loom/journal/sqlite"
 )
 
 // The quickstart, with the README's exact commands.
@@ -119,8 +122,67 @@ func testPause(t *testing.T) {
 	equal(t, "the pause's recorded payload", outs["#1"], "null")
 }
 
-// The seed's multi_stage_workflow: two pauses resumed one by one.
+// The seed's multi_stage_workflow: two pauses resumed one by one, through
+// the CLI and through the library on a SQLite journal.
 func testMultiPause(t *testing.T) {
+	t.Run("cli", testMultiPauseCLI)
+	t.Run("engine", func(t *testing.T) {
+		ctx := context.Background()
+		cat, err := definition.Load("examples/multi_pause.yaml", definition.WithTasks(builtins.Standard()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := sqlite.Open(filepath.Join(t.TempDir(), "loom.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		eng := interpreter.New(cat, builtins.Standard(), j)
+		pauses := func(ex *interpreter.Execution) string {
+			var ps []string
+			for _, p := range ex.Pauses {
+				ps = append(ps, p.Path+" ("+p.Name+")")
+			}
+			return strings.Join(ps, ", ")
+		}
+
+		ex, err := eng.Run(ctx, "multi_stage_workflow", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ex.State != journal.Paused || pauses(ex) != "verify_data (verify_data)" || ex.Output != nil {
+			t.Fatalf("run: %s, pauses %s, output %v", ex.State, pauses(ex), ex.Output)
+		}
+		if _, err := eng.Resume(ctx, ex.ID, map[string]any{"ok": "yes"}); !errors.Is(err, interpreter.ErrInvalidInput) {
+			t.Errorf("a payload against the schema: %v, want ErrInvalidInput", err)
+		}
+		ex, err = eng.Resume(ctx, ex.ID, map[string]any{"ok": true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ex.State != journal.Paused || pauses(ex) != "review_processing (review_processing)" {
+			t.Fatalf("first resume: %s, pauses %s", ex.State, pauses(ex))
+		}
+		if _, err := eng.ResumePause(ctx, ex.ID, "verify_data", map[string]any{"ok": true}); !errors.Is(err, interpreter.ErrNotPaused) {
+			t.Errorf("resuming a resumed pause: %v, want ErrNotPaused", err)
+		}
+		ex, err = eng.ResumePause(ctx, ex.ID, "review_processing", map[string]any{"reviewer": "grace"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ex.State != journal.Completed || len(ex.Pauses) != 0 || ex.Error != nil {
+			t.Fatalf("second resume: %s, pauses %s, error %v", ex.State, pauses(ex), ex.Error)
+		}
+		equal(t, "the output", ex.Output, map[string]any{
+			"result": map[string]any{"count": 3, "records": []any{1, 2, 3}}, "reviewed_by": "grace",
+		})
+		if _, err := eng.Resume(ctx, ex.ID, map[string]any{"reviewer": "alan"}); !errors.Is(err, interpreter.ErrNotPaused) {
+			t.Errorf("a payload for a completed execution: %v, want ErrNotPaused", err)
+		}
+	})
+}
+
+func testMultiPauseCLI(t *testing.T) {
 	c := newCLI(t)
 	r := c.loom("run", "examples/multi_pause.yaml", "--id", "m1")
 	r.exit(t, 3)
