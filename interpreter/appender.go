@@ -23,6 +23,7 @@ type appender struct {
 	seq       int64 // last committed Seq
 	queue     []journal.Event
 	update    *journal.Update
+	release   bool // the next batch gives the lease up
 	gen       uint64 // batch that newly queued events join
 	committed uint64 // every batch below this one is committed
 	flushing  bool
@@ -47,9 +48,20 @@ func (a *appender) enqueue(evs ...journal.Event) {
 // append writes evs (and upd, merged into any queued update) and returns
 // once they, and everything queued before them, are committed.
 func (a *appender) append(evs []journal.Event, upd *journal.Update) error {
+	return a.write(evs, upd, false)
+}
+
+// appendRelease is append for a drive's last write: the lease is given up
+// in the same commit.
+func (a *appender) appendRelease(evs []journal.Event, upd *journal.Update) error {
+	return a.write(evs, upd, true)
+}
+
+func (a *appender) write(evs []journal.Event, upd *journal.Update, release bool) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.queue = append(a.queue, evs...)
+	a.release = a.release || release
 	if upd != nil {
 		a.update = mergeUpdate(a.update, upd)
 	}
@@ -65,10 +77,10 @@ func (a *appender) append(evs []journal.Event, upd *journal.Update) error {
 			a.cond.Wait()
 			continue
 		}
-		batch, bupd, gen := a.queue, a.update, a.gen
-		a.queue, a.update = nil, nil
+		batch, bupd, brel, gen := a.queue, a.update, a.release, a.gen
+		a.queue, a.update, a.release = nil, nil, false
 		a.gen++
-		if len(batch) == 0 && bupd == nil {
+		if len(batch) == 0 && bupd == nil && !brel {
 			a.committed = gen + 1
 			continue
 		}
@@ -80,7 +92,7 @@ func (a *appender) append(evs []journal.Event, upd *journal.Update) error {
 		// events ride in this batch.
 		seq, err := a.j.Append(context.Background(), journal.Append{
 			ExecutionID: a.id, Token: a.token(), ExpectedSeq: expected,
-			Events: batch, Update: bupd,
+			Events: batch, Update: bupd, Release: brel,
 		})
 		a.mu.Lock()
 		a.flushing = false

@@ -386,12 +386,20 @@ func (e *Engine) withLease(ctx context.Context, rootID string, fn func(ctx conte
 			}
 		}
 	}()
-	d := &drive{eng: e, token: token.Load, started: time.Now()}
+	var once sync.Once
+	stopRenew := func() {
+		once.Do(func() {
+			close(stop)
+			<-renewed
+		})
+	}
+	d := &drive{eng: e, token: token.Load, started: time.Now(), stopRenew: stopRenew}
 	ex, err := fn(dctx, d)
-	close(stop)
-	<-renewed
-	if rerr := e.j.Release(context.Background(), l); rerr != nil && err == nil && !lost.Load() && !errors.Is(rerr, journal.ErrFenced) {
-		err = rerr
+	stopRenew()
+	if !d.released {
+		if rerr := e.j.Release(context.Background(), l); rerr != nil && err == nil && !lost.Load() && !errors.Is(rerr, journal.ErrFenced) {
+			err = rerr
+		}
 	}
 	if lost.Load() && err == nil {
 		err = journal.ErrFenced
@@ -609,7 +617,16 @@ func (x *exec) finish(oc outcome) error {
 		w := oc.wake
 		upd.WakeAt = &w
 	}
-	if err := x.app.append(evs, upd); err != nil {
+	if x.rec.ID == x.rec.RootID && x.d.stopRenew != nil {
+		// The root's record is a drive's last write: give the lease up in
+		// the same commit (the renewer stops first, so it cannot find the
+		// lease gone and take that for a loss).
+		x.d.stopRenew()
+		x.d.released = true
+		if err := x.app.appendRelease(evs, upd); err != nil {
+			return err
+		}
+	} else if err := x.app.append(evs, upd); err != nil {
 		return err
 	}
 	// Keep the record in hand as the journal now has it.

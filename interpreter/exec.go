@@ -22,6 +22,11 @@ type drive struct {
 	execs   sync.Map // id → *exec, children loaded during this drive
 	started time.Time
 
+	// stopRenew stops the lease renewer; released says the drive's last
+	// write gave the lease up.
+	stopRenew func()
+	released  bool
+
 	mu    sync.Mutex
 	diffs []string // replay-only: differences found in children
 	err   error    // replay-only: an error met where it could not be returned

@@ -125,6 +125,9 @@ type Append struct {
 	ExpectedSeq int64
 	Events      []Event
 	Update      *Update
+	// Release gives the lease up in the same transaction, after the write:
+	// a runner's last write and its release cost one commit.
+	Release bool
 }
 
 // Filter selects executions for List. Zero fields match all.

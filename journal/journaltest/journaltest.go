@@ -55,6 +55,7 @@ var cases = []struct {
 	{"ListFilters", testListFilters},
 	{"ListOrderAndLimit", testListOrderAndLimit},
 	{"ListDue", testListDue},
+	{"AppendRelease", testAppendRelease},
 	{"CopiesInAndOut", testCopies},
 	{"CancelledContext", testCancelledContext},
 	{"ConcurrentExecutions", testConcurrentExecutions},
@@ -610,6 +611,35 @@ func testLeaseRenewRelease(t *testing.T, s *suite) {
 	b := s.acquire("r", runnerB, time.Minute)
 	if b.Token <= a.Token {
 		t.Errorf("token %d after release not larger than %d", b.Token, a.Token)
+	}
+}
+
+func testAppendRelease(t *testing.T, s *suite) {
+	l := s.root("r")
+	s.create(&journal.Execution{ID: "c", ParentID: "r", RootID: "r"})
+	done := journal.Completed
+	// A refused append releases nothing.
+	_, err := s.j.Append(s.ctx, journal.Append{ExecutionID: "r", Token: l.Token, ExpectedSeq: 5, Release: true,
+		Events: []journal.Event{{Path: "a", Kind: journal.StepCompleted}}})
+	wantErr(t, "conflicting Append with Release", err, journal.ErrConflict)
+	if got, _ := s.j.LeaseOf(s.ctx, "r"); got.Token != l.Token {
+		t.Fatalf("a refused append released the lease: %+v", got)
+	}
+	// A child's last write releases its root's lease.
+	if n := s.append(journal.Append{ExecutionID: "c", Token: l.Token, Release: true,
+		Events: []journal.Event{{Path: "a", Kind: journal.StepCompleted}}, Update: &journal.Update{State: &done}}); n != 1 {
+		t.Fatalf("seq = %d", n)
+	}
+	if got, err := s.j.LeaseOf(s.ctx, "r"); err != nil || got != (journal.Lease{}) {
+		t.Fatalf("LeaseOf after Append with Release = %+v, %v", got, err)
+	}
+	_, err = s.j.Append(s.ctx, journal.Append{ExecutionID: "r", Token: l.Token,
+		Events: []journal.Event{{Path: "b", Kind: journal.StepCompleted}}})
+	wantErr(t, "Append after release", err, journal.ErrFenced)
+	err = s.j.Release(s.ctx, l)
+	wantErr(t, "Release after Append with Release", err, journal.ErrFenced)
+	if b := s.acquire("r", runnerB, time.Minute); b.Token <= l.Token {
+		t.Errorf("token %d after release not larger than %d", b.Token, l.Token)
 	}
 }
 

@@ -154,6 +154,9 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 	}
 	applyUpdate(&r.exec, a.Update)
 	r.exec.UpdatedAt = now
+	if a.Release {
+		delete(j.leases, r.exec.RootID)
+	}
 	return last, nil
 }
 

@@ -262,6 +262,7 @@ func (w *writer) create(e *journal.Execution) error {
 type appendArgs struct {
 	id              string
 	token, expected int64
+	release         bool
 	events          []eventRow
 
 	update             bool
@@ -320,6 +321,11 @@ func (w *writer) append(a *appendArgs) (int64, error) {
 	}
 	if err != nil {
 		return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
+	}
+	if a.release {
+		if _, err := w.delLease.Exec(root, a.token); err != nil {
+			return 0, fmt.Errorf("journal: release lease of %s: %w", root, err)
+		}
 	}
 	return last, nil
 }
