@@ -23,7 +23,7 @@ type appender struct {
 	seq       int64 // last committed Seq
 	queue     []journal.Event
 	update    *journal.Update
-	release   bool // the next batch gives the lease up
+	release   bool   // the next batch gives the lease up
 	gen       uint64 // batch that newly queued events join
 	committed uint64 // every batch below this one is committed
 	flushing  bool

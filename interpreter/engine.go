@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -453,6 +454,11 @@ func (e *Engine) driveExec(ctx context.Context, x *exec) (*Execution, error) {
 	if err != nil {
 		return nil, err
 	}
+	if oc.state.Finished() {
+		if err := x.d.cancelOrphans(ctx, x); err != nil {
+			return nil, err
+		}
+	}
 	if err := x.finish(oc); err != nil {
 		return nil, err
 	}
@@ -645,6 +651,39 @@ func (x *exec) finish(oc outcome) error {
 		r.WakeAt = *upd.WakeAt
 	}
 	return nil
+}
+
+// cancelOrphans cancels the children a finished root leaves unfinished: the
+// items a failing map cut short, a paused child of a failed branch. Each
+// runs its recorded compensations and becomes CANCELLED, deepest first.
+func (d *drive) cancelOrphans(ctx context.Context, root *exec) error {
+	var orphans []*exec
+	d.execs.Range(func(_, v any) bool {
+		if c := v.(*exec); c != root && !c.rec.State.Finished() {
+			orphans = append(orphans, c)
+		}
+		return true
+	})
+	sort.SliceStable(orphans, func(i, j int) bool { return depth(orphans[i], d) > depth(orphans[j], d) })
+	ctx = context.WithoutCancel(ctx)
+	for _, c := range orphans {
+		if err := c.cancel(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cancel records a cancellation of x, runs its recorded compensations and
+// finishes it CANCELLED.
+func (x *exec) cancel(ctx context.Context) error {
+	if err := x.write(journal.Event{Kind: journal.CancelRequested, Name: "cancel", Data: json.RawMessage("{}")}); err != nil {
+		return unfatal(err)
+	}
+	if err := x.runCompensations(ctx); err != nil && !errors.Is(err, errCancelled) {
+		return unfatal(err)
+	}
+	return x.finish(outcome{state: journal.Cancelled, err: cancelledError()})
 }
 
 // callChild runs (or continues) the child execution started at ap.

@@ -3,8 +3,6 @@ package interpreter
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -234,18 +232,11 @@ func (e *Engine) Cancel(ctx context.Context, id string) (*Execution, error) {
 		})
 		// Children first (deepest were loaded last), the root last.
 		sort.SliceStable(all, func(i, j int) bool { return depth(all[i], d) > depth(all[j], d) })
-		werr := cancelledError()
 		for _, c := range all {
 			if c.rec.State.Finished() {
 				continue
 			}
-			if err := c.write(journal.Event{Kind: journal.CancelRequested, Name: "cancel", Data: json.RawMessage("{}")}); err != nil {
-				return nil, unfatal(err)
-			}
-			if err := c.runCompensations(ctx); err != nil && !errors.Is(err, errCancelled) {
-				return nil, unfatal(err)
-			}
-			if err := c.finish(outcome{state: journal.Cancelled, err: werr}); err != nil {
+			if err := c.cancel(ctx); err != nil {
 				return nil, err
 			}
 		}

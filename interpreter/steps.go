@@ -330,8 +330,8 @@ func (x *exec) attempts(ctx context.Context, r *definition.Retry, path, name str
 			last, failedAt = rec.Error, ev.Time
 			continue
 		}
-		if x.d.replay {
-			return nil, errFrontier
+		if x.d.replay && !isCall(name) {
+			return nil, errFrontier // a call's child replays itself
 		}
 		if n > 1 {
 			if err := x.retryWait(ctx, r, n, ap, failedAt); err != nil {
