@@ -408,11 +408,20 @@ func (a *app) resumeDue() error {
 	records := []record{}
 	busy, failed := 0, 0
 	for _, ex := range append(due, running...) {
-		if seen[ex.ID] || ex.State.Finished() || ex.State == journal.Paused {
+		if seen[ex.ID] || ex.State.Finished() {
 			continue
 		}
 		seen[ex.ID] = true
-		got, err := eng.Resume(a.ctx, ex.ID, nil)
+		var got *interpreter.Execution
+		var err error
+		if ex.State == journal.Paused {
+			got, err = a.fireDeadline(eng, ex)
+			if got == nil && err == nil {
+				continue
+			}
+		} else {
+			got, err = eng.Resume(a.ctx, ex.ID, nil)
+		}
 		switch {
 		case errors.Is(err, journal.ErrBusy):
 			busy++
@@ -443,6 +452,35 @@ func (a *app) resumeDue() error {
 		return exitWith(ExitFailed)
 	}
 	return nil
+}
+
+// fireDeadline drives a PAUSED execution one of whose pauses is past its
+// deadline, so the pause fails with PauseTimeout (which the workflow may
+// catch). It returns nil, nil when no pause is past its deadline: a paused
+// execution is never resumed without a payload by --due.
+func (a *app) fireDeadline(eng *interpreter.Engine, ex *interpreter.Execution) (*interpreter.Execution, error) {
+	now := time.Now()
+	var late *interpreter.Pause
+	for i, p := range ex.Pauses {
+		if p.Deadline != nil && !now.Before(*p.Deadline) {
+			late = &ex.Pauses[i]
+			break
+		}
+	}
+	if late == nil {
+		return nil, nil
+	}
+	if len(ex.Pauses) == 1 {
+		return eng.Resume(a.ctx, ex.ID, nil) // the late pause is the only one: no payload goes anywhere
+	}
+	// Naming the late pause with no payload drives the execution; the
+	// engine then refuses the (absent) payload as too late, which is
+	// expected here.
+	got, err := eng.ResumePause(a.ctx, ex.ID, late.Path, nil)
+	if errors.Is(err, interpreter.ErrNotPaused) {
+		return eng.Get(a.ctx, ex.ID)
+	}
+	return got, err
 }
 
 func (a *app) status() error {
