@@ -644,6 +644,16 @@ func (x *exec) runMap(ctx context.Context, sc *scope, st *definition.Step, path 
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, max(conc, 1))
 	for i := range items {
+		// An item whose first attempt is journaled complete needs no
+		// goroutine: replaying a large map stays cheap.
+		if out, ok, err := x.recordedItem(st, path, i); err != nil {
+			res[i] = itemResult{err: err}
+			continue
+		} else if ok {
+			res[i] = itemResult{out: out}
+			x.d.eng.progress(Progress{ExecutionID: x.rec.ID, Path: path, Done: int(done.Add(1)), Failed: int(failed.Load()), Total: n})
+			continue
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ictx.Done():
@@ -754,6 +764,40 @@ func toAnyList(l []map[string]any) []any {
 		out[i] = m
 	}
 	return out
+}
+
+// recordedItem returns the journaled output of a task (or, outside a
+// replay, call) item whose first attempt completed.
+func (x *exec) recordedItem(st *definition.Step, path string, i int) (any, bool, error) {
+	var name string
+	switch {
+	case st.Map.Task != "":
+		name = "task:" + st.Map.Task
+	case st.Map.Call != "" && !x.d.replay:
+		name = "call:" + st.Map.Call
+	default:
+		return nil, false, nil
+	}
+	ev, ok, err := x.recorded(itemPath(path, i), journal.StepCompleted, name)
+	if err != nil || !ok {
+		return nil, false, fatalOrNil(err)
+	}
+	var rec stepRecord
+	if err := json.Unmarshal(ev.Data, &rec); err != nil {
+		return nil, false, fatal(err)
+	}
+	out, err := decodeJSON(rec.Output)
+	if err != nil {
+		return nil, false, fatal(err)
+	}
+	return out, true, nil
+}
+
+func fatalOrNil(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fatal(err)
 }
 
 func (x *exec) mapItem(ctx context.Context, sc *scope, st *definition.Step, path string, i int, item any) (any, error) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -104,6 +106,13 @@ func decodeJSON(b []byte) (any, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
+	if v, ok := decodeScalar(b); ok {
+		return v, nil
+	}
+	return decodeJSONSlow(b)
+}
+
+func decodeJSONSlow(b []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
@@ -111,6 +120,33 @@ func decodeJSON(b []byte) (any, error) {
 		return nil, err
 	}
 	return normalizeDecoded(v)
+}
+
+// decodeScalar decodes the common small documents — null, booleans,
+// integers and strings without escapes — without a json.Decoder: replaying
+// a large map decodes one per item.
+func decodeScalar(b []byte) (any, bool) {
+	switch s := string(b); {
+	case s == "null":
+		return nil, true
+	case s == "true":
+		return true, true
+	case s == "false":
+		return false, true
+	case len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"':
+		body := s[1 : len(s)-1]
+		for i := 0; i < len(body); i++ {
+			if c := body[i]; c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
+				return nil, false
+			}
+		}
+		return body, true
+	case len(s) > 0 && len(s) < 19 && (s[0] == '-' || s[0] >= '0' && s[0] <= '9'):
+		if n, err := strconv.Atoi(s); err == nil && (s == "0" || s[0] != '0') && !strings.HasPrefix(s, "-0") {
+			return n, true
+		}
+	}
+	return nil, false
 }
 
 // normalizeDecoded converts json.Number leaves in place.
