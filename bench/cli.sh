@@ -26,17 +26,16 @@ export LOOM_DB="$tmp/loom.db"
 "$tmp/loom" validate "$tmp/ten.yaml"
 "$tmp/loom" run "$tmp/ten.yaml" --quiet >/dev/null # creates the journal; later runs append to it
 
-# usec prints $EPOCHREALTIME as integer microseconds (no fork, unlike date).
-usec() { local t=${EPOCHREALTIME/./}; echo $((10#$t)); }
-
-# median CMD…: runs CMD N times, prints the median wall time in microseconds.
+# median CMD…: runs CMD N times, prints the median wall time in
+# microseconds. $EPOCHREALTIME (bash 5) is read directly: a $(…) or a date
+# would fork and count a process start of its own.
 median() {
 	local times=() i s e
 	for ((i = 0; i < N; i++)); do
-		s=$(usec)
+		s=${EPOCHREALTIME/./}
 		"$@" >/dev/null
-		e=$(usec)
-		times+=($((e - s)))
+		e=${EPOCHREALTIME/./}
+		times+=($((10#$e - 10#$s)))
 	done
 	printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((N + 1) / 2))p"
 }
