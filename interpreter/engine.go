@@ -174,10 +174,11 @@ func (e *Engine) Run(ctx context.Context, workflow string, input any, opts ...Ru
 		ID: id, RootID: id, Workflow: workflow, Version: wf.Version, State: journal.Running,
 		Input: encodeJSON(in), Definition: src, DefinitionHash: hash, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := e.j.Create(ctx, rec); err != nil {
+	l, err := e.j.CreateHeld(ctx, rec, e.holder, e.leaseTTL)
+	if err != nil {
 		return nil, err
 	}
-	return e.withLease(ctx, id, func(ctx context.Context, d *drive) (*Execution, error) {
+	return e.withHeldLease(ctx, l, func(ctx context.Context, d *drive) (*Execution, error) {
 		// A new execution has no events: drive it from the record in hand.
 		d.cat = e.cat
 		x, err := d.newExec(rec, nil)
@@ -358,6 +359,11 @@ func (e *Engine) withLease(ctx context.Context, rootID string, fn func(ctx conte
 	if err != nil {
 		return nil, err
 	}
+	return e.withHeldLease(ctx, l, fn)
+}
+
+// withHeldLease runs fn under a lease already taken.
+func (e *Engine) withHeldLease(ctx context.Context, l journal.Lease, fn func(ctx context.Context, d *drive) (*Execution, error)) (*Execution, error) {
 	var token atomic.Int64
 	token.Store(l.Token)
 	dctx, cancel := context.WithCancel(ctx)

@@ -165,6 +165,9 @@ type Lease struct {
 type Journal interface {
 	// Create stores a new execution (Seq 0, no events). ErrExists if the ID is taken.
 	Create(ctx context.Context, e *Execution) error
+	// CreateHeld is Create of a root execution and Acquire of its lease by h,
+	// in one commit: starting an execution costs one write.
+	CreateHeld(ctx context.Context, e *Execution, h Holder, ttl time.Duration) (Lease, error)
 	// Append writes atomically; it returns the Seq of the last event written
 	// (ExpectedSeq when none). Concurrent appends may share a transaction,
 	// but each returns only after its own commit.

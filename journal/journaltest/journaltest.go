@@ -56,6 +56,7 @@ var cases = []struct {
 	{"ListOrderAndLimit", testListOrderAndLimit},
 	{"ListDue", testListDue},
 	{"AppendRelease", testAppendRelease},
+	{"CreateHeld", testCreateHeld},
 	{"CopiesInAndOut", testCopies},
 	{"CancelledContext", testCancelledContext},
 	{"ConcurrentExecutions", testConcurrentExecutions},
@@ -611,6 +612,34 @@ func testLeaseRenewRelease(t *testing.T, s *suite) {
 	b := s.acquire("r", runnerB, time.Minute)
 	if b.Token <= a.Token {
 		t.Errorf("token %d after release not larger than %d", b.Token, a.Token)
+	}
+}
+
+func testCreateHeld(t *testing.T, s *suite) {
+	l, err := s.j.CreateHeld(s.ctx, &journal.Execution{ID: "r", State: journal.Running}, runnerA, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.RootID != "r" || l.Token == 0 || l.Holder != runnerA {
+		t.Fatalf("lease = %+v", l)
+	}
+	if got := s.get("r"); got.RootID != "r" || got.State != journal.Running {
+		t.Fatalf("record = %+v", got)
+	}
+	if n := s.append(journal.Append{ExecutionID: "r", Token: l.Token, Events: []journal.Event{{Path: "a", Kind: journal.StepCompleted}}}); n != 1 {
+		t.Fatalf("seq = %d", n)
+	}
+	_, err = s.j.CreateHeld(s.ctx, &journal.Execution{ID: "r"}, runnerB, time.Minute)
+	wantErr(t, "CreateHeld of an existing id", err, journal.ErrExists)
+	if got, _ := s.j.LeaseOf(s.ctx, "r"); got.Token != l.Token || got.Holder != runnerA {
+		t.Fatalf("a refused CreateHeld changed the lease: %+v", got)
+	}
+	// A child cannot be held: the refusal leaves no record behind.
+	if _, err := s.j.CreateHeld(s.ctx, &journal.Execution{ID: "c", ParentID: "r", RootID: "r"}, runnerA, time.Minute); err == nil {
+		t.Fatal("CreateHeld of a child succeeded")
+	}
+	if _, err := s.j.Get(s.ctx, "c"); !errors.Is(err, journal.ErrNotFound) {
+		t.Fatalf("a refused CreateHeld left a record: %v", err)
 	}
 }
 

@@ -82,12 +82,16 @@ func (j *Journal) Create(ctx context.Context, e *journal.Execution) error {
 	if err := validRecordJSON(e); err != nil {
 		return fmt.Errorf("journal: create %s: %w", e.ID, err)
 	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.createLocked(e)
+}
+
+func (j *Journal) createLocked(e *journal.Execution) error {
 	c := copyExecution(e)
 	if c.RootID == "" {
 		c.RootID = c.ID
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
 	if j.closed {
 		return ErrClosed
 	}
@@ -103,6 +107,32 @@ func (j *Journal) Create(ctx context.Context, e *journal.Execution) error {
 	}
 	j.execs[c.ID] = &record{exec: *c, keys: make(map[eventKey]struct{})}
 	return nil
+}
+
+// CreateHeld implements journal.Journal.
+func (j *Journal) CreateHeld(ctx context.Context, e *journal.Execution, h journal.Holder, ttl time.Duration) (journal.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return journal.Lease{}, err
+	}
+	if e == nil || e.ID == "" {
+		return journal.Lease{}, errors.New("journal: create: execution has no ID")
+	}
+	if err := validRecordJSON(e); err != nil {
+		return journal.Lease{}, fmt.Errorf("journal: create %s: %w", e.ID, err)
+	}
+	if e.RootID != "" && e.RootID != e.ID {
+		return journal.Lease{}, fmt.Errorf("journal: create %s: only a root execution can be created held (its root is %s)", e.ID, e.RootID)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.createLocked(e); err != nil {
+		return journal.Lease{}, err
+	}
+	l, err := j.acquireLocked(j.execs[e.ID].exec.RootID, h, ttl, 0)
+	if err != nil {
+		delete(j.execs, e.ID)
+	}
+	return l, err
 }
 
 // Append implements journal.Journal.
@@ -287,6 +317,10 @@ func (j *Journal) Acquire(ctx context.Context, rootID string, h journal.Holder, 
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	return j.acquireLocked(rootID, h, ttl, takeover)
+}
+
+func (j *Journal) acquireLocked(rootID string, h journal.Holder, ttl time.Duration, takeover int64) (journal.Lease, error) {
 	if j.closed {
 		return journal.Lease{}, ErrClosed
 	}

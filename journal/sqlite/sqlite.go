@@ -192,6 +192,38 @@ func (j *Journal) Stats() Stats {
 
 // Create implements journal.Journal.
 func (j *Journal) Create(ctx context.Context, e *journal.Execution) error {
+	if err := validCreate(e); err != nil {
+		return err
+	}
+	// The writer reads e while this call waits for it (see submit).
+	return j.submit(ctx, &op{run: func(w *writer) error { return w.create(e) }})
+}
+
+// CreateHeld implements journal.Journal: both writes run under one
+// savepoint of one transaction, so neither is seen without the other.
+func (j *Journal) CreateHeld(ctx context.Context, e *journal.Execution, h journal.Holder, ttl time.Duration) (journal.Lease, error) {
+	if err := validCreate(e); err != nil {
+		return journal.Lease{}, err
+	}
+	if e.RootID != "" && e.RootID != e.ID {
+		return journal.Lease{}, fmt.Errorf("journal: create %s: only a root execution can be created held (its root is %s)", e.ID, e.RootID)
+	}
+	var l journal.Lease
+	err := j.submit(ctx, &op{run: func(w *writer) (err error) {
+		if err := w.create(e); err != nil {
+			return err
+		}
+		root := e.RootID
+		if root == "" {
+			root = e.ID
+		}
+		l, err = w.acquire(root, h, leaseTTL(ttl), 0)
+		return err
+	}})
+	return l, err
+}
+
+func validCreate(e *journal.Execution) error {
 	if e == nil || e.ID == "" {
 		return errors.New("journal: create: execution has no ID")
 	}
@@ -203,8 +235,7 @@ func (j *Journal) Create(ctx context.Context, e *journal.Execution) error {
 			return fmt.Errorf("journal: create %s: %s is not valid JSON", e.ID, f.name)
 		}
 	}
-	// The writer reads e while this call waits for it (see submit).
-	return j.submit(ctx, &op{run: func(w *writer) error { return w.create(e) }})
+	return nil
 }
 
 // Append implements journal.Journal.
