@@ -291,6 +291,7 @@ func (a *app) printTimeline(ex *interpreter.Execution, evs []journal.Event) {
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tPATH\tEVENT\tDURATION\tVALUE")
+	opened := map[string]time.Time{} // pause path → when it opened
 	for _, ev := range evs {
 		path := ev.Path
 		if path == "" {
@@ -301,6 +302,12 @@ func (a *app) printTimeline(ex *interpreter.Execution, evs []journal.Event) {
 			event += " " + ev.Name
 		}
 		dur, val := eventSummary(ev)
+		switch {
+		case ev.Kind == journal.PauseOpened:
+			opened[ev.Path] = ev.Time
+		case ev.Kind == journal.StepCompleted && strings.HasPrefix(ev.Name, "pause:") && !opened[ev.Path].IsZero():
+			dur = roundDuration(ev.Time.Sub(opened[ev.Path])).String() // how long the pause waited
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ev.Time.UTC().Format(timeLayout), path, event, dur, val)
 	}
 	tw.Flush()
