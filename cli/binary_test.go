@@ -174,7 +174,7 @@ func TestCustomCLI(t *testing.T) {
 	}
 	bin := buildBinary(t, "github.com/loomwork/loom/examples/custom-cli", t.TempDir())
 	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("..", "examples", "custom-cli", "greet.yaml"))
+	src, err := os.ReadFile(filepath.Join("..", "examples", "custom-cli", "_workflows", "greet.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -642,20 +642,7 @@ func (x *exec) finish(oc outcome) error {
 		return err
 	}
 	// Keep the record in hand as the journal now has it.
-	r := x.rec
-	r.State, r.UpdatedAt = st, time.Now().UTC()
-	if upd.Output != nil {
-		r.Output = upd.Output
-	}
-	if upd.Error != nil {
-		r.Error = upd.Error
-	}
-	if upd.Pauses != nil {
-		r.Pauses = upd.Pauses
-	}
-	if upd.WakeAt != nil {
-		r.WakeAt = *upd.WakeAt
-	}
+	upd.ApplyTo(x.rec)
 	return nil
 }
 

@@ -2,7 +2,7 @@
 // loom command set (cli.Main) over the standard tasks plus "greet".
 //
 //	go build -o greeter ./examples/custom-cli
-//	./greeter run examples/custom-cli/greet.yaml --input '{"name": "Ada"}'
+//	./greeter run examples/custom-cli/_workflows/greet.yaml --input '{"name": "Ada"}'
 package main
 
 import (

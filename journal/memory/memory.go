@@ -76,11 +76,8 @@ func (j *Journal) Create(ctx context.Context, e *journal.Execution) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if e == nil || e.ID == "" {
-		return errors.New("journal: create: execution has no ID")
-	}
-	if err := validRecordJSON(e); err != nil {
-		return fmt.Errorf("journal: create %s: %w", e.ID, err)
+	if err := e.Validate(); err != nil {
+		return err
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -114,11 +111,8 @@ func (j *Journal) CreateHeld(ctx context.Context, e *journal.Execution, h journa
 	if err := ctx.Err(); err != nil {
 		return journal.Lease{}, err
 	}
-	if e == nil || e.ID == "" {
-		return journal.Lease{}, errors.New("journal: create: execution has no ID")
-	}
-	if err := validRecordJSON(e); err != nil {
-		return journal.Lease{}, fmt.Errorf("journal: create %s: %w", e.ID, err)
+	if err := e.Validate(); err != nil {
+		return journal.Lease{}, err
 	}
 	if e.RootID != "" && e.RootID != e.ID {
 		return journal.Lease{}, fmt.Errorf("journal: create %s: only a root execution can be created held (its root is %s)", e.ID, e.RootID)
@@ -140,7 +134,7 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if err := validAppend(&a); err != nil {
+	if err := a.Validate(); err != nil {
 		return 0, err
 	}
 	j.mu.Lock()
@@ -182,37 +176,12 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 	for k := range added {
 		r.keys[k] = struct{}{}
 	}
-	applyUpdate(&r.exec, a.Update)
+	a.Update.ApplyTo(&r.exec)
 	r.exec.UpdatedAt = now
 	if a.Release {
 		delete(j.leases, r.exec.RootID)
 	}
 	return last, nil
-}
-
-func applyUpdate(e *journal.Execution, u *journal.Update) {
-	if u == nil {
-		return
-	}
-	if u.State != nil {
-		e.State = *u.State
-	}
-	if len(u.Output) > 0 {
-		e.Output = bytes.Clone(u.Output)
-	}
-	if len(u.Error) > 0 {
-		e.Error = bytes.Clone(u.Error)
-	}
-	if len(u.Pauses) > 0 {
-		if isNull(u.Pauses) {
-			e.Pauses = nil
-		} else {
-			e.Pauses = bytes.Clone(u.Pauses)
-		}
-	}
-	if u.WakeAt != nil {
-		e.WakeAt = normTime(*u.WakeAt)
-	}
 }
 
 // Events implements journal.Journal.
@@ -446,38 +415,4 @@ func cloneBytes(b []byte) []byte {
 		return nil
 	}
 	return bytes.Clone(b)
-}
-
-func validRecordJSON(e *journal.Execution) error {
-	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
-	}{{"input", e.Input}, {"output", e.Output}, {"error", e.Error}, {"pauses", e.Pauses}} {
-		if len(f.raw) > 0 && !json.Valid(f.raw) {
-			return fmt.Errorf("%s is not valid JSON", f.name)
-		}
-	}
-	return nil
-}
-
-func validAppend(a *journal.Append) error {
-	for i, ev := range a.Events {
-		if ev.Kind == "" {
-			return fmt.Errorf("journal: append to %s: event %d has no kind", a.ExecutionID, i)
-		}
-		if len(ev.Data) > 0 && !json.Valid(ev.Data) {
-			return fmt.Errorf("journal: append to %s: event %d (%q, %s): data is not valid JSON", a.ExecutionID, i, ev.Path, ev.Kind)
-		}
-	}
-	if u := a.Update; u != nil {
-		for _, f := range []struct {
-			name string
-			raw  json.RawMessage
-		}{{"output", u.Output}, {"error", u.Error}, {"pauses", u.Pauses}} {
-			if len(f.raw) > 0 && !json.Valid(f.raw) {
-				return fmt.Errorf("journal: append to %s: update %s is not valid JSON", a.ExecutionID, f.name)
-			}
-		}
-	}
-	return nil
 }

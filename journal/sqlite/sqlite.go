@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -192,7 +191,7 @@ func (j *Journal) Stats() Stats {
 
 // Create implements journal.Journal.
 func (j *Journal) Create(ctx context.Context, e *journal.Execution) error {
-	if err := validCreate(e); err != nil {
+	if err := e.Validate(); err != nil {
 		return err
 	}
 	// The writer reads e while this call waits for it (see submit).
@@ -202,7 +201,7 @@ func (j *Journal) Create(ctx context.Context, e *journal.Execution) error {
 // CreateHeld implements journal.Journal: both writes run under one
 // savepoint of one transaction, so neither is seen without the other.
 func (j *Journal) CreateHeld(ctx context.Context, e *journal.Execution, h journal.Holder, ttl time.Duration) (journal.Lease, error) {
-	if err := validCreate(e); err != nil {
+	if err := e.Validate(); err != nil {
 		return journal.Lease{}, err
 	}
 	if e.RootID != "" && e.RootID != e.ID {
@@ -223,24 +222,9 @@ func (j *Journal) CreateHeld(ctx context.Context, e *journal.Execution, h journa
 	return l, err
 }
 
-func validCreate(e *journal.Execution) error {
-	if e == nil || e.ID == "" {
-		return errors.New("journal: create: execution has no ID")
-	}
-	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
-	}{{"input", e.Input}, {"output", e.Output}, {"error", e.Error}, {"pauses", e.Pauses}} {
-		if len(f.raw) > 0 && !json.Valid(f.raw) {
-			return fmt.Errorf("journal: create %s: %s is not valid JSON", e.ID, f.name)
-		}
-	}
-	return nil
-}
-
 // Append implements journal.Journal.
 func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
-	if err := validAppend(&a); err != nil {
+	if err := a.Validate(); err != nil {
 		return 0, err
 	}
 	p := appendArgs{id: a.ExecutionID, token: a.Token, expected: a.ExpectedSeq, release: a.Release, events: make([]eventRow, len(a.Events))}
@@ -304,28 +288,6 @@ func leaseTTL(ttl time.Duration) time.Duration {
 		return DefaultLeaseTTL
 	}
 	return ttl
-}
-
-func validAppend(a *journal.Append) error {
-	for i, ev := range a.Events {
-		if ev.Kind == "" {
-			return fmt.Errorf("journal: append to %s: event %d has no kind", a.ExecutionID, i)
-		}
-		if len(ev.Data) > 0 && !json.Valid(ev.Data) {
-			return fmt.Errorf("journal: append to %s: event %d (%q, %s): data is not valid JSON", a.ExecutionID, i, ev.Path, ev.Kind)
-		}
-	}
-	if u := a.Update; u != nil {
-		for _, f := range []struct {
-			name string
-			raw  json.RawMessage
-		}{{"output", u.Output}, {"error", u.Error}, {"pauses", u.Pauses}} {
-			if len(f.raw) > 0 && !json.Valid(f.raw) {
-				return fmt.Errorf("journal: append to %s: update %s is not valid JSON", a.ExecutionID, f.name)
-			}
-		}
-	}
-	return nil
 }
 
 // timeLayout is RFC 3339 with a fixed nine-digit fraction: text order is
