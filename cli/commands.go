@@ -304,9 +304,9 @@ func (a *app) runCmd() error {
 	}
 	// Checked here as well as by the engine so that a refused input
 	// creates nothing, not even the journal file.
-	if wf := cat.Workflow(name); wf != nil && wf.InputSchema != nil {
-		if err := wf.InputSchema.Validate(in); err != nil {
-			return fmt.Errorf("%w: the input does not match the input schema of %s: %s", interpreter.ErrInvalidInput, name, schemaMessage(err))
+	if wf := cat.Workflow(name); wf != nil {
+		if _, err := interpreter.CheckInput(wf, in); err != nil {
+			return err
 		}
 	}
 	j, err := early.take()
@@ -454,33 +454,22 @@ func (a *app) resumeDue() error {
 	return nil
 }
 
-// fireDeadline drives a PAUSED execution one of whose pauses is past its
-// deadline, so the pause fails with PauseTimeout (which the workflow may
-// catch). It returns nil, nil when no pause is past its deadline: a paused
-// execution is never resumed without a payload by --due.
+// fireDeadline drives a PAUSED execution that has something due — a pause
+// past its deadline (it fails with PauseTimeout, which the workflow may
+// catch) or the workflow's timeout — delivering nothing. It returns nil,
+// nil when nothing is due.
 func (a *app) fireDeadline(eng *interpreter.Engine, ex *interpreter.Execution) (*interpreter.Execution, error) {
 	now := time.Now()
-	var late *interpreter.Pause
-	for i, p := range ex.Pauses {
+	due := !ex.WakeAt.IsZero() && !now.Before(ex.WakeAt)
+	for _, p := range ex.Pauses {
 		if p.Deadline != nil && !now.Before(*p.Deadline) {
-			late = &ex.Pauses[i]
-			break
+			due = true
 		}
 	}
-	if late == nil {
+	if !due {
 		return nil, nil
 	}
-	if len(ex.Pauses) == 1 {
-		return eng.Resume(a.ctx, ex.ID, nil) // the late pause is the only one: no payload goes anywhere
-	}
-	// Naming the late pause with no payload drives the execution; the
-	// engine then refuses the (absent) payload as too late, which is
-	// expected here.
-	got, err := eng.ResumePause(a.ctx, ex.ID, late.Path, nil)
-	if errors.Is(err, interpreter.ErrNotPaused) {
-		return eng.Get(a.ctx, ex.ID)
-	}
-	return got, err
+	return eng.Resume(a.ctx, ex.ID, nil, interpreter.OnlyDue())
 }
 
 func (a *app) status() error {

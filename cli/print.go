@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
-	"github.com/santhosh-tekuri/jsonschema/v5"
 )
 
 // record is the JSON form of an execution (SPEC §5, --json).
@@ -372,22 +370,4 @@ func roundDuration(d time.Duration) time.Duration {
 		return d.Round(10 * time.Microsecond)
 	}
 	return d.Round(time.Millisecond)
-}
-
-// schemaMessage renders a JSON Schema validation error as one line: the
-// place in the instance and what is wrong there.
-func schemaMessage(err error) string {
-	var ve *jsonschema.ValidationError
-	if errors.As(err, &ve) {
-		leaf := ve
-		for len(leaf.Causes) > 0 {
-			leaf = leaf.Causes[0]
-		}
-		loc := leaf.InstanceLocation
-		if loc == "" {
-			loc = "/"
-		}
-		return fmt.Sprintf("at %s: %s", loc, leaf.Message)
-	}
-	return err.Error()
 }

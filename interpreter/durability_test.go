@@ -359,3 +359,61 @@ steps:
 		t.Fatalf("a fenced runner wrote %d events and ran echo %d times", len(evs), w.count("echo"))
 	}
 }
+
+func TestOnlyDueDeliversNothing(t *testing.T) {
+	w := newWorld(t, `
+name: w
+timeout: 300ms
+steps:
+  - pause: forever
+`)
+	ex := w.run("w", nil)
+	wantState(t, ex, journal.Paused)
+	if ex.WakeAt.IsZero() {
+		t.Fatal("a paused execution with a workflow timeout has no wake-up time")
+	}
+	if time.Until(ex.WakeAt) > 100*time.Millisecond {
+		still, err := w.eng.Resume(context.Background(), ex.ID, nil, interpreter.OnlyDue())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantState(t, still, journal.Paused)
+	}
+	if _, err := w.eng.Resume(context.Background(), ex.ID, "x", interpreter.OnlyDue()); !errors.Is(err, interpreter.ErrInvalidInput) {
+		t.Fatalf("payload with OnlyDue: err = %v", err)
+	}
+	time.Sleep(time.Until(ex.WakeAt) + 10*time.Millisecond)
+	done, err := w.eng.Resume(context.Background(), ex.ID, nil, interpreter.OnlyDue())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, done, "Timeout", "", "did not finish within its timeout")
+	w.wantReplay(ex.ID)
+}
+
+func TestWorkflowTimeoutCompensatesAfterARestart(t *testing.T) {
+	w := newWorld(t, `
+name: w
+timeout: 200ms
+steps:
+  - id: book
+    task: record
+    with: book
+    compensate: {task: record, with: unbook}
+  - pause: approve
+`)
+	ex := w.run("w", nil)
+	wantState(t, ex, journal.Paused)
+	time.Sleep(time.Until(ex.WakeAt) + 10*time.Millisecond)
+	// A new engine (another process) finds the timeout already passed.
+	other := interpreter.New(w.cat, w.reg, w.j)
+	done, err := other.Resume(context.Background(), ex.ID, nil, interpreter.OnlyDue())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, done, "Timeout", "", "timeout")
+	if js(w.log) != `["book","unbook"]` {
+		t.Fatalf("log = %v", w.log)
+	}
+	w.wantReplay(ex.ID)
+}

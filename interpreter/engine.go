@@ -152,14 +152,9 @@ func (e *Engine) Run(ctx context.Context, workflow string, input any, opts ...Ru
 		return nil, fmt.Errorf("%w: no workflow named %q in the catalog", ErrNotFound, workflow)
 	}
 	wf := e.cat.Workflow(workflow)
-	in, err := Normalize(input)
+	in, err := CheckInput(wf, input)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidInput, err)
-	}
-	if wf.InputSchema != nil {
-		if err := wf.InputSchema.Validate(in); err != nil {
-			return nil, fmt.Errorf("%w: the input does not match the input schema of %s: %s", ErrInvalidInput, workflow, schemaMessage(err))
-		}
+		return nil, err
 	}
 	src, hash, err := e.pin(workflow)
 	if err != nil {
@@ -189,6 +184,23 @@ func (e *Engine) Run(ctx context.Context, workflow string, input any, opts ...Ru
 	})
 }
 
+// CheckInput normalises a run input and validates it against wf's input
+// schema; a refusal wraps ErrInvalidInput and says what is wrong in one
+// line. Run calls it; so can a caller that must refuse before touching
+// anything (the CLI, before it creates a journal file).
+func CheckInput(wf *definition.Workflow, input any) (any, error) {
+	in, err := Normalize(input)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the input is not JSON: %v", ErrInvalidInput, err)
+	}
+	if wf.InputSchema != nil {
+		if err := wf.InputSchema.Validate(in); err != nil {
+			return nil, fmt.Errorf("%w: the input does not match the input schema of %s: %s", ErrInvalidInput, wf.Name, schemaMessage(err))
+		}
+	}
+	return in, nil
+}
+
 // Resume continues an execution: it delivers payload to its only open pause
 // (nil means no payload: a null one for a PAUSED execution), continues a
 // WAITING or interrupted one, and reports the recorded outcome of a finished
@@ -202,6 +214,15 @@ type ResumeOption func(*resumeConfig)
 
 type resumeConfig struct {
 	upgrade *definition.Catalog
+	due     bool
+}
+
+// OnlyDue continues what is due and delivers nothing: timers whose time
+// came, pauses past their deadline (they fail with PauseTimeout), a
+// workflow past its timeout, a runner that died. A PAUSED execution with
+// nothing due stays PAUSED. `loom resume --due` uses it.
+func OnlyDue() ResumeOption {
+	return func(c *resumeConfig) { c.due = true }
 }
 
 // WithDefinition upgrades the execution to a new catalog: the journal is
@@ -223,6 +244,9 @@ func (e *Engine) ResumePause(ctx context.Context, id, pause string, payload any,
 		return nil, err
 	}
 	deliver := payload != nil || pause != ""
+	if cfg.due && deliver {
+		return nil, fmt.Errorf("%w: a resume of what is due delivers no payload", ErrInvalidInput)
+	}
 	if rec.State.Finished() {
 		if deliver || cfg.upgrade != nil {
 			return nil, fmt.Errorf("%w: execution %s is %s", ErrNotPaused, id, rec.State)
@@ -246,7 +270,7 @@ func (e *Engine) ResumePause(ctx context.Context, id, pause string, payload any,
 			}
 		}
 		var late error
-		if rec.State == journal.Paused {
+		if rec.State == journal.Paused && !cfg.due {
 			if late = e.deliver(ctx, d, rec, pause, payload); late != nil && !errors.Is(late, errPauseLate) {
 				return nil, late
 			}
@@ -499,6 +523,53 @@ type outcome struct {
 	wake   time.Time
 }
 
+func (x *exec) timeoutError() *Error {
+	return &Error{Type: "Timeout", Message: fmt.Sprintf("workflow %s did not finish within its timeout of %s", x.wf.Name, x.wf.Timeout)}
+}
+
+func (x *exec) timedOutRecorded() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.index[evKey{"", journal.TimedOut}]) > 0
+}
+
+// collectCompensations rebuilds the recorded compensations of x by a
+// replay-only walk of its journal, for when x cannot be walked for real
+// (its workflow timeout passed before this drive).
+func (x *exec) collectCompensations(ctx context.Context) error {
+	events, err := x.d.eng.j.Events(ctx, x.rec.ID, 0)
+	if err != nil {
+		return err
+	}
+	rd := &drive{eng: x.d.eng, replay: true, cat: x.d.cat, token: x.d.token}
+	rx, err := rd.newExec(x.rec, events)
+	if err != nil {
+		return err
+	}
+	if _, err := rx.runWorkflow(ctx); err != nil {
+		return err
+	}
+	x.mu.Lock()
+	x.comps = rx.comps
+	x.mu.Unlock()
+	return nil
+}
+
+// timeOut journals that x timed out, runs its compensations and fails it.
+func (x *exec) timeOut(ctx context.Context) (outcome, error) {
+	if !x.timedOutRecorded() {
+		if err := x.write(journal.Event{Kind: journal.TimedOut, Name: "timeout", Data: json.RawMessage("{}")}); err != nil {
+			return outcome{}, unfatal(err)
+		}
+	}
+	if err := x.runCompensations(ctx); err != nil && !incomplete(err) {
+		if _, ok := asError(err); !ok {
+			return outcome{}, unfatal(err)
+		}
+	}
+	return outcome{state: journal.Failed, err: x.timeoutError()}, nil
+}
+
 func cancelledError() *Error {
 	return &Error{Type: "Cancelled", Message: "the execution was cancelled"}
 }
@@ -517,10 +588,20 @@ func (x *exec) runWorkflow(ctx context.Context) (outcome, error) {
 	wctx := ctx
 	var deadline time.Time
 	if x.wf.Timeout > 0 {
+		// The clock decides a workflow timeout once, and the decision is
+		// journaled (timed_out): a replay reads it, never the clock.
 		deadline = x.rec.CreatedAt.Add(x.wf.Timeout)
-		var cancel context.CancelFunc
-		wctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
+		if !x.d.replay {
+			if !time.Now().Before(deadline) {
+				if err := x.collectCompensations(ctx); err != nil {
+					return outcome{}, err
+				}
+				return x.timeOut(ctx)
+			}
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+		}
 	}
 	sc := &scope{steps: map[string]any{}, vars: x.vars}
 	out, err := x.runSteps(wctx, sc, x.wf.Steps, "")
@@ -540,9 +621,13 @@ func (x *exec) runWorkflow(ctx context.Context) (outcome, error) {
 		}
 		return outcome{state: journal.Cancelled, err: cancelledError()}, nil
 	}
-	if !deadline.IsZero() && ctx.Err() == nil && (wctx.Err() != nil || (!x.d.replay && !time.Now().Before(deadline))) {
-		if _, isErr := asError(err); err == nil || isErr || incomplete(err) {
-			err = &Error{Type: "Timeout", Message: fmt.Sprintf("workflow %s did not finish within its timeout of %s", x.wf.Name, x.wf.Timeout)}
+	if _, isErr := asError(err); err == nil || isErr || incomplete(err) {
+		switch {
+		case x.d.replay && x.timedOutRecorded():
+			err = x.timeoutError()
+		case !x.d.replay && !deadline.IsZero() && ctx.Err() == nil && (wctx.Err() != nil || !time.Now().Before(deadline)):
+			// The walk collected the compensations of what completed.
+			return x.timeOut(ctx)
 		}
 	}
 	switch {

@@ -89,6 +89,8 @@ const (
 	ExecutionFinished EventKind = "execution.finished"
 	// CancelRequested: a cancel was asked for.
 	CancelRequested EventKind = "cancel.requested"
+	// TimedOut: the workflow's timeout passed; the clock decided it once.
+	TimedOut EventKind = "timed_out"
 )
 
 // Event is one journal entry. Events are matched on replay by
