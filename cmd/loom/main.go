@@ -1,6 +1,3 @@
-// Command loom runs durable YAML workflows: validate, run, resume, status,
-// list, show, replay, cancel and schema, over the standard tasks (echo,
-// log, exec, http). `loom help` lists the commands.
 package main
 
 import (

@@ -1,8 +1,3 @@
-// Command custom-cli is a loom binary with a task of its own: the whole
-// loom command set (cli.Main) over the standard tasks plus "greet".
-//
-//	go build -o greeter ./examples/custom-cli
-//	./greeter run examples/custom-cli/_workflows/greet.yaml --input '{"name": "Ada"}'
 package main
 
 import (
