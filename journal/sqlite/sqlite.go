@@ -198,8 +198,9 @@ func (j *Journal) Create(ctx context.Context, e *journal.Execution) error {
 	return j.submit(ctx, &op{run: func(w *writer) error { return w.create(e) }})
 }
 
-// CreateHeld implements journal.Journal: both writes run under one
-// savepoint of one transaction, so neither is seen without the other.
+// CreateHeld implements journal.Journal: both writes are in one
+// transaction, and a refused lease takes the record back out, so neither is
+// seen without the other.
 func (j *Journal) CreateHeld(ctx context.Context, e *journal.Execution, h journal.Holder, ttl time.Duration) (journal.Lease, error) {
 	if err := e.Validate(); err != nil {
 		return journal.Lease{}, err
@@ -209,14 +210,7 @@ func (j *Journal) CreateHeld(ctx context.Context, e *journal.Execution, h journa
 	}
 	var l journal.Lease
 	err := j.submit(ctx, &op{run: func(w *writer) (err error) {
-		if err := w.create(e); err != nil {
-			return err
-		}
-		root := e.RootID
-		if root == "" {
-			root = e.ID
-		}
-		l, err = w.acquire(root, h, leaseTTL(ttl), 0)
+		l, err = w.createHeld(e, h, leaseTTL(ttl))
 		return err
 	}})
 	return l, err

@@ -5,15 +5,19 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/loomwork/loom/journal"
-	"github.com/mattn/go-sqlite3"
 )
 
 // An op is one queued write. run executes inside the batch's transaction,
-// under its own savepoint; err is set before done is closed.
+// with no savepoint of its own: it either succeeds, or is refused having
+// written nothing (its error is a refusal), or fails with any other error,
+// after which the writer rolls the transaction back and runs the batch again
+// without it. So run may be called more than once. err is set before done is
+// closed.
 type op struct {
 	ctx    context.Context
 	run    func(*writer) error
@@ -74,9 +78,19 @@ type writer struct {
 
 	commits, writes, appends, events, largest atomic.Int64
 
-	selExec, selFence, selLease, insEvent, updSeq, updRecord, insExec, nextToken, putLease, renewLease, delLease *sql.Stmt
-	savepoint, rollbackTo, releaseSP                                                                             *sql.Stmt
+	selExec, selFence, selLease, insExec, delExec, nextToken, putLease, renewLease, delLease *sql.Stmt
+	insEvent, delEvents, updSeq, updRecord                                                   *sql.Stmt
 }
+
+// A refusal is an op's error that leaves the transaction as the op found it
+// (a conflict, a fenced token, a missing or existing record...): the batch
+// goes on without the op, which gets err. The writer unwraps it, so callers
+// never see this type.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return r.err.Error() }
+
+func refuse(err error) error { return refusal{err} }
 
 func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) {
 	w := &writer{conn: conn, now: o.now, max: o.maxBatch, exited: make(chan struct{})}
@@ -85,10 +99,16 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 		sql string
 	}{
 		{&w.selExec, `SELECT root_id, last_seq FROM executions WHERE id = ?`},
-		{&w.selFence, `SELECT e.root_id, e.last_seq, coalesce(l.token, 0) FROM executions e
-			LEFT JOIN leases l ON l.root_id = e.root_id WHERE e.id = ?`},
+		// A subquery, not a join: SQLite re-prepares the join form (parse and
+		// plan) every time a new id is bound, ~4x the cost of this form.
+		{&w.selFence, `SELECT root_id, last_seq, coalesce((SELECT token FROM leases l WHERE l.root_id = e.root_id), 0)
+			FROM executions e WHERE id = ?`},
 		{&w.selLease, `SELECT token, holder_id, holder_host, holder_pid, expires FROM leases WHERE root_id = ?`},
-		{&w.insEvent, `INSERT INTO events (execution_id, seq, path, kind, name, ordinal, data, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		// A duplicate event key does not fail the insert: it writes no row,
+		// and append takes its other events back out.
+		{&w.insEvent, `INSERT INTO events (execution_id, seq, path, kind, name, ordinal, data, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (execution_id, path, kind, ordinal) DO NOTHING`},
+		{&w.delEvents, `DELETE FROM events WHERE execution_id = ? AND seq BETWEEN ? AND ?`},
 		{&w.updSeq, `UPDATE executions SET last_seq = ?, updated_at = ? WHERE id = ?`},
 		{&w.updRecord, `UPDATE executions SET last_seq = ?, updated_at = ?,
 			state   = coalesce(?, state),
@@ -100,16 +120,13 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 		{&w.insExec, `INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path,
 			input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&w.delExec, `DELETE FROM executions WHERE id = ?`},
 		{&w.nextToken, `UPDATE counters SET value = value + 1 WHERE name = 'lease_token' RETURNING value`},
 		{&w.putLease, `INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, expires) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (root_id) DO UPDATE SET token = excluded.token, holder_id = excluded.holder_id,
 			holder_host = excluded.holder_host, holder_pid = excluded.holder_pid, expires = excluded.expires`},
 		{&w.renewLease, `UPDATE leases SET expires = ? WHERE root_id = ? AND token = ?`},
 		{&w.delLease, `DELETE FROM leases WHERE root_id = ? AND token = ?`},
-		// Prepared once: savepoints are two statements per write.
-		{&w.savepoint, `SAVEPOINT op`},
-		{&w.rollbackTo, `ROLLBACK TO op`},
-		{&w.releaseSP, `RELEASE op`},
 	} {
 		st, err := conn.PrepareContext(ctx, s.sql)
 		if err != nil {
@@ -124,7 +141,8 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 // close releases the statements and the connection; call it after loop
 // has returned (or when loop never started).
 func (w *writer) close() error {
-	for _, st := range []*sql.Stmt{w.selExec, w.selFence, w.selLease, w.insEvent, w.updSeq, w.updRecord, w.insExec, w.nextToken, w.putLease, w.renewLease, w.delLease, w.savepoint, w.rollbackTo, w.releaseSP} {
+	for _, st := range []*sql.Stmt{w.selExec, w.selFence, w.selLease, w.insExec, w.delExec, w.nextToken, w.putLease, w.renewLease, w.delLease,
+		w.insEvent, w.delEvents, w.updSeq, w.updRecord} {
 		if st != nil {
 			st.Close()
 		}
@@ -159,6 +177,9 @@ func (w *writer) loop(queue <-chan *op) {
 	}
 }
 
+// commit runs the live ops of batch in one transaction. An op that fails
+// with anything but a refusal may have left part of its writes: the
+// transaction is rolled back and the batch runs again without that op.
 func (w *writer) commit(batch []*op) {
 	live := batch[:0]
 	for _, o := range batch {
@@ -166,61 +187,64 @@ func (w *writer) commit(batch []*op) {
 			live = append(live, o)
 		}
 	}
-	if len(live) == 0 {
-		return
-	}
-	ctx := context.Background() // one caller's deadline must not abort the others' transaction
-	fail := func(err error) {
-		for _, o := range live {
+	for len(live) > 0 {
+		bad, err := w.try(live)
+		switch {
+		case err == nil:
+			w.commits.Add(1)
+			w.writes.Add(int64(len(live)))
+			if n := int64(len(live)); n > w.largest.Load() {
+				w.largest.Store(n)
+			}
+			for _, o := range live {
+				if o.append && o.err == nil {
+					w.appends.Add(1)
+					w.events.Add(int64(o.events))
+				}
+				close(o.done)
+			}
+			return
+		case bad < 0: // the transaction itself failed
+			for _, o := range live {
+				o.err = err
+				close(o.done)
+			}
+			return
+		default:
+			o := live[bad]
 			o.err = err
 			close(o.done)
+			live = slices.Delete(live, bad, bad+1)
 		}
 	}
+}
+
+// try runs ops in one transaction and commits it. When an op fails with an
+// error that is not a refusal, try rolls back and returns the op's index and
+// error; when the transaction fails, -1 and the error.
+func (w *writer) try(ops []*op) (int, error) {
+	ctx := context.Background() // one caller's deadline must not abort the others' transaction
 	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		fail(fmt.Errorf("journal: begin: %w", err))
-		return
+		return -1, fmt.Errorf("journal: begin: %w", err)
 	}
-	for _, o := range live {
-		if err := o.ctx.Err(); err != nil {
-			o.err = err
+	for i, o := range ops {
+		if o.err = o.ctx.Err(); o.err != nil {
 			continue
 		}
-		if _, err := w.savepoint.ExecContext(ctx); err != nil {
+		switch err := o.run(w).(type) {
+		case nil:
+		case refusal:
+			o.err = err.err
+		default:
 			w.rollback(ctx)
-			fail(fmt.Errorf("journal: savepoint: %w", err))
-			return
-		}
-		o.err = o.run(w)
-		if o.err != nil {
-			if _, err := w.rollbackTo.ExecContext(ctx); err != nil {
-				w.rollback(ctx)
-				fail(fmt.Errorf("journal: rollback to savepoint after %v: %w", o.err, err))
-				return
-			}
-		}
-		if _, err := w.releaseSP.ExecContext(ctx); err != nil {
-			w.rollback(ctx)
-			fail(fmt.Errorf("journal: release savepoint: %w", err))
-			return
+			return i, err
 		}
 	}
 	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		w.rollback(ctx)
-		fail(fmt.Errorf("journal: commit: %w", err))
-		return
+		return -1, fmt.Errorf("journal: commit: %w", err)
 	}
-	w.commits.Add(1)
-	w.writes.Add(int64(len(live)))
-	if n := int64(len(live)); n > w.largest.Load() {
-		w.largest.Store(n)
-	}
-	for _, o := range live {
-		if o.append && o.err == nil {
-			w.appends.Add(1)
-			w.events.Add(int64(o.events))
-		}
-		close(o.done)
-	}
+	return 0, nil
 }
 
 func (w *writer) rollback(ctx context.Context) {
@@ -237,7 +261,7 @@ func (w *writer) create(e *journal.Execution) error {
 	}
 	switch err := w.selExec.QueryRow(e.ID).Scan(new(string), new(int64)); {
 	case err == nil:
-		return fmt.Errorf("journal: create %s: %w", e.ID, journal.ErrExists)
+		return refuse(fmt.Errorf("journal: create %s: %w", e.ID, journal.ErrExists))
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("journal: create %s: %w", e.ID, err)
 	}
@@ -256,6 +280,21 @@ func (w *writer) create(e *journal.Execution) error {
 		return fmt.Errorf("journal: create %s: %w", e.ID, err)
 	}
 	return nil
+}
+
+// createHeld creates root execution e and takes its lease. If the lease is
+// refused, it deletes the record again, so the refusal leaves nothing.
+func (w *writer) createHeld(e *journal.Execution, h journal.Holder, ttl time.Duration) (journal.Lease, error) {
+	if err := w.create(e); err != nil {
+		return journal.Lease{}, err
+	}
+	l, err := w.acquire(e.ID, h, ttl, 0)
+	if _, refused := err.(refusal); refused {
+		if _, err := w.delExec.Exec(e.ID); err != nil {
+			return journal.Lease{}, fmt.Errorf("journal: create %s: %w", e.ID, err)
+		}
+	}
+	return l, err
 }
 
 // appendArgs is an Append bound to database values.
@@ -281,36 +320,47 @@ type eventRow struct {
 }
 
 // append checks the fencing token and the expected sequence against the
-// database as this transaction sees it, so appends earlier in the same
-// batch count.
+// database as this transaction sees it, so appends earlier in the same batch
+// count; then it writes the events and updates the record. A duplicate event
+// key is the one refusal found while writing: append deletes the events it
+// had inserted, so a refused append leaves nothing written.
 func (w *writer) append(a *appendArgs) (int64, error) {
 	var root string
 	var last, token int64
 	switch err := w.selFence.QueryRow(a.id).Scan(&root, &last, &token); {
 	case errors.Is(err, sql.ErrNoRows):
-		return 0, fmt.Errorf("journal: append to %s: %w", a.id, journal.ErrNotFound)
+		return 0, refuse(fmt.Errorf("journal: append to %s: %w", a.id, journal.ErrNotFound))
 	case err != nil:
 		return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
 	}
 	if token == 0 || token != a.token {
-		return 0, fmt.Errorf("journal: append to %s with token %d: %w", a.id, a.token, journal.ErrFenced)
+		return 0, refuse(fmt.Errorf("journal: append to %s with token %d: %w", a.id, a.token, journal.ErrFenced))
 	}
 	if a.expected != last {
-		return 0, fmt.Errorf("journal: append to %s after seq %d, last is %d: %w", a.id, a.expected, last, journal.ErrConflict)
+		return 0, refuse(fmt.Errorf("journal: append to %s after seq %d, last is %d: %w", a.id, a.expected, last, journal.ErrConflict))
 	}
-	now := w.clock()
-	nowText := formatTime(now)
+	nowText := formatTime(w.clock())
 	for _, ev := range a.events {
 		last++
 		t := nowText
 		if !ev.time.IsZero() {
 			t = formatTime(ev.time)
 		}
-		if _, err := w.insEvent.Exec(a.id, last, ev.path, ev.kind, ev.name, ev.ordinal, ev.data, t); err != nil {
-			if isConstraint(err) {
-				return 0, fmt.Errorf("journal: append to %s: event (%q, %s, %d) already recorded: %w", a.id, ev.path, ev.kind, ev.ordinal, journal.ErrConflict)
-			}
+		res, err := w.insEvent.Exec(a.id, last, ev.path, ev.kind, ev.name, ev.ordinal, ev.data, t)
+		var n int64
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		if err != nil {
 			return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
+		}
+		if n == 0 {
+			if last > a.expected+1 {
+				if _, err := w.delEvents.Exec(a.id, a.expected+1, last-1); err != nil {
+					return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
+				}
+			}
+			return 0, refuse(fmt.Errorf("journal: append to %s: event (%q, %s, %d) already recorded: %w", a.id, ev.path, ev.kind, ev.ordinal, journal.ErrConflict))
 		}
 	}
 	var err error
@@ -328,12 +378,6 @@ func (w *writer) append(a *appendArgs) (int64, error) {
 		}
 	}
 	return last, nil
-}
-
-func isConstraint(err error) bool {
-	var se sqlite3.Error
-	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint &&
-		(se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
 }
 
 // lease reads root's lease; the zero Lease when there is none.
@@ -359,12 +403,12 @@ func (w *writer) acquire(root string, h journal.Holder, ttl time.Duration, takeo
 	var rootOfRoot string
 	switch err := w.selExec.QueryRow(root).Scan(&rootOfRoot, new(int64)); {
 	case errors.Is(err, sql.ErrNoRows):
-		return journal.Lease{}, fmt.Errorf("journal: acquire %s: %w", root, journal.ErrNotFound)
+		return journal.Lease{}, refuse(fmt.Errorf("journal: acquire %s: %w", root, journal.ErrNotFound))
 	case err != nil:
 		return journal.Lease{}, fmt.Errorf("journal: acquire %s: %w", root, err)
 	}
 	if rootOfRoot != root {
-		return journal.Lease{}, fmt.Errorf("journal: acquire %s: not a root execution (its root is %s)", root, rootOfRoot)
+		return journal.Lease{}, refuse(fmt.Errorf("journal: acquire %s: not a root execution (its root is %s)", root, rootOfRoot))
 	}
 	cur, err := w.lease(root)
 	if err != nil {
@@ -372,7 +416,7 @@ func (w *writer) acquire(root string, h journal.Holder, ttl time.Duration, takeo
 	}
 	now := w.clock()
 	if cur.Token != 0 && cur.Expires.After(now) && (h.ID == "" || cur.Holder.ID != h.ID) && (takeover == 0 || takeover != cur.Token) {
-		return journal.Lease{}, &journal.BusyError{Lease: cur}
+		return journal.Lease{}, refuse(&journal.BusyError{Lease: cur})
 	}
 	l := journal.Lease{RootID: root, Holder: h, Expires: now.Add(ttl)}
 	if err := w.nextToken.QueryRow().Scan(&l.Token); err != nil {
@@ -391,7 +435,7 @@ func (w *writer) renew(l journal.Lease, ttl time.Duration) (journal.Lease, error
 		return journal.Lease{}, fmt.Errorf("journal: renew lease of %s: %w", l.RootID, err)
 	}
 	if cur.Token == 0 || cur.Token != l.Token {
-		return journal.Lease{}, fmt.Errorf("journal: renew lease %d of %s: %w", l.Token, l.RootID, journal.ErrFenced)
+		return journal.Lease{}, refuse(fmt.Errorf("journal: renew lease %d of %s: %w", l.Token, l.RootID, journal.ErrFenced))
 	}
 	cur.Expires, _ = parseTime(formatTime(w.clock().Add(ttl)))
 	if _, err := w.renewLease.Exec(formatTime(cur.Expires), l.RootID, l.Token); err != nil {
@@ -405,8 +449,12 @@ func (w *writer) release(l journal.Lease) error {
 	if err != nil {
 		return fmt.Errorf("journal: release lease of %s: %w", l.RootID, err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return fmt.Errorf("journal: release lease %d of %s: %w", l.Token, l.RootID, journal.ErrFenced)
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("journal: release lease of %s: %w", l.RootID, err)
+	}
+	if n == 0 {
+		return refuse(fmt.Errorf("journal: release lease %d of %s: %w", l.Token, l.RootID, journal.ErrFenced))
 	}
 	return nil
 }

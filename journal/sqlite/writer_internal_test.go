@@ -83,8 +83,9 @@ func waitQueued(t *testing.T, j *Journal, n int) {
 }
 
 // TestBatchIsolatesRefusals queues good and refused appends into one batch:
-// each refusal is rolled back to its savepoint, the rest commit together,
-// and an append sees the seqs of appends before it in the same batch.
+// each refusal leaves nothing written (an append refused on its second
+// event takes its first back out), the rest commit together, and an append
+// sees the seqs of appends before it in the same batch.
 func TestBatchIsolatesRefusals(t *testing.T) {
 	ctx := t.Context()
 	j, err := Open(filepath.Join(t.TempDir(), "loom.db"))
@@ -152,6 +153,66 @@ func TestBatchIsolatesRefusals(t *testing.T) {
 	}
 	if e, _ := j.Get(ctx, "b"); e.State != journal.Completed {
 		t.Errorf("b's state %s", e.State)
+	}
+}
+
+// TestBatchDropsFailedOp: an op that fails with an error other than a
+// refusal, after writing, is taken out of the batch; the transaction is
+// rolled back and the others run again and commit, without its write.
+func TestBatchDropsFailedOp(t *testing.T) {
+	ctx := t.Context()
+	j, err := Open(filepath.Join(t.TempDir(), "loom.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if err := j.Create(ctx, &journal.Execution{ID: "a", Workflow: "wf", State: journal.Running}); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := j.Acquire(ctx, "a", journal.Holder{ID: "x"}, time.Hour, 0)
+	ev := func(path string) []journal.Event {
+		return []journal.Event{{Path: path, Kind: journal.Builtin, Name: "now"}}
+	}
+	boom := errors.New("boom")
+	release := hold(t, j)
+	before := j.Stats()
+	errs := make([]chan error, 3)
+	for i := range errs {
+		errs[i] = make(chan error, 1)
+	}
+	go func() {
+		_, err := j.Append(ctx, journal.Append{ExecutionID: "a", Token: l.Token, ExpectedSeq: 0, Events: ev("1")})
+		errs[0] <- err
+	}()
+	waitQueued(t, j, 1)
+	go func() {
+		errs[1] <- j.submit(ctx, &op{run: func(w *writer) error {
+			if err := w.create(&journal.Execution{ID: "ghost", Workflow: "wf", State: journal.Running}); err != nil {
+				return err
+			}
+			return boom
+		}})
+	}()
+	waitQueued(t, j, 2)
+	go func() {
+		_, err := j.Append(ctx, journal.Append{ExecutionID: "a", Token: l.Token, ExpectedSeq: 1, Events: ev("2")})
+		errs[2] <- err
+	}()
+	waitQueued(t, j, 3)
+	release()
+	for i, want := range []error{nil, boom, nil} {
+		if err := <-errs[i]; !errors.Is(err, want) || (want == nil && err != nil) {
+			t.Errorf("op %d: %v, want %v", i, err, want)
+		}
+	}
+	if got := j.Stats().Commits - before.Commits; got != 2 {
+		t.Errorf("%d commits, want 2", got)
+	}
+	if _, err := j.Get(ctx, "ghost"); !errors.Is(err, journal.ErrNotFound) {
+		t.Errorf("the failed op's write: %v", err)
+	}
+	if evs, _ := j.Events(ctx, "a", 0); len(evs) != 2 || evs[0].Path != "1" || evs[1].Path != "2" {
+		t.Errorf("events: %+v", evs)
 	}
 }
 
