@@ -79,6 +79,9 @@ func newWorld(t *testing.T, src string, opts ...interpreter.Option) *world {
 		w.mu.Unlock()
 		return in, nil
 	})
+	interpreter.Register(w.reg, "boom", func(ctx context.Context, in any) (any, error) {
+		panic("kaboom")
+	})
 	interpreter.Register(w.reg, "key", func(ctx context.Context, in any) (string, error) {
 		count("key")
 		return interpreter.IdempotencyKey(ctx), nil

@@ -410,6 +410,18 @@ type taskResult struct {
 	err error
 }
 
+// runTask calls a task, turning a panic into a TaskPanicked error: no
+// stack trace reaches the user.
+func runTask(fn TaskFunc, ctx context.Context, name string, input json.RawMessage) (res taskResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			res = taskResult{err: &Error{Type: "TaskPanicked", Message: fmt.Sprintf("task %s panicked: %v", name, p)}}
+		}
+	}()
+	out, err := fn(ctx, input)
+	return taskResult{out, err}
+}
+
 // callTask runs one attempt of a Go task, bounded by timeout.
 func (x *exec) callTask(ctx context.Context, name string, in any, timeout time.Duration, ap string) (any, error) {
 	fn, ok := x.d.eng.tasks.LookupTask(name)
@@ -429,20 +441,19 @@ func (x *exec) callTask(ctx context.Context, name string, in any, timeout time.D
 		tctx, cancel = context.WithTimeout(tctx, timeout)
 	}
 	defer cancel()
-	ch := make(chan taskResult, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				ch <- taskResult{err: &Error{Type: "TaskPanicked", Message: fmt.Sprintf("task %s panicked: %v", name, p)}}
-			}
-		}()
-		out, err := fn(tctx, encodeJSON(in))
-		ch <- taskResult{out, err}
-	}()
+	input := encodeJSON(in)
 	var res taskResult
-	select {
-	case res = <-ch:
-	case <-tctx.Done():
+	if timeout > 0 {
+		// On its own goroutine, so a task that ignores its context still
+		// cannot hold the step past its timeout.
+		ch := make(chan taskResult, 1)
+		go func() { ch <- runTask(fn, tctx, name, input) }()
+		select {
+		case res = <-ch:
+		case <-tctx.Done():
+		}
+	} else {
+		res = runTask(fn, tctx, name, input)
 	}
 	if ctx.Err() != nil {
 		return nil, errCancelled

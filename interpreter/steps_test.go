@@ -303,6 +303,19 @@ steps:
     task: echo
     with: '${ input.missing.deeper }'
 `, input: map[string]any{}, errType: "ExpressionError", errStep: "bad"},
+		{name: "a panicking task fails its step", src: `
+name: w
+steps:
+  - id: p
+    task: boom
+`, errType: "TaskPanicked", errStep: "p"},
+		{name: "a panicking task under a timeout", src: `
+name: w
+steps:
+  - id: p
+    task: boom
+    timeout: 1s
+`, errType: "TaskPanicked", errStep: "p"},
 		{name: "unknown task at run time", src: `
 name: w
 steps:
