@@ -181,6 +181,18 @@ func (a *app) closeJournal(j journal.Journal) {
 
 // openForID opens the journal to act on execution id; an absent journal
 // means there is no such execution.
+// engineForID opens the journal that must hold execution id and returns an
+// engine over it (no catalog: it reads and continues pinned executions) and
+// the function that closes the journal.
+func (a *app) engineForID(id string) (*interpreter.Engine, func(), error) {
+	j, err := a.openForID(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, _ := a.engine(nil, j)
+	return eng, func() { a.closeJournal(j) }, nil
+}
+
 func (a *app) openForID(id string) (journal.Journal, error) {
 	j, err := a.openJournal(false)
 	if err == errNoJournal {
@@ -474,12 +486,11 @@ func (a *app) fireDeadline(eng *interpreter.Engine, ex *interpreter.Execution) (
 
 func (a *app) status() error {
 	id := a.p.args[0]
-	j, err := a.openForID(id)
+	eng, done, err := a.engineForID(id)
 	if err != nil {
 		return err
 	}
-	defer a.closeJournal(j)
-	eng, _ := a.engine(nil, j)
+	defer done()
 	ex, err := eng.Get(a.ctx, id)
 	if err != nil {
 		return err
@@ -535,12 +546,11 @@ func (a *app) list() error {
 
 func (a *app) show() error {
 	id := a.p.args[0]
-	j, err := a.openForID(id)
+	eng, done, err := a.engineForID(id)
 	if err != nil {
 		return err
 	}
-	defer a.closeJournal(j)
-	eng, _ := a.engine(nil, j)
+	defer done()
 	ex, err := eng.Get(a.ctx, id)
 	if err != nil {
 		return err
@@ -562,12 +572,11 @@ func (a *app) show() error {
 
 func (a *app) replay() error {
 	id := a.p.args[0]
-	j, err := a.openForID(id)
+	eng, done, err := a.engineForID(id)
 	if err != nil {
 		return err
 	}
-	defer a.closeJournal(j)
-	eng, _ := a.engine(nil, j)
+	defer done()
 	res, err := eng.Replay(a.ctx, id)
 	if errors.Is(err, interpreter.ErrNonDeterminism) {
 		if a.p.has("json") {
@@ -602,12 +611,11 @@ func (a *app) replay() error {
 
 func (a *app) cancel() error {
 	id := a.p.args[0]
-	j, err := a.openForID(id)
+	eng, done, err := a.engineForID(id)
 	if err != nil {
 		return err
 	}
-	defer a.closeJournal(j)
-	eng, _ := a.engine(nil, j)
+	defer done()
 	ex, err := eng.Cancel(a.ctx, id)
 	if err != nil {
 		return err
