@@ -327,7 +327,7 @@ func eventSummary(ev journal.Event) (dur, val string) {
 	switch ev.Kind {
 	case journal.StepCompleted:
 		val = compact(d["output"], n)
-	case journal.StepFailed, journal.Compensated:
+	case journal.StepFailed:
 		if e, ok := d["error"].(map[string]any); ok {
 			val = fmt.Sprintf("%v: %v", e["type"], e["message"])
 			if r := []rune(val); len(r) > n {

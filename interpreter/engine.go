@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"sync"
@@ -109,7 +110,7 @@ func New(cat *definition.Catalog, tasks Tasks, j journal.Journal, opts ...Option
 		rnd:        builtins.CryptoRandom{},
 		leaseTTL:   30 * time.Second,
 		waitTimers: true,
-		maxWait:    time.Duration(math64),
+		maxWait:    time.Duration(math.MaxInt64),
 	}
 	e.holder = journal.Holder{ID: builtins.UUID4(builtins.CryptoRandom{}), Host: host, PID: os.Getpid()}
 	if tasks == nil {
@@ -120,8 +121,6 @@ func New(cat *definition.Catalog, tasks Tasks, j journal.Journal, opts ...Option
 	}
 	return e
 }
-
-const math64 = 1<<63 - 1
 
 func (e *Engine) progress(p Progress) {
 	if e.onProgress != nil {
@@ -424,7 +423,7 @@ func (e *Engine) withHeldLease(ctx context.Context, l journal.Lease, fn func(ctx
 			<-renewed
 		})
 	}
-	d := &drive{eng: e, token: token.Load, started: time.Now(), stopRenew: stopRenew}
+	d := &drive{eng: e, token: token.Load, stopRenew: stopRenew}
 	ex, err := fn(dctx, d)
 	stopRenew()
 	if !d.released {

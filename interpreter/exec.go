@@ -15,12 +15,11 @@ import (
 // drive is one pass of the interpreter over a root execution and the
 // children it reaches, under one lease.
 type drive struct {
-	eng     *Engine
-	cat     *definition.Catalog // the pinned (or upgraded) catalog
-	replay  bool                // replay only: write nothing, run nothing
-	token   func() int64
-	execs   sync.Map // id → *exec, children loaded during this drive
-	started time.Time
+	eng    *Engine
+	cat    *definition.Catalog // the pinned (or upgraded) catalog
+	replay bool                // replay only: write nothing, run nothing
+	token  func() int64
+	execs  sync.Map // id → *exec, children loaded during this drive
 
 	// stopRenew stops the lease renewer; released says the drive's last
 	// write gave the lease up.

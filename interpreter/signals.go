@@ -3,8 +3,6 @@ package interpreter
 import (
 	"errors"
 	"fmt"
-
-	"github.com/loomwork/loom/definition"
 )
 
 // Control flow inside the interpreter travels as errors. A *Error is a
@@ -101,16 +99,4 @@ func taskError(err error, path string) *Error {
 
 func exprError(err error, path string, what string) *Error {
 	return &Error{Type: "ExpressionError", Message: fmt.Sprintf("%s: %v", what, err), Step: path}
-}
-
-func kindName(st *definition.Step) string {
-	switch st.Kind {
-	case definition.KindTask:
-		return "task:" + st.Task
-	case definition.KindCall:
-		return "call:" + st.Call
-	case definition.KindPause:
-		return "pause:" + st.Pause
-	}
-	return string(st.Kind)
 }

@@ -83,8 +83,6 @@ const (
 	TimerSet EventKind = "timer.set"
 	// ChildStarted: Data {"id": childID, "workflow": W}.
 	ChildStarted EventKind = "child.started"
-	// Compensated: a recorded compensation ran; Data {"output"|"error"}.
-	Compensated EventKind = "compensated"
 	// ExecutionFinished: the final outcome; Data {"state", "output", "error"}.
 	ExecutionFinished EventKind = "execution.finished"
 	// CancelRequested: a cancel was asked for.

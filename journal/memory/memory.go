@@ -3,7 +3,6 @@ package memory
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -386,9 +385,6 @@ func normTime(t time.Time) time.Time {
 	return t.UTC()
 }
 
-func isNull(raw json.RawMessage) bool {
-	return string(bytes.TrimSpace(raw)) == "null"
-}
 
 func copyExecution(e *journal.Execution) *journal.Execution {
 	c := *e
