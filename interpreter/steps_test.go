@@ -576,3 +576,59 @@ steps:
 		})
 	}
 }
+
+func TestRetriedCallStartsANewChild(t *testing.T) {
+	w := newWorld(t, `
+name: w
+steps:
+  - id: sub
+    call: shaky
+    retry: {max_attempts: 3, delay: 1ms}
+---
+name: shaky
+steps:
+  - task: flaky
+`)
+	w.flaky.Store(1)
+	ex := w.run("w", nil)
+	wantOutput(t, ex, `"ok"`)
+	children, err := w.eng.List(context.Background(), journal.Filter{ParentID: ex.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(children) != 2 {
+		t.Fatalf("%d children, want 2 (one per attempt)", len(children))
+	}
+	states := map[journal.State]int{}
+	for _, c := range children {
+		states[c.State]++
+	}
+	if states[journal.Failed] != 1 || states[journal.Completed] != 1 {
+		t.Fatalf("child states = %v", states)
+	}
+	w.wantReplay(ex.ID)
+}
+
+func TestMapItemRetries(t *testing.T) {
+	w := newWorld(t, `
+name: w
+steps:
+  - id: m
+    map:
+      items: ${ [1] }
+      task: flaky
+    retry: {max_attempts: 2, delay: 1ms}
+`)
+	w.flaky.Store(1)
+	ex := w.run("w", nil)
+	wantOutput(t, ex, `["ok"]`)
+	evs, _ := w.eng.Events(context.Background(), ex.ID)
+	var paths []string
+	for _, ev := range evs {
+		paths = append(paths, ev.Path)
+	}
+	if strings.Join(paths, ",") != "m[0],m[0]@2," {
+		t.Fatalf("paths = %v", paths)
+	}
+	w.wantReplay(ex.ID)
+}
