@@ -197,4 +197,3 @@ func short(v any, n int) string {
 	}
 	return s
 }
-

@@ -385,7 +385,6 @@ func normTime(t time.Time) time.Time {
 	return t.UTC()
 }
 
-
 func copyExecution(e *journal.Execution) *journal.Execution {
 	c := *e
 	c.Input = cloneBytes(e.Input)
