@@ -3,6 +3,7 @@ package interpreter_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -416,4 +417,92 @@ steps:
 		t.Fatalf("log = %v", w.log)
 	}
 	w.wantReplay(ex.ID)
+}
+
+func TestCancelTreeWithPausedChild(t *testing.T) {
+	w := newWorld(t, `
+name: parent
+steps:
+  - id: pay
+    task: record
+    with: pay
+    compensate: {task: record, with: refund}
+  - id: sub
+    call: child
+---
+name: child
+steps:
+  - id: hold
+    task: record
+    with: hold
+    compensate: {task: record, with: release}
+  - pause: confirm
+`)
+	ex := w.run("parent", nil)
+	wantState(t, ex, journal.Paused)
+	childID := ex.Pauses[0].ExecutionID
+	// Cancelling the child cancels the whole tree: the child's saga first.
+	if _, err := w.eng.Cancel(context.Background(), childID); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{ex.ID, childID} {
+		got, _ := w.eng.Get(context.Background(), id)
+		wantState(t, got, journal.Cancelled)
+	}
+	if js(w.log) != `["pay","hold","release","refund"]` {
+		t.Fatalf("log = %v", w.log)
+	}
+	w.wantReplay(ex.ID)
+}
+
+func TestCallTimeout(t *testing.T) {
+	w := newWorld(t, `
+name: w
+steps:
+  - id: sub
+    call: slowchild
+    timeout: 30ms
+---
+name: slowchild
+steps:
+  - task: slow
+    with: {ms: 5000}
+`)
+	ex := w.run("w", nil)
+	wantError(t, ex, "Timeout", "sub", "timed out")
+}
+
+func TestProgressReportsItems(t *testing.T) {
+	var mu sync.Mutex
+	var seen []interpreter.Progress
+	w := newWorld(t, `
+name: w
+steps:
+  - id: m
+    map: {items: "${ [1, 2, 3] }", task: echo}
+  - id: f
+    for: {items: "${ [1, 2] }", steps: [{task: echo}]}
+`, interpreter.WithProgress(func(p interpreter.Progress) {
+		mu.Lock()
+		seen = append(seen, p)
+		mu.Unlock()
+	}))
+	wantOutput(t, w.run("w", nil), `[null,null]`)
+	mu.Lock()
+	defer mu.Unlock()
+	var mapDone, forDone int
+	for _, p := range seen {
+		switch p.Path {
+		case "m":
+			if p.Total != 3 {
+				t.Errorf("map progress %+v", p)
+			}
+			mapDone = max(mapDone, p.Done)
+		case "f":
+			forDone = max(forDone, p.Done)
+		}
+	}
+	if mapDone != 3 || forDone != 2 {
+		t.Fatalf("progress: map done %d, for done %d (%+v)", mapDone, forDone, seen)
+	}
 }
