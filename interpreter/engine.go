@@ -342,16 +342,23 @@ func (e *Engine) deliver(ctx context.Context, d *drive, rec *journal.Execution, 
 	}
 	var last int64
 	name := "pause:" + p.Name
+	opened := time.Now().UTC()
 	for _, ev := range events {
 		last = ev.Seq
-		if ev.Path == p.Path && (ev.Kind == journal.StepCompleted || ev.Kind == journal.StepFailed) {
+		if ev.Path != p.Path {
+			continue
+		}
+		switch ev.Kind {
+		case journal.StepCompleted, journal.StepFailed:
 			return fmt.Errorf("%w: pause %s of execution %s was already resumed", ErrNotPaused, p.Path, target)
+		case journal.PauseOpened:
+			opened = ev.Time // the pause's duration is how long it waited
 		}
 	}
 	running := journal.Running
 	_, err = e.j.Append(ctx, journal.Append{ExecutionID: target, Token: d.token(), ExpectedSeq: last,
 		Events: []journal.Event{{Path: p.Path, Kind: journal.StepCompleted, Name: name,
-			Data: encodeJSON(map[string]any{"output": val, "started_at": time.Now().UTC()})}},
+			Data: encodeJSON(map[string]any{"output": val, "started_at": opened})}},
 		Update: &journal.Update{State: &running}})
 	return err
 }
