@@ -1,0 +1,287 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/loomwork/loom/journal"
+)
+
+// DefaultLeaseTTL is the lease duration used when Acquire or Renew is given
+// a ttl ≤ 0.
+const DefaultLeaseTTL = 30 * time.Second
+
+// ErrClosed is returned by every method after Close.
+var ErrClosed = errors.New("journal: closed")
+
+type options struct {
+	schema   string
+	maxBatch int
+	maxConns int32
+	now      func() time.Time
+}
+
+// Option configures Open.
+type Option func(*options)
+
+// WithSchema keeps the journal's tables in the PostgreSQL schema name,
+// creating it if absent. Without it they live in the connection's current
+// schema (the first of its search_path, usually public).
+func WithSchema(name string) Option {
+	return func(o *options) { o.schema = name }
+}
+
+// WithMaxBatch caps how many queued writes the writer commits in one
+// transaction; default 1024. 1 gives one commit per write.
+func WithMaxBatch(n int) Option {
+	return func(o *options) { o.maxBatch = max(n, 1) }
+}
+
+// WithMaxConns sets the size of the connection pool (the writer takes one
+// connection while it commits, reads the others); default pgxpool's, or
+// pool_max_conns from the DSN.
+func WithMaxConns(n int) Option {
+	return func(o *options) { o.maxConns = int32(max(n, 2)) }
+}
+
+// WithClock replaces time.Now: it stamps records, events and lease expiries,
+// and decides whether a lease has expired.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
+// Journal is a journal.Journal in a PostgreSQL database. Writes are queued
+// to one writer goroutine, which groups them into shared transactions; reads
+// go through the pool.
+type Journal struct {
+	opts  options
+	pool  *pgxpool.Pool
+	w     *writer
+	queue chan *op
+
+	mu     sync.RWMutex // guards closed against sends on queue
+	closed bool
+}
+
+var _ journal.Journal = (*Journal)(nil)
+
+// Open connects to the database at dsn (a URL or key=value connection
+// string, as pgxpool.ParseConfig takes) and brings the journal's schema to
+// SchemaVersion, creating it if absent. It fails if the database's schema
+// is newer than this package knows.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Journal, error) {
+	o := options{maxBatch: 1024, now: time.Now}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres journal: %w", err)
+	}
+	if o.schema != "" {
+		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{o.schema}.Sanitize()
+	}
+	// Durability rests on it: a server or role default of off would
+	// acknowledge writes a crash can lose.
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	if o.maxConns > 0 {
+		cfg.MaxConns = o.maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres journal: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return migrate(ctx, tx, o.schema) })
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres journal: %w", err)
+	}
+	j := &Journal{opts: o, pool: pool, queue: make(chan *op, 4*o.maxBatch)}
+	j.w = &writer{pool: pool, now: o.now, max: o.maxBatch, exited: make(chan struct{})}
+	go j.w.loop(j.queue)
+	return j, nil
+}
+
+// Close finishes the writes already queued, then closes the pool. Calls
+// made after Close fail with ErrClosed.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return nil
+	}
+	j.closed = true
+	close(j.queue)
+	j.mu.Unlock()
+	<-j.w.exited
+	j.pool.Close()
+	return nil
+}
+
+// Stats counts the writer's work since Open.
+type Stats struct {
+	// Commits is the number of transactions the writer committed.
+	Commits int64
+	// Writes is the number of write calls (Create, Append, lease methods)
+	// acknowledged after a commit, whether they succeeded or were refused.
+	Writes int64
+	// Appends is the number of Append calls that succeeded.
+	Appends int64
+	// Events is the number of events written.
+	Events int64
+	// LargestBatch is the most writes acknowledged by one commit.
+	LargestBatch int64
+}
+
+// Stats returns the writer's counters.
+func (j *Journal) Stats() Stats {
+	return j.w.stats()
+}
+
+// Create implements journal.Journal.
+func (j *Journal) Create(ctx context.Context, e *journal.Execution) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	r := newExecRow(e)
+	return j.submit(ctx, &op{run: func(ctx context.Context, w *writer) error { return w.create(ctx, &r) }})
+}
+
+// CreateHeld implements journal.Journal: both writes are in one
+// transaction, and a refused lease takes the record back out, so neither is
+// seen without the other.
+func (j *Journal) CreateHeld(ctx context.Context, e *journal.Execution, h journal.Holder, ttl time.Duration) (journal.Lease, error) {
+	if err := e.Validate(); err != nil {
+		return journal.Lease{}, err
+	}
+	if e.RootID != "" && e.RootID != e.ID {
+		return journal.Lease{}, fmt.Errorf("journal: create %s: only a root execution can be created held (its root is %s)", e.ID, e.RootID)
+	}
+	r := newExecRow(e)
+	var l journal.Lease
+	err := j.submit(ctx, &op{run: func(ctx context.Context, w *writer) (err error) {
+		l, err = w.createHeld(ctx, &r, h, leaseTTL(ttl))
+		return err
+	}})
+	return l, err
+}
+
+// Append implements journal.Journal.
+func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
+	if err := a.Validate(); err != nil {
+		return 0, err
+	}
+	p := appendArgs{id: a.ExecutionID, token: a.Token, expected: a.ExpectedSeq, release: a.Release, events: make([]eventRow, len(a.Events))}
+	seen := make(map[eventKey]bool, len(a.Events))
+	for i, ev := range a.Events {
+		k := eventKey{ev.Path, string(ev.Kind), ev.Ordinal}
+		if seen[k] {
+			p.dup = fmt.Errorf("journal: append to %s: event (%q, %s, %d) already recorded: %w", a.ExecutionID, ev.Path, ev.Kind, ev.Ordinal, journal.ErrConflict)
+		}
+		seen[k] = true
+		p.events[i] = eventRow{path: ev.Path, kind: string(ev.Kind), name: ev.Name, ordinal: ev.Ordinal, data: nullJSON(ev.Data), time: ev.Time}
+	}
+	if u := a.Update; u != nil {
+		p.update = true
+		if u.State != nil {
+			p.state = nullString(string(*u.State))
+		}
+		p.output, p.error = nullJSON(u.Output), nullJSON(u.Error)
+		if len(u.Pauses) > 0 {
+			p.setPauses = true
+			if strings.TrimSpace(string(u.Pauses)) != "null" {
+				p.pauses = nullJSON(u.Pauses)
+			}
+		}
+		if u.WakeAt != nil {
+			p.setWake, p.wake = true, nullTime(*u.WakeAt)
+		}
+	}
+	var last int64
+	o := &op{append: true, events: len(a.Events), run: func(ctx context.Context, w *writer) (err error) {
+		last, err = w.append(ctx, &p)
+		return err
+	}}
+	if err := j.submit(ctx, o); err != nil {
+		return 0, err
+	}
+	return last, nil
+}
+
+// Acquire implements journal.Journal.
+func (j *Journal) Acquire(ctx context.Context, rootID string, h journal.Holder, ttl time.Duration, takeover int64) (journal.Lease, error) {
+	var l journal.Lease
+	err := j.submit(ctx, &op{run: func(ctx context.Context, w *writer) (err error) {
+		l, err = w.acquire(ctx, rootID, h, leaseTTL(ttl), takeover)
+		return err
+	}})
+	return l, err
+}
+
+// Renew implements journal.Journal.
+func (j *Journal) Renew(ctx context.Context, l journal.Lease, ttl time.Duration) (journal.Lease, error) {
+	var out journal.Lease
+	err := j.submit(ctx, &op{run: func(ctx context.Context, w *writer) (err error) {
+		out, err = w.renew(ctx, l, leaseTTL(ttl))
+		return err
+	}})
+	return out, err
+}
+
+// Release implements journal.Journal.
+func (j *Journal) Release(ctx context.Context, l journal.Lease) error {
+	return j.submit(ctx, &op{run: func(ctx context.Context, w *writer) error { return w.release(ctx, l) }})
+}
+
+func leaseTTL(ttl time.Duration) time.Duration {
+	if ttl <= 0 {
+		return DefaultLeaseTTL
+	}
+	return ttl
+}
+
+// timeLayout is RFC 3339 with a fixed nine-digit fraction: text order is
+// time order, which List and the Due filter rely on.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("bad time %q in database: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+// nullTime is t as stored: nil (NULL) for the zero time.
+func nullTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := formatTime(t)
+	return &s
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// nullJSON is a JSON document as stored (text), absent as nil (NULL). It
+// copies b.
+func nullJSON(b []byte) *string {
+	if len(b) == 0 {
+		return nil
+	}
+	s := string(b)
+	return &s
+}

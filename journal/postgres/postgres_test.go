@@ -1,0 +1,197 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/journaltest"
+	"github.com/loomwork/loom/journal/postgres"
+)
+
+// dsn returns LOOM_POSTGRES_DSN, or skips t: these tests need a server
+// (scripts/postgres-for-tests.sh starts a throwaway one).
+func dsn(t testing.TB) string {
+	t.Helper()
+	d := os.Getenv("LOOM_POSTGRES_DSN")
+	if d == "" {
+		t.Skip("LOOM_POSTGRES_DSN is not set: skipping the PostgreSQL journal tests " +
+			"(export LOOM_POSTGRES_DSN=$(scripts/postgres-for-tests.sh) to run them)")
+	}
+	return d
+}
+
+// freshSchema returns the name of a schema no test uses, and drops it (with
+// everything in it) when t ends.
+func freshSchema(t testing.TB) string {
+	t.Helper()
+	d := dsn(t)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "loomtest_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, d)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+func open(t testing.TB, schema string, opts ...postgres.Option) *postgres.Journal {
+	t.Helper()
+	j, err := postgres.Open(t.Context(), dsn(t), append([]postgres.Option{postgres.WithSchema(schema), postgres.WithMaxConns(3)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func TestConformance(t *testing.T) {
+	dsn(t)
+	journaltest.Run(t, func(t *testing.T) journal.Journal { return open(t, freshSchema(t)) })
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	ctx := t.Context()
+	schema := freshSchema(t)
+	j := open(t, schema)
+	if err := j.Create(ctx, &journal.Execution{ID: "r", Workflow: "wf", Version: 2, State: journal.Running, Input: json.RawMessage(`{"a":[1,2]}`), Definition: []byte("name: wf\n")}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := j.Acquire(ctx, "r", journal.Holder{ID: "a", Host: "h", PID: 1}, time.Hour, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "r", Token: l.Token, Events: []journal.Event{
+		{Path: "s", Kind: journal.StepCompleted, Name: "task:t", Data: json.RawMessage(`{"output":"x"}`)},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Get(ctx, "r"); !errors.Is(err, postgres.ErrClosed) {
+		t.Errorf("Get after Close: %v, want ErrClosed", err)
+	}
+
+	j = open(t, schema)
+	defer j.Close()
+	e, err := j.Get(ctx, "r")
+	if err != nil || string(e.Input) != `{"a":[1,2]}` || string(e.Definition) != "name: wf\n" || e.Version != 2 {
+		t.Fatalf("after reopen: %+v, %v", e, err)
+	}
+	evs, err := j.Events(ctx, "r", 0)
+	if err != nil || len(evs) != 1 || string(evs[0].Data) != `{"output":"x"}` {
+		t.Fatalf("events after reopen: %+v, %v", evs, err)
+	}
+	if got, err := j.LeaseOf(ctx, "r"); err != nil || got.Token != l.Token {
+		t.Fatalf("lease after reopen: %+v, %v", got, err)
+	}
+	// Tokens keep growing across reopen.
+	l2, err := j.Acquire(ctx, "r", journal.Holder{ID: "a", Host: "h", PID: 1}, time.Hour, 0)
+	if err != nil || l2.Token <= l.Token {
+		t.Fatalf("re-acquire after reopen: %+v, %v", l2, err)
+	}
+}
+
+func TestRefusesNewerSchema(t *testing.T) {
+	ctx := t.Context()
+	schema := freshSchema(t)
+	j := open(t, schema)
+	j.Close()
+	c, err := pgx.Connect(ctx, dsn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "UPDATE "+pgx.Identifier{schema, "loom_meta"}.Sanitize()+" SET value = value + 1 WHERE key = 'schema_version'"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = postgres.Open(ctx, dsn(t), postgres.WithSchema(schema))
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Open of a newer schema: %v, want a refusal", err)
+	}
+}
+
+// TestOpenConcurrently: processes starting at once on a new schema must not
+// both create it.
+func TestOpenConcurrently(t *testing.T) {
+	schema := freshSchema(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			j, err := postgres.Open(t.Context(), dsn(t), postgres.WithSchema(schema), postgres.WithMaxConns(2))
+			if err != nil {
+				errs <- err
+				return
+			}
+			j.Close()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestGroupedCommits: concurrent appends to different executions share
+// transactions, and each caller is answered after its commit.
+func TestGroupedCommits(t *testing.T) {
+	ctx := t.Context()
+	j := open(t, freshSchema(t))
+	defer j.Close()
+	const n = 50
+	leases := make([]journal.Lease, n)
+	for i := range n {
+		id := "e" + string(rune('A'+i/26)) + string(rune('a'+i%26))
+		var err error
+		if leases[i], err = j.CreateHeld(ctx, &journal.Execution{ID: id, Workflow: "wf", Version: 1, State: journal.Running}, journal.Holder{ID: "a"}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := j.Stats()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			var seq int64
+			for k := range 5 {
+				var err error
+				seq, err = j.Append(ctx, journal.Append{ExecutionID: leases[i].RootID, Token: leases[i].Token, ExpectedSeq: seq,
+					Events: []journal.Event{{Path: "s" + string(rune('0'+k)), Kind: journal.StepCompleted, Data: json.RawMessage(`{"output":1}`)}}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	after := j.Stats()
+	appends, commits := after.Appends-before.Appends, after.Commits-before.Commits
+	if appends != n*5 {
+		t.Fatalf("%d appends counted, want %d", appends, n*5)
+	}
+	if commits >= appends {
+		t.Errorf("%d commits for %d concurrent appends: none shared", commits, appends)
+	}
+	t.Logf("%d appends in %d commits (largest batch %d)", appends, commits, after.LargestBatch)
+}

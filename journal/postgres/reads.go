@@ -1,0 +1,206 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/loomwork/loom/journal"
+)
+
+// Reads use the pool: each statement sees every transaction committed before
+// it started, so a read after an acknowledged write sees it.
+
+const execColumns = `id, workflow, version, state, parent_id, root_id, parent_path,
+	input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at`
+
+func scanExecution(s pgx.Row) (*journal.Execution, error) {
+	var (
+		e                           journal.Execution
+		state                       string
+		parent, wake                *string
+		input, output, errj, pauses *string
+		def                         []byte
+		created, updated            string
+	)
+	if err := s.Scan(&e.ID, &e.Workflow, &e.Version, &state, &parent, &e.RootID, &e.ParentPath,
+		&input, &output, &errj, &pauses, &def, &e.DefinitionHash, &wake, &created, &updated); err != nil {
+		return nil, err
+	}
+	e.State = journal.State(state)
+	if parent != nil {
+		e.ParentID = *parent
+	}
+	e.Input, e.Output, e.Error, e.Pauses = jsonOf(input), jsonOf(output), jsonOf(errj), jsonOf(pauses)
+	if len(def) > 0 {
+		e.Definition = def
+	}
+	var err error
+	if wake != nil {
+		if e.WakeAt, err = parseTime(*wake); err != nil {
+			return nil, err
+		}
+	}
+	if e.CreatedAt, err = parseTime(created); err != nil {
+		return nil, err
+	}
+	if e.UpdatedAt, err = parseTime(updated); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// jsonOf is a stored JSON document; NULL (and empty) is nil.
+func jsonOf(s *string) []byte {
+	if s == nil || *s == "" {
+		return nil
+	}
+	return []byte(*s)
+}
+
+func (j *Journal) readable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if j.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Get implements journal.Journal.
+func (j *Journal) Get(ctx context.Context, id string) (*journal.Execution, error) {
+	if err := j.readable(ctx); err != nil {
+		return nil, err
+	}
+	e, err := scanExecution(j.pool.QueryRow(ctx, `SELECT `+execColumns+` FROM executions WHERE id = $1`, id))
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, fmt.Errorf("journal: get %s: %w", id, journal.ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("journal: get %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// Events implements journal.Journal.
+func (j *Journal) Events(ctx context.Context, id string, after int64) ([]journal.Event, error) {
+	if err := j.readable(ctx); err != nil {
+		return nil, err
+	}
+	evs, err := j.events(ctx, id, after)
+	if err != nil {
+		return nil, fmt.Errorf("journal: events of %s: %w", id, err)
+	}
+	if len(evs) == 0 {
+		var one int
+		err := j.pool.QueryRow(ctx, `SELECT 1 FROM executions WHERE id = $1`, id).Scan(&one)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil, fmt.Errorf("journal: events of %s: %w", id, journal.ErrNotFound)
+		case err != nil:
+			return nil, fmt.Errorf("journal: events of %s: %w", id, err)
+		}
+	}
+	return evs, nil
+}
+
+func (j *Journal) events(ctx context.Context, id string, after int64) ([]journal.Event, error) {
+	rows, err := j.pool.Query(ctx, `SELECT seq, path, kind, name, ordinal, data, time
+		FROM events WHERE execution_id = $1 AND seq > $2 ORDER BY seq`, id, after)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var evs []journal.Event
+	for rows.Next() {
+		var (
+			ev   journal.Event
+			kind string
+			data *string
+			t    string
+		)
+		if err := rows.Scan(&ev.Seq, &ev.Path, &kind, &ev.Name, &ev.Ordinal, &data, &t); err != nil {
+			return nil, err
+		}
+		ev.Kind, ev.Data = journal.EventKind(kind), jsonOf(data)
+		if ev.Time, err = parseTime(t); err != nil {
+			return nil, err
+		}
+		evs = append(evs, ev)
+	}
+	return evs, rows.Err()
+}
+
+// List implements journal.Journal.
+func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execution, error) {
+	if err := j.readable(ctx); err != nil {
+		return nil, err
+	}
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.State != "" {
+		where = append(where, "e.state = "+arg(string(f.State)))
+	}
+	if f.Workflow != "" {
+		where = append(where, "e.workflow = "+arg(f.Workflow))
+	}
+	if f.ParentID != "" {
+		where = append(where, "e.parent_id = "+arg(f.ParentID))
+	}
+	if f.RootsOnly {
+		where = append(where, "e.parent_id IS NULL")
+	}
+	if !f.Due.IsZero() {
+		due := arg(formatTime(f.Due))
+		where = append(where, `((e.state IN ('WAITING', 'PAUSED') AND e.wake_at <= `+due+`) OR
+			(e.state = 'RUNNING' AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.root_id = e.root_id AND l.expires > `+due+`)))`)
+	}
+	q := `SELECT ` + execColumns + ` FROM executions e`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY e.created_at DESC, e.id DESC"
+	if f.Limit > 0 {
+		q += " LIMIT " + arg(f.Limit)
+	}
+	rows, err := j.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("journal: list: %w", err)
+	}
+	defer rows.Close()
+	out := []*journal.Execution{}
+	for rows.Next() {
+		e, err := scanExecution(rows)
+		if err != nil {
+			return nil, fmt.Errorf("journal: list: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("journal: list: %w", err)
+	}
+	return out, nil
+}
+
+// LeaseOf implements journal.Journal.
+func (j *Journal) LeaseOf(ctx context.Context, rootID string) (journal.Lease, error) {
+	if err := j.readable(ctx); err != nil {
+		return journal.Lease{}, err
+	}
+	l, err := scanLease(rootID, j.pool.QueryRow(ctx, `SELECT `+leaseColumns+` FROM leases WHERE root_id = $1`, rootID))
+	if err != nil {
+		return journal.Lease{}, fmt.Errorf("journal: lease of %s: %w", rootID, err)
+	}
+	return l, nil
+}

@@ -1,0 +1,482 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/loomwork/loom/journal"
+)
+
+// An op is one queued write. run executes inside the batch's transaction,
+// with no savepoint of its own: it either succeeds, or is refused having
+// written nothing (its error is a refusal), or fails with any other error,
+// after which the writer rolls the transaction back and runs the batch again
+// without it. So run may be called more than once. err is set before done is
+// closed.
+type op struct {
+	ctx    context.Context
+	run    func(context.Context, *writer) error
+	append bool // counts in Stats.Appends when it succeeds
+	events int
+
+	state atomic.Int32 // opQueued → opTaken by the writer, or → opAbandoned by the caller
+	err   error
+	done  chan struct{}
+}
+
+const (
+	opQueued int32 = iota
+	opTaken
+	opAbandoned
+)
+
+// submit queues o and waits for its commit. A caller whose context ends
+// while o is still queued gets ctx.Err() and o never runs; once the writer
+// has taken o, the caller waits for the outcome, so an error never hides a
+// committed write.
+func (j *Journal) submit(ctx context.Context, o *op) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	o.ctx, o.done = ctx, make(chan struct{})
+	j.mu.RLock()
+	if j.closed {
+		j.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case j.queue <- o:
+	case <-ctx.Done():
+		j.mu.RUnlock()
+		return ctx.Err()
+	}
+	j.mu.RUnlock()
+	select {
+	case <-o.done:
+		return o.err
+	case <-ctx.Done():
+		if o.state.CompareAndSwap(opQueued, opAbandoned) {
+			return ctx.Err()
+		}
+		<-o.done
+		return o.err
+	}
+}
+
+// A refusal is an op's error that leaves the transaction as the op found it
+// (a conflict, a fenced token, a missing or existing record...): the batch
+// goes on without the op, which gets err. The writer unwraps it, so callers
+// never see this type.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return r.err.Error() }
+
+func refuse(err error) error { return refusal{err} }
+
+// writer runs the queued writes. Only its goroutine uses tx.
+type writer struct {
+	pool interface {
+		Begin(context.Context) (pgx.Tx, error)
+	}
+	now    func() time.Time
+	max    int
+	exited chan struct{}
+	batch  []*op
+	tx     pgx.Tx
+
+	commits, writes, appends, events, largest atomic.Int64
+}
+
+func (w *writer) stats() Stats {
+	return Stats{Commits: w.commits.Load(), Writes: w.writes.Load(), Appends: w.appends.Load(), Events: w.events.Load(), LargestBatch: w.largest.Load()}
+}
+
+// loop commits what is queued, as many ops at a time as are waiting (up to
+// max): while one transaction is being made durable, the next batch queues.
+func (w *writer) loop(queue <-chan *op) {
+	defer close(w.exited)
+	for o := range queue {
+		w.batch = append(w.batch[:0], o)
+	fill:
+		for len(w.batch) < w.max {
+			select {
+			case o, ok := <-queue:
+				if !ok {
+					break fill
+				}
+				w.batch = append(w.batch, o)
+			default:
+				break fill
+			}
+		}
+		w.commit(w.batch)
+		clear(w.batch)
+	}
+}
+
+// maxRetries bounds how often a batch is run again after the server aborted
+// it for a deadlock or a serialization failure (another process's writes).
+const maxRetries = 5
+
+// commit runs batch in one transaction. An op that fails with anything but
+// a refusal may have left part of its writes, and PostgreSQL refuses every
+// statement after an error: the transaction is rolled back and the batch
+// runs again without that op.
+func (w *writer) commit(batch []*op) {
+	live := batch[:0]
+	for _, o := range batch {
+		if o.state.CompareAndSwap(opQueued, opTaken) {
+			live = append(live, o)
+		}
+	}
+	retries := 0
+	for len(live) > 0 {
+		bad, err := w.try(live)
+		switch {
+		case err == nil:
+			w.commits.Add(1)
+			w.writes.Add(int64(len(live)))
+			if n := int64(len(live)); n > w.largest.Load() {
+				w.largest.Store(n)
+			}
+			for _, o := range live {
+				if o.append && o.err == nil {
+					w.appends.Add(1)
+					w.events.Add(int64(o.events))
+				}
+				close(o.done)
+			}
+			return
+		case transient(err) && retries < maxRetries:
+			retries++
+		case bad < 0: // the transaction itself failed
+			for _, o := range live {
+				o.err = err
+				close(o.done)
+			}
+			return
+		default:
+			o := live[bad]
+			o.err = err
+			close(o.done)
+			live = slices.Delete(live, bad, bad+1)
+		}
+	}
+}
+
+// transient reports whether err is the server giving up on a transaction
+// that may succeed when run again: a deadlock or a serialization failure.
+func transient(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// try runs ops in one transaction and commits it. When an op fails with an
+// error that is not a refusal, try rolls back and returns the op's index and
+// error; when the transaction fails, -1 and the error.
+func (w *writer) try(ops []*op) (int, error) {
+	ctx := context.Background() // one caller's deadline must not abort the others' transaction
+	tx, err := w.pool.Begin(ctx)
+	if err != nil {
+		return -1, fmt.Errorf("journal: begin: %w", err)
+	}
+	w.tx = tx
+	defer func() { w.tx = nil }()
+	for i, o := range ops {
+		if o.err = o.ctx.Err(); o.err != nil {
+			continue
+		}
+		switch err := o.run(ctx, w).(type) {
+		case nil:
+		case refusal:
+			o.err = err.err
+		default:
+			_ = tx.Rollback(ctx)
+			return i, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		_ = tx.Rollback(ctx)
+		return -1, fmt.Errorf("journal: commit: %w", err)
+	}
+	return 0, nil
+}
+
+func (w *writer) clock() time.Time { return w.now().UTC() }
+
+// execRow is an Execution bound to database values, copied from the
+// caller's at the call.
+type execRow struct {
+	id, workflow, state, root, parentPath, hash string
+	version                                     int
+	parent, input, output, error, pauses, wake  *string
+	definition                                  []byte
+	created, updated                            time.Time
+}
+
+func newExecRow(e *journal.Execution) execRow {
+	r := execRow{id: e.ID, workflow: e.Workflow, state: string(e.State), root: e.RootID, parentPath: e.ParentPath,
+		hash: e.DefinitionHash, version: e.Version, parent: nullString(e.ParentID),
+		input: nullJSON(e.Input), output: nullJSON(e.Output), error: nullJSON(e.Error), pauses: nullJSON(e.Pauses),
+		wake: nullTime(e.WakeAt), created: e.CreatedAt, updated: e.UpdatedAt}
+	if r.root == "" {
+		r.root = r.id
+	}
+	if len(e.Definition) > 0 {
+		r.definition = slices.Clone(e.Definition)
+	}
+	return r
+}
+
+func (w *writer) create(ctx context.Context, e *execRow) error {
+	now := w.clock()
+	created, updated := e.created, e.updated
+	if created.IsZero() {
+		created = now
+	}
+	if updated.IsZero() {
+		updated = now
+	}
+	tag, err := w.tx.Exec(ctx, `INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path,
+		input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+		ON CONFLICT (id) DO NOTHING`,
+		e.id, e.workflow, e.version, e.state, e.parent, e.root, e.parentPath,
+		e.input, e.output, e.error, e.pauses, e.definition, e.hash, e.wake, formatTime(created), formatTime(updated))
+	if err != nil {
+		return fmt.Errorf("journal: create %s: %w", e.id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return refuse(fmt.Errorf("journal: create %s: %w", e.id, journal.ErrExists))
+	}
+	return nil
+}
+
+// createHeld creates root execution e and takes its lease. If the lease is
+// refused, it deletes the record again, so the refusal leaves nothing.
+func (w *writer) createHeld(ctx context.Context, e *execRow, h journal.Holder, ttl time.Duration) (journal.Lease, error) {
+	if err := w.create(ctx, e); err != nil {
+		return journal.Lease{}, err
+	}
+	l, err := w.acquire(ctx, e.id, h, ttl, 0)
+	if _, refused := err.(refusal); refused {
+		if _, err := w.tx.Exec(ctx, `DELETE FROM executions WHERE id = $1`, e.id); err != nil {
+			return journal.Lease{}, fmt.Errorf("journal: create %s: %w", e.id, err)
+		}
+	}
+	return l, err
+}
+
+// appendArgs is an Append bound to database values.
+type appendArgs struct {
+	id              string
+	token, expected int64
+	release         bool
+	events          []eventRow
+	dup             error // set when two of events share a key
+
+	update             bool
+	state              *string // nil leaves it
+	output, error      *string // nil leaves it
+	setPauses, setWake bool
+	pauses             *string // nil clears
+	wake               *string // nil clears
+}
+
+type eventKey struct {
+	path, kind string
+	ordinal    int
+}
+
+type eventRow struct {
+	path, kind, name string
+	ordinal          int
+	data             *string
+	time             time.Time
+}
+
+// append locks the execution's row and its root's (so that a lease taken by
+// another process cannot slip between the check and the commit), checks the
+// fencing token and the expected sequence, writes the events and updates the
+// record. A duplicate event key does not fail the insert, which skips the
+// row: append deletes the events it had inserted, so a refused append leaves
+// nothing written.
+func (w *writer) append(ctx context.Context, a *appendArgs) (int64, error) {
+	// One round trip; each statement takes its snapshot after the locks
+	// before it are held, so the lease read is the current one.
+	b := &pgx.Batch{}
+	b.Queue(`SELECT root_id, last_seq FROM executions WHERE id = $1 FOR NO KEY UPDATE`, a.id)
+	b.Queue(`SELECT 1 FROM executions WHERE id = (SELECT root_id FROM executions WHERE id = $1) FOR SHARE`, a.id)
+	b.Queue(`SELECT coalesce((SELECT token FROM leases WHERE root_id = (SELECT root_id FROM executions WHERE id = $1)), 0)`, a.id)
+	res := w.tx.SendBatch(ctx, b)
+	var (
+		root        string
+		last, token int64
+	)
+	err := res.QueryRow().Scan(&root, &last)
+	notFound := errors.Is(err, pgx.ErrNoRows)
+	if err == nil || notFound {
+		_, err = res.Exec()
+	}
+	if err == nil {
+		err = res.QueryRow().Scan(&token)
+	}
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case notFound && err == nil:
+		return 0, refuse(fmt.Errorf("journal: append to %s: %w", a.id, journal.ErrNotFound))
+	case err != nil:
+		return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
+	}
+	if token == 0 || token != a.token {
+		return 0, refuse(fmt.Errorf("journal: append to %s with token %d: %w", a.id, a.token, journal.ErrFenced))
+	}
+	if a.expected != last {
+		return 0, refuse(fmt.Errorf("journal: append to %s after seq %d, last is %d: %w", a.id, a.expected, last, journal.ErrConflict))
+	}
+	if a.dup != nil {
+		return 0, refuse(a.dup)
+	}
+	nowText := formatTime(w.clock())
+	if n := len(a.events); n > 0 {
+		var (
+			seqs               = make([]int64, n)
+			paths, kinds, name = make([]string, n), make([]string, n), make([]string, n)
+			ordinals           = make([]int32, n)
+			data               = make([]*string, n)
+			times              = make([]string, n)
+		)
+		for i, ev := range a.events {
+			seqs[i], paths[i], kinds[i], name[i], ordinals[i], data[i] = last+int64(i)+1, ev.path, ev.kind, ev.name, int32(ev.ordinal), ev.data
+			times[i] = nowText
+			if !ev.time.IsZero() {
+				times[i] = formatTime(ev.time)
+			}
+		}
+		tag, err := w.tx.Exec(ctx, `INSERT INTO events (execution_id, seq, path, kind, name, ordinal, data, time)
+			SELECT $1::text, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::text[], $8::text[])
+			ON CONFLICT (execution_id, path, kind, ordinal) DO NOTHING`,
+			a.id, seqs, paths, kinds, name, ordinals, data, times)
+		if err != nil {
+			return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
+		}
+		if tag.RowsAffected() != int64(n) {
+			if _, err := w.tx.Exec(ctx, `DELETE FROM events WHERE execution_id = $1 AND seq > $2`, a.id, last); err != nil {
+				return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
+			}
+			return 0, refuse(fmt.Errorf("journal: append to %s: an event's (path, kind, ordinal) is already recorded: %w", a.id, journal.ErrConflict))
+		}
+		last += int64(n)
+	}
+	b = &pgx.Batch{}
+	if a.update {
+		b.Queue(`UPDATE executions SET last_seq = $1, updated_at = $2,
+			state   = coalesce($3, state),
+			output  = coalesce($4, output),
+			error   = coalesce($5, error),
+			pauses  = CASE WHEN $6 THEN $7 ELSE pauses END,
+			wake_at = CASE WHEN $8 THEN $9 ELSE wake_at END
+			WHERE id = $10`, last, nowText, a.state, a.output, a.error, a.setPauses, a.pauses, a.setWake, a.wake, a.id)
+	} else {
+		b.Queue(`UPDATE executions SET last_seq = $1, updated_at = $2 WHERE id = $3`, last, nowText, a.id)
+	}
+	if a.release {
+		b.Queue(`DELETE FROM leases WHERE root_id = $1 AND token = $2`, root, a.token)
+	}
+	if err := w.tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
+	}
+	return last, nil
+}
+
+const leaseColumns = `token, holder_id, holder_host, holder_pid, expires`
+
+func scanLease(root string, row pgx.Row) (journal.Lease, error) {
+	l := journal.Lease{RootID: root}
+	var expires string
+	switch err := row.Scan(&l.Token, &l.Holder.ID, &l.Holder.Host, &l.Holder.PID, &expires); {
+	case errors.Is(err, pgx.ErrNoRows):
+		return journal.Lease{}, nil
+	case err != nil:
+		return journal.Lease{}, err
+	}
+	var err error
+	l.Expires, err = parseTime(expires)
+	return l, err
+}
+
+// acquire locks root's row (Append takes a share lock on it), then reads
+// and replaces its lease.
+func (w *writer) acquire(ctx context.Context, root string, h journal.Holder, ttl time.Duration, takeover int64) (journal.Lease, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT root_id FROM executions WHERE id = $1 FOR UPDATE`, root)
+	b.Queue(`SELECT `+leaseColumns+` FROM leases WHERE root_id = $1`, root)
+	res := w.tx.SendBatch(ctx, b)
+	var rootOfRoot string
+	err := res.QueryRow().Scan(&rootOfRoot)
+	notFound := errors.Is(err, pgx.ErrNoRows)
+	var cur journal.Lease
+	if err == nil || notFound {
+		cur, err = scanLease(root, res.QueryRow())
+	}
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case notFound && err == nil:
+		return journal.Lease{}, refuse(fmt.Errorf("journal: acquire %s: %w", root, journal.ErrNotFound))
+	case err != nil:
+		return journal.Lease{}, fmt.Errorf("journal: acquire %s: %w", root, err)
+	}
+	if rootOfRoot != root {
+		return journal.Lease{}, refuse(fmt.Errorf("journal: acquire %s: not a root execution (its root is %s)", root, rootOfRoot))
+	}
+	now := w.clock()
+	if cur.Token != 0 && cur.Expires.After(now) && (h.ID == "" || cur.Holder.ID != h.ID) && (takeover == 0 || takeover != cur.Token) {
+		return journal.Lease{}, refuse(&journal.BusyError{Lease: cur})
+	}
+	expires := formatTime(now.Add(ttl))
+	l := journal.Lease{RootID: root, Holder: h}
+	l.Expires, _ = parseTime(expires) // what a later read returns
+	err = w.tx.QueryRow(ctx, `INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, expires)
+		VALUES ($1, nextval('lease_tokens'), $2, $3, $4, $5)
+		ON CONFLICT (root_id) DO UPDATE SET token = excluded.token, holder_id = excluded.holder_id,
+		holder_host = excluded.holder_host, holder_pid = excluded.holder_pid, expires = excluded.expires
+		RETURNING token`, root, h.ID, h.Host, h.PID, expires).Scan(&l.Token)
+	if err != nil {
+		return journal.Lease{}, fmt.Errorf("journal: acquire %s: %w", root, err)
+	}
+	return l, nil
+}
+
+func (w *writer) renew(ctx context.Context, l journal.Lease, ttl time.Duration) (journal.Lease, error) {
+	expires := formatTime(w.clock().Add(ttl))
+	cur, err := scanLease(l.RootID, w.tx.QueryRow(ctx, `UPDATE leases SET expires = $1 WHERE root_id = $2 AND token = $3
+		RETURNING `+leaseColumns, expires, l.RootID, l.Token))
+	if err != nil {
+		return journal.Lease{}, fmt.Errorf("journal: renew lease of %s: %w", l.RootID, err)
+	}
+	if cur.Token == 0 {
+		return journal.Lease{}, refuse(fmt.Errorf("journal: renew lease %d of %s: %w", l.Token, l.RootID, journal.ErrFenced))
+	}
+	return cur, nil
+}
+
+func (w *writer) release(ctx context.Context, l journal.Lease) error {
+	tag, err := w.tx.Exec(ctx, `DELETE FROM leases WHERE root_id = $1 AND token = $2`, l.RootID, l.Token)
+	if err != nil {
+		return fmt.Errorf("journal: release lease of %s: %w", l.RootID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return refuse(fmt.Errorf("journal: release lease %d of %s: %w", l.Token, l.RootID, journal.ErrFenced))
+	}
+	return nil
+}
