@@ -10,8 +10,10 @@
 //
 // The tables live in the schema named by WithSchema (created if absent) or,
 // without it, in the connection's current schema: executions, events,
-// leases, the sequence lease_tokens (fencing tokens, never reused) and
-// loom_meta, whose row 'schema_version' is SchemaVersion. Open creates or
+// leases, the sequence lease_tokens (fencing tokens, never reused), the
+// function loom_append (an Append in one statement, so that a batch of
+// appends costs one round trip) and loom_meta, whose row 'schema_version'
+// is SchemaVersion. Open creates or
 // migrates the schema and refuses one newer than it knows.
 //
 // JSON documents are stored as text, exactly as given, and times as text in

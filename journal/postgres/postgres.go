@@ -178,17 +178,10 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 		return 0, err
 	}
 	p := appendArgs{id: a.ExecutionID, token: a.Token, expected: a.ExpectedSeq, release: a.Release, events: make([]eventRow, len(a.Events))}
-	seen := make(map[eventKey]bool, len(a.Events))
 	for i, ev := range a.Events {
-		k := eventKey{ev.Path, string(ev.Kind), ev.Ordinal}
-		if seen[k] {
-			p.dup = fmt.Errorf("journal: append to %s: event (%q, %s, %d) already recorded: %w", a.ExecutionID, ev.Path, ev.Kind, ev.Ordinal, journal.ErrConflict)
-		}
-		seen[k] = true
 		p.events[i] = eventRow{path: ev.Path, kind: string(ev.Kind), name: ev.Name, ordinal: ev.Ordinal, data: nullJSON(ev.Data), time: ev.Time}
 	}
 	if u := a.Update; u != nil {
-		p.update = true
 		if u.State != nil {
 			p.state = nullString(string(*u.State))
 		}
@@ -204,10 +197,12 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 		}
 	}
 	var last int64
-	o := &op{append: true, events: len(a.Events), run: func(ctx context.Context, w *writer) (err error) {
-		last, err = w.append(ctx, &p)
-		return err
-	}}
+	o := &op{append: true, events: len(a.Events),
+		queue: func(b *pgx.Batch) { j.w.queueAppend(b, &p) },
+		result: func(br pgx.BatchResults) (err error) {
+			last, err = appendResult(br, &p)
+			return err
+		}}
 	if err := j.submit(ctx, o); err != nil {
 		return 0, err
 	}

@@ -195,3 +195,34 @@ func TestGroupedCommits(t *testing.T) {
 	}
 	t.Logf("%d appends in %d commits (largest batch %d)", appends, commits, after.LargestBatch)
 }
+
+// TestTwoJournalsOneSchema: two Journals on one schema (two runners'
+// processes) share leases, tokens and fencing.
+func TestTwoJournalsOneSchema(t *testing.T) {
+	ctx := t.Context()
+	schema := freshSchema(t)
+	a, b := open(t, schema), open(t, schema)
+	defer a.Close()
+	defer b.Close()
+	la, err := a.CreateHeld(ctx, &journal.Execution{ID: "r", Workflow: "wf", Version: 1, State: journal.Running}, journal.Holder{ID: "a"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Acquire(ctx, "r", journal.Holder{ID: "b"}, time.Minute, 0); !errors.Is(err, journal.ErrBusy) {
+		t.Fatalf("Acquire of a lease held through another Journal: %v, want ErrBusy", err)
+	}
+	lb, err := b.Acquire(ctx, "r", journal.Holder{ID: "b"}, time.Minute, la.Token)
+	if err != nil || lb.Token <= la.Token {
+		t.Fatalf("takeover: %+v, %v", lb, err)
+	}
+	ev := []journal.Event{{Path: "s", Kind: journal.StepCompleted}}
+	if _, err := a.Append(ctx, journal.Append{ExecutionID: "r", Token: la.Token, Events: ev}); !errors.Is(err, journal.ErrFenced) {
+		t.Fatalf("Append with the token taken over: %v, want ErrFenced", err)
+	}
+	if n, err := b.Append(ctx, journal.Append{ExecutionID: "r", Token: lb.Token, Events: ev}); err != nil || n != 1 {
+		t.Fatalf("Append by the new holder: %d, %v", n, err)
+	}
+	if evs, err := a.Events(ctx, "r", 0); err != nil || len(evs) != 1 {
+		t.Fatalf("Events through the other Journal: %+v, %v", evs, err)
+	}
+}

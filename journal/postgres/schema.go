@@ -9,11 +9,11 @@ import (
 
 // SchemaVersion is the schema version this package writes and understands:
 // len(migrations). It is stored in loom_meta.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations[i] brings the schema from version i to version i+1. Append new
 // ones; never edit a shipped one.
-var migrations = []string{schemaV1}
+var migrations = []string{schemaV1, schemaV2}
 
 // Text columns that are compared or ordered use the "C" collation, so that
 // order is byte order (as Go's strings.Compare) whatever the database's
@@ -68,6 +68,76 @@ CREATE TABLE leases (
 
 -- Fencing tokens: a sequence is never rolled back, so no token is reused.
 CREATE SEQUENCE lease_tokens;
+`
+
+// schemaV2 adds loom_append, an Append in one statement, so that the writer
+// can send a whole batch of appends in one round trip (a pgx.Batch) instead
+// of several round trips per append. It returns o_code 0 and the new last
+// seq, or refuses, having written nothing: 1 no such execution, 2 fenced
+// (the token is not the root's current one), 3 the expected seq is not the
+// last (o_last), 4 an event repeats a recorded (path, kind, ordinal).
+//
+// It locks the execution's row and then its root's (Acquire takes that lock
+// exclusively), so a lease taken by another process cannot slip in between
+// the token check and the commit; in READ COMMITTED each statement reads
+// after the locks before it are held. A duplicate event key does not fail
+// the insert, which skips the row; the events inserted are deleted again.
+const schemaV2 = `
+CREATE FUNCTION loom_append(
+	p_id text, p_token bigint, p_expected bigint, p_now text,
+	p_paths text[], p_kinds text[], p_names text[], p_ordinals integer[], p_data text[], p_times text[],
+	p_state text, p_output text, p_error text, p_set_pauses boolean, p_pauses text,
+	p_set_wake boolean, p_wake text, p_release boolean,
+	OUT o_code integer, OUT o_last bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_root  text;
+	v_token bigint;
+	v_n     integer := coalesce(cardinality(p_paths), 0);
+	v_rows  integer;
+BEGIN
+	SELECT e.root_id, e.last_seq INTO v_root, o_last FROM executions e WHERE e.id = p_id FOR NO KEY UPDATE;
+	IF NOT FOUND THEN
+		o_code := 1;
+		RETURN;
+	END IF;
+	PERFORM 1 FROM executions r WHERE r.id = v_root FOR SHARE;
+	SELECT l.token INTO v_token FROM leases l WHERE l.root_id = v_root;
+	IF v_token IS NULL OR v_token <> p_token THEN
+		o_code := 2;
+		RETURN;
+	END IF;
+	IF o_last <> p_expected THEN
+		o_code := 3;
+		RETURN;
+	END IF;
+	IF v_n > 0 THEN
+		INSERT INTO events (execution_id, seq, path, kind, name, ordinal, data, time)
+			SELECT p_id, o_last + u.i, u.a_path, u.a_kind, u.a_name, u.a_ordinal, u.a_data, coalesce(u.a_time, p_now)
+			FROM unnest(p_paths, p_kinds, p_names, p_ordinals, p_data, p_times)
+				WITH ORDINALITY AS u(a_path, a_kind, a_name, a_ordinal, a_data, a_time, i)
+			ON CONFLICT (execution_id, path, kind, ordinal) DO NOTHING;
+		GET DIAGNOSTICS v_rows = ROW_COUNT;
+		IF v_rows <> v_n THEN
+			DELETE FROM events ev WHERE ev.execution_id = p_id AND ev.seq > o_last;
+			o_code := 4;
+			RETURN;
+		END IF;
+		o_last := o_last + v_n;
+	END IF;
+	UPDATE executions e SET last_seq = o_last, updated_at = p_now,
+		state   = coalesce(p_state, e.state),
+		output  = coalesce(p_output, e.output),
+		error   = coalesce(p_error, e.error),
+		pauses  = CASE WHEN p_set_pauses THEN p_pauses ELSE e.pauses END,
+		wake_at = CASE WHEN p_set_wake THEN p_wake ELSE e.wake_at END
+		WHERE e.id = p_id;
+	IF p_release THEN
+		DELETE FROM leases l WHERE l.root_id = v_root AND l.token = p_token;
+	END IF;
+	o_code := 0;
+END
+$$;
 `
 
 // migrate brings the schema to SchemaVersion in one transaction, under an

@@ -19,9 +19,15 @@ import (
 // after which the writer rolls the transaction back and runs the batch again
 // without it. So run may be called more than once. err is set before done is
 // closed.
+//
+// A pipelined op has queue and result instead of run: one statement that
+// refuses without an error, queued with the ops next to it in one pgx.Batch,
+// so that they cost one round trip together.
 type op struct {
 	ctx    context.Context
 	run    func(context.Context, *writer) error
+	queue  func(*pgx.Batch)
+	result func(pgx.BatchResults) error
 	append bool // counts in Stats.Appends when it succeeds
 	events int
 
@@ -179,7 +185,8 @@ func transient(err error) bool {
 
 // try runs ops in one transaction and commits it. When an op fails with an
 // error that is not a refusal, try rolls back and returns the op's index and
-// error; when the transaction fails, -1 and the error.
+// error; when the transaction fails, -1 and the error. Consecutive pipelined
+// ops are sent together.
 func (w *writer) try(ops []*op) (int, error) {
 	ctx := context.Background() // one caller's deadline must not abort the others' transaction
 	tx, err := w.pool.Begin(ctx)
@@ -188,7 +195,21 @@ func (w *writer) try(ops []*op) (int, error) {
 	}
 	w.tx = tx
 	defer func() { w.tx = nil }()
-	for i, o := range ops {
+	for i := 0; i < len(ops); {
+		if ops[i].queue != nil {
+			var n int
+			if n, err = w.pipeline(ctx, ops[i:]); err != nil {
+				_ = tx.Rollback(ctx)
+				if n < 0 {
+					return -1, err
+				}
+				return i + n, err
+			}
+			i += n
+			continue
+		}
+		o := ops[i]
+		i++
 		if o.err = o.ctx.Err(); o.err != nil {
 			continue
 		}
@@ -198,7 +219,7 @@ func (w *writer) try(ops []*op) (int, error) {
 			o.err = err.err
 		default:
 			_ = tx.Rollback(ctx)
-			return i, err
+			return i - 1, err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -206,6 +227,40 @@ func (w *writer) try(ops []*op) (int, error) {
 		return -1, fmt.Errorf("journal: commit: %w", err)
 	}
 	return 0, nil
+}
+
+// pipeline sends the pipelined ops at the head of ops in one batch and reads
+// their results. It returns how many ops it took; on an error that is not a
+// refusal, the index of the op that failed (-1: the batch itself).
+func (w *writer) pipeline(ctx context.Context, ops []*op) (int, error) {
+	b := &pgx.Batch{}
+	n := 0
+	for ; n < len(ops) && ops[n].queue != nil; n++ {
+		// A caller gone before its op is sent gets its context's error, and
+		// the op does not run.
+		o := ops[n]
+		if o.err = o.ctx.Err(); o.err == nil {
+			o.queue(b)
+		}
+	}
+	br := w.tx.SendBatch(ctx, b)
+	for i, o := range ops[:n] {
+		if o.err != nil {
+			continue
+		}
+		switch err := o.result(br).(type) {
+		case nil:
+		case refusal:
+			o.err = err.err
+		default:
+			_ = br.Close()
+			return i, err
+		}
+	}
+	if err := br.Close(); err != nil {
+		return -1, fmt.Errorf("journal: %w", err)
+	}
+	return n, nil
 }
 
 func (w *writer) clock() time.Time { return w.now().UTC() }
@@ -279,19 +334,12 @@ type appendArgs struct {
 	token, expected int64
 	release         bool
 	events          []eventRow
-	dup             error // set when two of events share a key
 
-	update             bool
 	state              *string // nil leaves it
 	output, error      *string // nil leaves it
 	setPauses, setWake bool
 	pauses             *string // nil clears
 	wake               *string // nil clears
-}
-
-type eventKey struct {
-	path, kind string
-	ordinal    int
 }
 
 type eventRow struct {
@@ -301,100 +349,44 @@ type eventRow struct {
 	time             time.Time
 }
 
-// append locks the execution's row and its root's (so that a lease taken by
-// another process cannot slip between the check and the commit), checks the
-// fencing token and the expected sequence, writes the events and updates the
-// record. A duplicate event key does not fail the insert, which skips the
-// row: append deletes the events it had inserted, so a refused append leaves
-// nothing written.
-func (w *writer) append(ctx context.Context, a *appendArgs) (int64, error) {
-	// One round trip; each statement takes its snapshot after the locks
-	// before it are held, so the lease read is the current one.
-	b := &pgx.Batch{}
-	b.Queue(`SELECT root_id, last_seq FROM executions WHERE id = $1 FOR NO KEY UPDATE`, a.id)
-	b.Queue(`SELECT 1 FROM executions WHERE id = (SELECT root_id FROM executions WHERE id = $1) FOR SHARE`, a.id)
-	b.Queue(`SELECT coalesce((SELECT token FROM leases WHERE root_id = (SELECT root_id FROM executions WHERE id = $1)), 0)`, a.id)
-	res := w.tx.SendBatch(ctx, b)
+// queueAppend queues a's loom_append call (see schemaV2).
+func (w *writer) queueAppend(b *pgx.Batch, a *appendArgs) {
+	n := len(a.events)
 	var (
-		root        string
-		last, token int64
+		paths, kinds, names = make([]string, n), make([]string, n), make([]string, n)
+		ordinals            = make([]int32, n)
+		data, times         = make([]*string, n), make([]*string, n)
 	)
-	err := res.QueryRow().Scan(&root, &last)
-	notFound := errors.Is(err, pgx.ErrNoRows)
-	if err == nil || notFound {
-		_, err = res.Exec()
+	for i, ev := range a.events {
+		paths[i], kinds[i], names[i], ordinals[i], data[i], times[i] = ev.path, ev.kind, ev.name, int32(ev.ordinal), ev.data, nullTime(ev.time)
 	}
-	if err == nil {
-		err = res.QueryRow().Scan(&token)
+	b.Queue(`SELECT o_code, coalesce(o_last, 0) FROM loom_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		a.id, a.token, a.expected, formatTime(w.clock()), paths, kinds, names, ordinals, data, times,
+		a.state, a.output, a.error, a.setPauses, a.pauses, a.setWake, a.wake, a.release)
+}
+
+// appendResult reads the outcome of a's loom_append call.
+func appendResult(br pgx.BatchResults, a *appendArgs) (int64, error) {
+	var (
+		code int32
+		last int64
+	)
+	if err := br.QueryRow().Scan(&code, &last); err != nil {
+		return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
 	}
-	if cerr := res.Close(); err == nil {
-		err = cerr
-	}
-	switch {
-	case notFound && err == nil:
+	switch code {
+	case 0:
+		return last, nil
+	case 1:
 		return 0, refuse(fmt.Errorf("journal: append to %s: %w", a.id, journal.ErrNotFound))
-	case err != nil:
-		return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
-	}
-	if token == 0 || token != a.token {
+	case 2:
 		return 0, refuse(fmt.Errorf("journal: append to %s with token %d: %w", a.id, a.token, journal.ErrFenced))
-	}
-	if a.expected != last {
+	case 3:
 		return 0, refuse(fmt.Errorf("journal: append to %s after seq %d, last is %d: %w", a.id, a.expected, last, journal.ErrConflict))
+	case 4:
+		return 0, refuse(fmt.Errorf("journal: append to %s: an event's (path, kind, ordinal) is already recorded: %w", a.id, journal.ErrConflict))
 	}
-	if a.dup != nil {
-		return 0, refuse(a.dup)
-	}
-	nowText := formatTime(w.clock())
-	if n := len(a.events); n > 0 {
-		var (
-			seqs               = make([]int64, n)
-			paths, kinds, name = make([]string, n), make([]string, n), make([]string, n)
-			ordinals           = make([]int32, n)
-			data               = make([]*string, n)
-			times              = make([]string, n)
-		)
-		for i, ev := range a.events {
-			seqs[i], paths[i], kinds[i], name[i], ordinals[i], data[i] = last+int64(i)+1, ev.path, ev.kind, ev.name, int32(ev.ordinal), ev.data
-			times[i] = nowText
-			if !ev.time.IsZero() {
-				times[i] = formatTime(ev.time)
-			}
-		}
-		tag, err := w.tx.Exec(ctx, `INSERT INTO events (execution_id, seq, path, kind, name, ordinal, data, time)
-			SELECT $1::text, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::text[], $8::text[])
-			ON CONFLICT (execution_id, path, kind, ordinal) DO NOTHING`,
-			a.id, seqs, paths, kinds, name, ordinals, data, times)
-		if err != nil {
-			return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
-		}
-		if tag.RowsAffected() != int64(n) {
-			if _, err := w.tx.Exec(ctx, `DELETE FROM events WHERE execution_id = $1 AND seq > $2`, a.id, last); err != nil {
-				return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
-			}
-			return 0, refuse(fmt.Errorf("journal: append to %s: an event's (path, kind, ordinal) is already recorded: %w", a.id, journal.ErrConflict))
-		}
-		last += int64(n)
-	}
-	b = &pgx.Batch{}
-	if a.update {
-		b.Queue(`UPDATE executions SET last_seq = $1, updated_at = $2,
-			state   = coalesce($3, state),
-			output  = coalesce($4, output),
-			error   = coalesce($5, error),
-			pauses  = CASE WHEN $6 THEN $7 ELSE pauses END,
-			wake_at = CASE WHEN $8 THEN $9 ELSE wake_at END
-			WHERE id = $10`, last, nowText, a.state, a.output, a.error, a.setPauses, a.pauses, a.setWake, a.wake, a.id)
-	} else {
-		b.Queue(`UPDATE executions SET last_seq = $1, updated_at = $2 WHERE id = $3`, last, nowText, a.id)
-	}
-	if a.release {
-		b.Queue(`DELETE FROM leases WHERE root_id = $1 AND token = $2`, root, a.token)
-	}
-	if err := w.tx.SendBatch(ctx, b).Close(); err != nil {
-		return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
-	}
-	return last, nil
+	return 0, fmt.Errorf("journal: append to %s: unknown result %d from loom_append", a.id, code)
 }
 
 const leaseColumns = `token, holder_id, holder_host, holder_pid, expires`
