@@ -17,6 +17,7 @@ var allowed = map[string][]string{
 	"journal":             {},
 	"journal/memory":      {"journal"},
 	"journal/sqlite":      {"journal"},
+	"journal/postgres":    {"journal"},
 	"journal/journaltest": {"journal"},
 	"definition":          {"schemas", "builtins"},
 	"interpreter":         {"definition", "journal", "builtins", "schemas"},
