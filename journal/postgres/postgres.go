@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/internal/groupcommit"
 )
 
 // DefaultLeaseTTL is the lease duration used when Acquire or Renew is given
@@ -63,10 +63,7 @@ type Journal struct {
 	opts  options
 	pool  *pgxpool.Pool
 	w     *writer
-	queue chan *op
-
-	mu     sync.RWMutex // guards closed against sends on queue
-	closed bool
+	queue *groupcommit.Queue[*op]
 }
 
 var _ journal.Journal = (*Journal)(nil)
@@ -102,46 +99,28 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Journal, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres journal: %w", err)
 	}
-	j := &Journal{opts: o, pool: pool, queue: make(chan *op, 4*o.maxBatch)}
-	j.w = &writer{pool: pool, now: o.now, max: o.maxBatch, exited: make(chan struct{})}
-	go j.w.loop(j.queue)
+	j := &Journal{opts: o, pool: pool, queue: groupcommit.NewQueue[*op](4*o.maxBatch, ErrClosed)}
+	j.w = &writer{pool: pool, now: o.now, max: o.maxBatch}
+	go j.queue.Run(o.maxBatch, j.w.commit)
 	return j, nil
 }
 
 // Close finishes the writes already queued, then closes the pool. Calls
 // made after Close fail with ErrClosed.
 func (j *Journal) Close() error {
-	j.mu.Lock()
-	if j.closed {
-		j.mu.Unlock()
+	if !j.queue.Close() {
 		return nil
 	}
-	j.closed = true
-	close(j.queue)
-	j.mu.Unlock()
-	<-j.w.exited
 	j.pool.Close()
 	return nil
 }
 
 // Stats counts the writer's work since Open.
-type Stats struct {
-	// Commits is the number of transactions the writer committed.
-	Commits int64
-	// Writes is the number of write calls (Create, Append, lease methods)
-	// acknowledged after a commit, whether they succeeded or were refused.
-	Writes int64
-	// Appends is the number of Append calls that succeeded.
-	Appends int64
-	// Events is the number of events written.
-	Events int64
-	// LargestBatch is the most writes acknowledged by one commit.
-	LargestBatch int64
-}
+type Stats = groupcommit.Stats
 
 // Stats returns the writer's counters.
 func (j *Journal) Stats() Stats {
-	return j.w.stats()
+	return j.w.Counters.Stats()
 }
 
 // Create implements journal.Journal.
@@ -197,7 +176,7 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 		}
 	}
 	var last int64
-	o := &op{append: true, events: len(a.Events),
+	o := &op{Ticket: groupcommit.Ticket{Append: true, Events: len(a.Events)},
 		queue: func(b *pgx.Batch) { j.w.queueAppend(b, &p) },
 		result: func(br pgx.BatchResults) (err error) {
 			last, err = appendResult(br, &p)

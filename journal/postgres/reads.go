@@ -64,9 +64,7 @@ func (j *Journal) readable(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	j.mu.RLock()
-	defer j.mu.RUnlock()
-	if j.closed {
+	if j.queue.Closed() {
 		return ErrClosed
 	}
 	return nil

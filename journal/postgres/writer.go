@@ -5,125 +5,44 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/internal/groupcommit"
 )
 
 // An op is one queued write. run executes inside the batch's transaction,
 // with no savepoint of its own: it either succeeds, or is refused having
-// written nothing (its error is a refusal), or fails with any other error,
-// after which the writer rolls the transaction back and runs the batch again
-// without it. So run may be called more than once. err is set before done is
-// closed.
+// written nothing (its error is a groupcommit.Refusal), or fails with any
+// other error, after which the writer rolls the transaction back and runs
+// the batch again without it. So run may be called more than once.
 //
 // A pipelined op has queue and result instead of run: one statement that
 // refuses without an error, queued with the ops next to it in one pgx.Batch,
 // so that they cost one round trip together.
 type op struct {
-	ctx    context.Context
+	groupcommit.Ticket
 	run    func(context.Context, *writer) error
 	queue  func(*pgx.Batch)
 	result func(pgx.BatchResults) error
-	append bool // counts in Stats.Appends when it succeeds
-	events int
-
-	state atomic.Int32 // opQueued → opTaken by the writer, or → opAbandoned by the caller
-	err   error
-	done  chan struct{}
 }
 
-const (
-	opQueued int32 = iota
-	opTaken
-	opAbandoned
-)
+// submit queues o and waits for the commit that holds it.
+func (j *Journal) submit(ctx context.Context, o *op) error { return j.queue.Submit(ctx, o) }
 
-// submit queues o and waits for its commit. A caller whose context ends
-// while o is still queued gets ctx.Err() and o never runs; once the writer
-// has taken o, the caller waits for the outcome, so an error never hides a
-// committed write.
-func (j *Journal) submit(ctx context.Context, o *op) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	o.ctx, o.done = ctx, make(chan struct{})
-	j.mu.RLock()
-	if j.closed {
-		j.mu.RUnlock()
-		return ErrClosed
-	}
-	select {
-	case j.queue <- o:
-	case <-ctx.Done():
-		j.mu.RUnlock()
-		return ctx.Err()
-	}
-	j.mu.RUnlock()
-	select {
-	case <-o.done:
-		return o.err
-	case <-ctx.Done():
-		if o.state.CompareAndSwap(opQueued, opAbandoned) {
-			return ctx.Err()
-		}
-		<-o.done
-		return o.err
-	}
-}
-
-// A refusal is an op's error that leaves the transaction as the op found it
-// (a conflict, a fenced token, a missing or existing record...): the batch
-// goes on without the op, which gets err. The writer unwraps it, so callers
-// never see this type.
-type refusal struct{ err error }
-
-func (r refusal) Error() string { return r.err.Error() }
-
-func refuse(err error) error { return refusal{err} }
+func refuse(err error) error { return groupcommit.Refuse(err) }
 
 // writer runs the queued writes. Only its goroutine uses tx.
 type writer struct {
 	pool interface {
 		Begin(context.Context) (pgx.Tx, error)
 	}
-	now    func() time.Time
-	max    int
-	exited chan struct{}
-	batch  []*op
-	tx     pgx.Tx
-
-	commits, writes, appends, events, largest atomic.Int64
-}
-
-func (w *writer) stats() Stats {
-	return Stats{Commits: w.commits.Load(), Writes: w.writes.Load(), Appends: w.appends.Load(), Events: w.events.Load(), LargestBatch: w.largest.Load()}
-}
-
-// loop commits what is queued, as many ops at a time as are waiting (up to
-// max): while one transaction is being made durable, the next batch queues.
-func (w *writer) loop(queue <-chan *op) {
-	defer close(w.exited)
-	for o := range queue {
-		w.batch = append(w.batch[:0], o)
-	fill:
-		for len(w.batch) < w.max {
-			select {
-			case o, ok := <-queue:
-				if !ok {
-					break fill
-				}
-				w.batch = append(w.batch, o)
-			default:
-				break fill
-			}
-		}
-		w.commit(w.batch)
-		clear(w.batch)
-	}
+	now func() time.Time
+	max int
+	tx  pgx.Tx
+	groupcommit.Counters
 }
 
 // maxRetries bounds how often a batch is run again after the server aborted
@@ -135,42 +54,21 @@ const maxRetries = 5
 // statement after an error: the transaction is rolled back and the batch
 // runs again without that op.
 func (w *writer) commit(batch []*op) {
-	live := batch[:0]
-	for _, o := range batch {
-		if o.state.CompareAndSwap(opQueued, opTaken) {
-			live = append(live, o)
-		}
-	}
+	live := groupcommit.Live(batch)
 	retries := 0
 	for len(live) > 0 {
 		bad, err := w.try(live)
 		switch {
 		case err == nil:
-			w.commits.Add(1)
-			w.writes.Add(int64(len(live)))
-			if n := int64(len(live)); n > w.largest.Load() {
-				w.largest.Store(n)
-			}
-			for _, o := range live {
-				if o.append && o.err == nil {
-					w.appends.Add(1)
-					w.events.Add(int64(o.events))
-				}
-				close(o.done)
-			}
+			groupcommit.Committed(&w.Counters, live)
 			return
 		case transient(err) && retries < maxRetries:
 			retries++
 		case bad < 0: // the transaction itself failed
-			for _, o := range live {
-				o.err = err
-				close(o.done)
-			}
+			groupcommit.Fail(live, err)
 			return
 		default:
-			o := live[bad]
-			o.err = err
-			close(o.done)
+			groupcommit.Fail(live[bad:bad+1], err)
 			live = slices.Delete(live, bad, bad+1)
 		}
 	}
@@ -210,13 +108,13 @@ func (w *writer) try(ops []*op) (int, error) {
 		}
 		o := ops[i]
 		i++
-		if o.err = o.ctx.Err(); o.err != nil {
+		if o.Err = o.Ctx.Err(); o.Err != nil {
 			continue
 		}
 		switch err := o.run(ctx, w).(type) {
 		case nil:
-		case refusal:
-			o.err = err.err
+		case groupcommit.Refusal:
+			o.Err = err.Err
 		default:
 			_ = tx.Rollback(ctx)
 			return i - 1, err
@@ -239,19 +137,19 @@ func (w *writer) pipeline(ctx context.Context, ops []*op) (int, error) {
 		// A caller gone before its op is sent gets its context's error, and
 		// the op does not run.
 		o := ops[n]
-		if o.err = o.ctx.Err(); o.err == nil {
+		if o.Err = o.Ctx.Err(); o.Err == nil {
 			o.queue(b)
 		}
 	}
 	br := w.tx.SendBatch(ctx, b)
 	for i, o := range ops[:n] {
-		if o.err != nil {
+		if o.Err != nil {
 			continue
 		}
 		switch err := o.result(br).(type) {
 		case nil:
-		case refusal:
-			o.err = err.err
+		case groupcommit.Refusal:
+			o.Err = err.Err
 		default:
 			_ = br.Close()
 			return i, err
@@ -320,7 +218,7 @@ func (w *writer) createHeld(ctx context.Context, e *execRow, h journal.Holder, t
 		return journal.Lease{}, err
 	}
 	l, err := w.acquire(ctx, e.id, h, ttl, 0)
-	if _, refused := err.(refusal); refused {
+	if _, refused := err.(groupcommit.Refusal); refused {
 		if _, err := w.tx.Exec(ctx, `DELETE FROM executions WHERE id = $1`, e.id); err != nil {
 			return journal.Lease{}, fmt.Errorf("journal: create %s: %w", e.id, err)
 		}

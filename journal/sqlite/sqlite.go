@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/internal/groupcommit"
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
@@ -61,10 +61,7 @@ type Journal struct {
 	wdb   *sql.DB // holds the one write connection, used only by the writer
 	rdb   *sql.DB // read pool
 	w     *writer
-	queue chan *op
-
-	mu     sync.RWMutex // guards closed against sends on queue
-	closed bool
+	queue *groupcommit.Queue[*op]
 }
 
 var _ journal.Journal = (*Journal)(nil)
@@ -83,7 +80,7 @@ func Open(path string, opts ...Option) (*Journal, error) {
 	dsn := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) +
 		fmt.Sprintf("?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_busy_timeout=%d", o.busyTimeout.Milliseconds())
 
-	j := &Journal{opts: o, queue: make(chan *op, 4*o.maxBatch)}
+	j := &Journal{opts: o, queue: groupcommit.NewQueue[*op](4*o.maxBatch, ErrClosed)}
 	var err error
 	if j.wdb, err = sql.Open("sqlite3", dsn); err != nil {
 		return nil, fmt.Errorf("sqlite journal %s: %w", path, err)
@@ -115,7 +112,7 @@ func Open(path string, opts ...Option) (*Journal, error) {
 	}
 	j.rdb.SetMaxOpenConns(o.readConns)
 	j.rdb.SetMaxIdleConns(o.readConns)
-	go j.w.loop(j.queue)
+	go j.queue.Run(o.maxBatch, j.w.commit)
 	return j, nil
 }
 
@@ -157,36 +154,18 @@ func setup(ctx context.Context, c *sql.Conn, busy time.Duration) error {
 // Close finishes the writes already queued, then closes the database.
 // Calls made after Close fail with ErrClosed.
 func (j *Journal) Close() error {
-	j.mu.Lock()
-	if j.closed {
-		j.mu.Unlock()
+	if !j.queue.Close() {
 		return nil
 	}
-	j.closed = true
-	close(j.queue)
-	j.mu.Unlock()
-	<-j.w.exited
 	return errors.Join(j.w.close(), j.wdb.Close(), j.rdb.Close())
 }
 
 // Stats counts the writer's work since Open.
-type Stats struct {
-	// Commits is the number of transactions the writer committed.
-	Commits int64
-	// Writes is the number of write calls (Create, Append, lease methods)
-	// acknowledged after a commit, whether they succeeded or were refused.
-	Writes int64
-	// Appends is the number of Append calls that succeeded.
-	Appends int64
-	// Events is the number of events written.
-	Events int64
-	// LargestBatch is the most writes acknowledged by one commit.
-	LargestBatch int64
-}
+type Stats = groupcommit.Stats
 
 // Stats returns the writer's counters.
 func (j *Journal) Stats() Stats {
-	return j.w.stats()
+	return j.w.Counters.Stats()
 }
 
 // Create implements journal.Journal.
@@ -242,7 +221,7 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 		}
 	}
 	var last int64
-	o := &op{append: true, events: len(a.Events), run: func(w *writer) (err error) {
+	o := &op{Ticket: groupcommit.Ticket{Append: true, Events: len(a.Events)}, run: func(w *writer) (err error) {
 		last, err = w.append(&p)
 		return err
 	}}

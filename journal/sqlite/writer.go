@@ -6,94 +6,40 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/internal/groupcommit"
 )
 
 // An op is one queued write. run executes inside the batch's transaction,
 // with no savepoint of its own: it either succeeds, or is refused having
-// written nothing (its error is a refusal), or fails with any other error,
-// after which the writer rolls the transaction back and runs the batch again
-// without it. So run may be called more than once. err is set before done is
-// closed.
+// written nothing (its error is a groupcommit.Refusal), or fails with any
+// other error, after which the writer rolls the transaction back and runs
+// the batch again without it. So run may be called more than once.
 type op struct {
-	ctx    context.Context
-	run    func(*writer) error
-	append bool // counts in Stats.Appends when it succeeds
-	events int
-
-	state atomic.Int32 // opQueued → opTaken by the writer, or → opAbandoned by the caller
-	err   error
-	done  chan struct{}
+	groupcommit.Ticket
+	run func(*writer) error
 }
 
-const (
-	opQueued int32 = iota
-	opTaken
-	opAbandoned
-)
-
-// submit queues o and waits for its commit. A caller whose context ends
-// while o is still queued gets ctx.Err() and o never runs; once the writer
-// has taken o, the caller waits for the outcome, so an error never hides a
-// committed write.
-func (j *Journal) submit(ctx context.Context, o *op) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	o.ctx, o.done = ctx, make(chan struct{})
-	j.mu.RLock()
-	if j.closed {
-		j.mu.RUnlock()
-		return ErrClosed
-	}
-	select {
-	case j.queue <- o:
-	case <-ctx.Done():
-		j.mu.RUnlock()
-		return ctx.Err()
-	}
-	j.mu.RUnlock()
-	select {
-	case <-o.done:
-		return o.err
-	case <-ctx.Done():
-		if o.state.CompareAndSwap(opQueued, opAbandoned) {
-			return ctx.Err()
-		}
-		<-o.done
-		return o.err
-	}
-}
+// submit queues o and waits for the commit that holds it.
+func (j *Journal) submit(ctx context.Context, o *op) error { return j.queue.Submit(ctx, o) }
 
 // writer owns the write connection. Only its goroutine touches conn.
 type writer struct {
-	conn   *sql.Conn
-	now    func() time.Time
-	max    int
-	exited chan struct{}
-	batch  []*op
-
-	commits, writes, appends, events, largest atomic.Int64
+	conn *sql.Conn
+	now  func() time.Time
+	max  int
+	groupcommit.Counters
 
 	selExec, selFence, selLease, insExec, delExec, nextToken, putLease, renewLease, delLease *sql.Stmt
 	insEvent, delEvents, updSeq, updRecord                                                   *sql.Stmt
 }
 
-// A refusal is an op's error that leaves the transaction as the op found it
-// (a conflict, a fenced token, a missing or existing record...): the batch
-// goes on without the op, which gets err. The writer unwraps it, so callers
-// never see this type.
-type refusal struct{ err error }
-
-func (r refusal) Error() string { return r.err.Error() }
-
-func refuse(err error) error { return refusal{err} }
+func refuse(err error) error { return groupcommit.Refuse(err) }
 
 func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) {
-	w := &writer{conn: conn, now: o.now, max: o.maxBatch, exited: make(chan struct{})}
+	w := &writer{conn: conn, now: o.now, max: o.maxBatch}
 	for _, s := range []struct {
 		dst **sql.Stmt
 		sql string
@@ -150,70 +96,22 @@ func (w *writer) close() error {
 	return w.conn.Close()
 }
 
-func (w *writer) stats() Stats {
-	return Stats{Commits: w.commits.Load(), Writes: w.writes.Load(), Appends: w.appends.Load(), Events: w.events.Load(), LargestBatch: w.largest.Load()}
-}
-
-// loop commits what is queued, as many ops at a time as are waiting (up to
-// max): while one transaction is being made durable, the next batch queues.
-func (w *writer) loop(queue <-chan *op) {
-	defer close(w.exited)
-	for o := range queue {
-		w.batch = append(w.batch[:0], o)
-	fill:
-		for len(w.batch) < w.max {
-			select {
-			case o, ok := <-queue:
-				if !ok {
-					break fill
-				}
-				w.batch = append(w.batch, o)
-			default:
-				break fill
-			}
-		}
-		w.commit(w.batch)
-		clear(w.batch)
-	}
-}
-
 // commit runs the live ops of batch in one transaction. An op that fails
 // with anything but a refusal may have left part of its writes: the
 // transaction is rolled back and the batch runs again without that op.
 func (w *writer) commit(batch []*op) {
-	live := batch[:0]
-	for _, o := range batch {
-		if o.state.CompareAndSwap(opQueued, opTaken) {
-			live = append(live, o)
-		}
-	}
+	live := groupcommit.Live(batch)
 	for len(live) > 0 {
 		bad, err := w.try(live)
 		switch {
 		case err == nil:
-			w.commits.Add(1)
-			w.writes.Add(int64(len(live)))
-			if n := int64(len(live)); n > w.largest.Load() {
-				w.largest.Store(n)
-			}
-			for _, o := range live {
-				if o.append && o.err == nil {
-					w.appends.Add(1)
-					w.events.Add(int64(o.events))
-				}
-				close(o.done)
-			}
+			groupcommit.Committed(&w.Counters, live)
 			return
 		case bad < 0: // the transaction itself failed
-			for _, o := range live {
-				o.err = err
-				close(o.done)
-			}
+			groupcommit.Fail(live, err)
 			return
 		default:
-			o := live[bad]
-			o.err = err
-			close(o.done)
+			groupcommit.Fail(live[bad:bad+1], err)
 			live = slices.Delete(live, bad, bad+1)
 		}
 	}
@@ -228,13 +126,13 @@ func (w *writer) try(ops []*op) (int, error) {
 		return -1, fmt.Errorf("journal: begin: %w", err)
 	}
 	for i, o := range ops {
-		if o.err = o.ctx.Err(); o.err != nil {
+		if o.Err = o.Ctx.Err(); o.Err != nil {
 			continue
 		}
 		switch err := o.run(w).(type) {
 		case nil:
-		case refusal:
-			o.err = err.err
+		case groupcommit.Refusal:
+			o.Err = err.Err
 		default:
 			w.rollback(ctx)
 			return i, err
@@ -289,7 +187,7 @@ func (w *writer) createHeld(e *journal.Execution, h journal.Holder, ttl time.Dur
 		return journal.Lease{}, err
 	}
 	l, err := w.acquire(e.ID, h, ttl, 0)
-	if _, refused := err.(refusal); refused {
+	if _, refused := err.(groupcommit.Refusal); refused {
 		if _, err := w.delExec.Exec(e.ID); err != nil {
 			return journal.Lease{}, fmt.Errorf("journal: create %s: %w", e.ID, err)
 		}

@@ -75,9 +75,9 @@ func hold(t *testing.T, j *Journal) (release func()) {
 }
 
 func waitQueued(t *testing.T, j *Journal, n int) {
-	for deadline := time.Now().Add(10 * time.Second); len(j.queue) < n; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); j.queue.Len() < n; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d ops queued, want %d", len(j.queue), n)
+			t.Fatalf("%d ops queued, want %d", j.queue.Len(), n)
 		}
 	}
 }
