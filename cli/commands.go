@@ -17,6 +17,7 @@ import (
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/postgres"
 	"github.com/loomwork/loom/journal/sqlite"
 	"github.com/loomwork/loom/schemas"
 )
@@ -102,6 +103,12 @@ func (a *app) dbPath() string {
 	return defaultDB
 }
 
+// isPostgresURL reports whether a --db value names a PostgreSQL database
+// (postgres://… or postgresql://…) rather than a SQLite file.
+func isPostgresURL(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
 // errNoJournal: a reading command found no journal file; it creates none.
 var errNoJournal = errors.New("no journal")
 
@@ -110,6 +117,13 @@ var errNoJournal = errors.New("no journal")
 // is created. run creates the file and its directory on first use.
 func (a *app) openJournal(create bool) (journal.Journal, error) {
 	path := a.dbPath()
+	if isPostgresURL(path) {
+		j, err := postgres.Open(a.ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open the PostgreSQL journal: %v", err)
+		}
+		return j, nil
+	}
 	if _, err := os.Stat(path); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("cannot open the journal %s: %v", path, unwrapPath(err))
@@ -179,8 +193,6 @@ func (a *app) closeJournal(j journal.Journal) {
 	}
 }
 
-// openForID opens the journal to act on execution id; an absent journal
-// means there is no such execution.
 // engineForID opens the journal that must hold execution id and returns an
 // engine over it (no catalog: it reads and continues pinned executions) and
 // the function that closes the journal.
@@ -193,6 +205,8 @@ func (a *app) engineForID(id string) (*interpreter.Engine, func(), error) {
 	return eng, func() { a.closeJournal(j) }, nil
 }
 
+// openForID opens the journal to act on execution id; an absent journal
+// means there is no such execution.
 func (a *app) openForID(id string) (journal.Journal, error) {
 	j, err := a.openJournal(false)
 	if err == errNoJournal {
