@@ -1,6 +1,7 @@
 package interpreter
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -309,11 +310,7 @@ func (x *exec) attempts(ctx context.Context, r *definition.Retry, path, name str
 			if x.d.replay && isCall(name) {
 				x.replayChild(ctx, ap, ev)
 			}
-			var rec stepRecord
-			if err := json.Unmarshal(ev.Data, &rec); err != nil {
-				return nil, fatal(fmt.Errorf("journal: %s at %s: %w", name, ap, err))
-			}
-			out, err := decodeJSON(rec.Output)
+			out, err := recordedOutput(ev)
 			if err != nil {
 				return nil, fatal(fmt.Errorf("journal: %s at %s: %w", name, ap, err))
 			}
@@ -481,11 +478,11 @@ func (x *exec) pause(st *definition.Step, path string) (any, error) {
 	if ev, ok, err := x.recorded(path, journal.StepCompleted, name); err != nil {
 		return nil, fatal(err)
 	} else if ok {
-		var rec stepRecord
-		if err := json.Unmarshal(ev.Data, &rec); err != nil {
+		out, err := recordedOutput(ev)
+		if err != nil {
 			return nil, fatal(err)
 		}
-		return decodeJSON(rec.Output)
+		return out, nil
 	}
 	if ev, ok, _ := x.recorded(path, journal.StepFailed, name); ok {
 		var rec stepRecord
@@ -793,15 +790,32 @@ func (x *exec) recordedItem(st *definition.Step, path string, i int) (any, bool,
 	if err != nil || !ok {
 		return nil, false, fatalOrNil(err)
 	}
-	var rec stepRecord
-	if err := json.Unmarshal(ev.Data, &rec); err != nil {
-		return nil, false, fatal(err)
-	}
-	out, err := decodeJSON(rec.Output)
+	out, err := recordedOutput(ev)
 	if err != nil {
 		return nil, false, fatal(err)
 	}
 	return out, true, nil
+}
+
+// recordedOutput decodes the output of a step.completed event. The engine
+// writes that data as {"output":…,"started_at":"…"} (sorted keys), so the
+// output's bytes are found without decoding the record; anything else goes
+// through the JSON decoder. Replaying a large map reads one per item.
+func recordedOutput(ev journal.Event) (any, error) {
+	const head, tail = `{"output":`, `,"started_at":"`
+	d := ev.Data
+	if bytes.HasPrefix(d, []byte(head)) && bytes.HasSuffix(d, []byte(`"}`)) {
+		if i := bytes.LastIndex(d, []byte(tail)); i > len(head) && bytes.IndexByte(d[i+len(tail):len(d)-2], '"') < 0 {
+			if out, err := decodeJSON(d[len(head):i]); err == nil {
+				return out, nil
+			}
+		}
+	}
+	var rec stepRecord
+	if err := json.Unmarshal(d, &rec); err != nil {
+		return nil, err
+	}
+	return decodeJSON(rec.Output)
 }
 
 func fatalOrNil(err error) error {
