@@ -108,7 +108,7 @@ func New(cat *definition.Catalog, tasks Tasks, j journal.Journal, opts ...Option
 		cat: cat, tasks: tasks, j: j,
 		clock:      builtins.SystemClock{},
 		rnd:        builtins.CryptoRandom{},
-		leaseTTL:   30 * time.Second,
+		leaseTTL:   journal.DefaultLeaseTTL,
 		waitTimers: true,
 		maxWait:    time.Duration(math.MaxInt64),
 	}

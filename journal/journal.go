@@ -145,6 +145,19 @@ type Filter struct {
 	Limit int
 }
 
+// DefaultLeaseTTL is the lease duration Acquire and Renew use when given a
+// ttl ≤ 0.
+const DefaultLeaseTTL = 30 * time.Second
+
+// LeaseTTL is ttl, or DefaultLeaseTTL when ttl ≤ 0: how every backend reads
+// the ttl of Acquire and Renew.
+func LeaseTTL(ttl time.Duration) time.Duration {
+	if ttl <= 0 {
+		return DefaultLeaseTTL
+	}
+	return ttl
+}
+
 // Holder identifies a runner: a process on a host.
 type Holder struct {
 	ID   string // unique per runner instance

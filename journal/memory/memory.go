@@ -13,10 +13,6 @@ import (
 	"github.com/loomwork/loom/journal"
 )
 
-// DefaultLeaseTTL is the lease duration used when Acquire or Renew is given
-// a ttl ≤ 0.
-const DefaultLeaseTTL = 30 * time.Second
-
 // ErrClosed is returned by every method after Close.
 var ErrClosed = errors.New("journal: closed")
 
@@ -304,7 +300,7 @@ func (j *Journal) acquireLocked(rootID string, h journal.Holder, ttl time.Durati
 		return journal.Lease{}, &journal.BusyError{Lease: cur}
 	}
 	j.lastToken++
-	l := journal.Lease{RootID: rootID, Token: j.lastToken, Holder: h, Expires: now.Add(leaseTTL(ttl))}
+	l := journal.Lease{RootID: rootID, Token: j.lastToken, Holder: h, Expires: now.Add(journal.LeaseTTL(ttl))}
 	j.leases[rootID] = l
 	return l, nil
 }
@@ -323,7 +319,7 @@ func (j *Journal) Renew(ctx context.Context, l journal.Lease, ttl time.Duration)
 	if !ok || cur.Token != l.Token {
 		return journal.Lease{}, fmt.Errorf("journal: renew lease %d of %s: %w", l.Token, l.RootID, journal.ErrFenced)
 	}
-	cur.Expires = j.clock().Add(leaseTTL(ttl))
+	cur.Expires = j.clock().Add(journal.LeaseTTL(ttl))
 	j.leases[l.RootID] = cur
 	return cur, nil
 }
@@ -367,13 +363,6 @@ func (j *Journal) Close() error {
 	j.execs = nil
 	j.leases = nil
 	return nil
-}
-
-func leaseTTL(ttl time.Duration) time.Duration {
-	if ttl <= 0 {
-		return DefaultLeaseTTL
-	}
-	return ttl
 }
 
 // normTime drops the location and monotonic reading, as a round trip

@@ -11,11 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/loomwork/loom/journal"
 	"github.com/loomwork/loom/journal/internal/groupcommit"
+	"github.com/loomwork/loom/journal/internal/timetext"
 )
-
-// DefaultLeaseTTL is the lease duration used when Acquire or Renew is given
-// a ttl ≤ 0.
-const DefaultLeaseTTL = 30 * time.Second
 
 // ErrClosed is returned by every method after Close.
 var ErrClosed = errors.New("journal: closed")
@@ -145,7 +142,7 @@ func (j *Journal) CreateHeld(ctx context.Context, e *journal.Execution, h journa
 	r := newExecRow(e)
 	var l journal.Lease
 	err := j.submit(ctx, &op{run: func(ctx context.Context, w *writer) (err error) {
-		l, err = w.createHeld(ctx, &r, h, leaseTTL(ttl))
+		l, err = w.createHeld(ctx, &r, h, journal.LeaseTTL(ttl))
 		return err
 	}})
 	return l, err
@@ -192,7 +189,7 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 func (j *Journal) Acquire(ctx context.Context, rootID string, h journal.Holder, ttl time.Duration, takeover int64) (journal.Lease, error) {
 	var l journal.Lease
 	err := j.submit(ctx, &op{run: func(ctx context.Context, w *writer) (err error) {
-		l, err = w.acquire(ctx, rootID, h, leaseTTL(ttl), takeover)
+		l, err = w.acquire(ctx, rootID, h, journal.LeaseTTL(ttl), takeover)
 		return err
 	}})
 	return l, err
@@ -202,7 +199,7 @@ func (j *Journal) Acquire(ctx context.Context, rootID string, h journal.Holder, 
 func (j *Journal) Renew(ctx context.Context, l journal.Lease, ttl time.Duration) (journal.Lease, error) {
 	var out journal.Lease
 	err := j.submit(ctx, &op{run: func(ctx context.Context, w *writer) (err error) {
-		out, err = w.renew(ctx, l, leaseTTL(ttl))
+		out, err = w.renew(ctx, l, journal.LeaseTTL(ttl))
 		return err
 	}})
 	return out, err
@@ -213,26 +210,9 @@ func (j *Journal) Release(ctx context.Context, l journal.Lease) error {
 	return j.submit(ctx, &op{run: func(ctx context.Context, w *writer) error { return w.release(ctx, l) }})
 }
 
-func leaseTTL(ttl time.Duration) time.Duration {
-	if ttl <= 0 {
-		return DefaultLeaseTTL
-	}
-	return ttl
-}
+func formatTime(t time.Time) string { return timetext.Format(t) }
 
-// timeLayout is RFC 3339 with a fixed nine-digit fraction: text order is
-// time order, which List and the Due filter rely on.
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-func parseTime(s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("bad time %q in database: %w", s, err)
-	}
-	return t.UTC(), nil
-}
+func parseTime(s string) (time.Time, error) { return timetext.Parse(s) }
 
 // nullTime is t as stored: nil (NULL) for the zero time.
 func nullTime(t time.Time) *string {
