@@ -34,7 +34,22 @@ var (
 	ErrBusy = errors.New("execution is held by another runner")
 	// ErrFenced: the caller's lease token is no longer the current one.
 	ErrFenced = errors.New("lease lost: another runner holds the execution")
+	// ErrNotRoot: the operation needs a root execution (a cancel), and this
+	// one is a child.
+	ErrNotRoot = errors.New("not a root execution")
 )
+
+// NotRootError names the root of a child execution an operation refused.
+type NotRootError struct {
+	ID, RootID string
+}
+
+func (e *NotRootError) Error() string {
+	return "execution " + e.ID + " is a child of root " + e.RootID + ": cancel the root, which cancels its whole tree"
+}
+
+// Unwrap makes errors.Is(err, ErrNotRoot) true.
+func (e *NotRootError) Unwrap() error { return ErrNotRoot }
 
 // Execution is one execution's record. Input, Output, Error and Pauses are
 // JSON documents (nil when absent).
@@ -60,6 +75,21 @@ type Execution struct {
 
 	// WakeAt is when a WAITING execution's timer is due (zero otherwise).
 	WakeAt time.Time
+
+	// Labels are the string pairs a start gave (SPEC §6): stored and
+	// filtered on, never visible to the workflow. Nil when none.
+	Labels map[string]string
+	// StartedBy names who started the execution (a token's name, "local").
+	StartedBy string
+	// CancelRequested: RequestCancel asked for the tree to be cancelled; the
+	// process that holds or next claims it carries the cancel out.
+	CancelRequested bool
+	// Takeovers counts the claims that took the root over from a holder
+	// whose lease had expired. Backends maintain it; Create ignores it.
+	Takeovers int
+	// LastSeq is the Seq of the execution's last event (0 for none).
+	// Backends maintain it; Create ignores it.
+	LastSeq int64
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -143,6 +173,65 @@ type Filter struct {
 	// expired at it (the runner died).
 	Due   time.Time
 	Limit int
+	// Labels selects executions that carry every one of these pairs.
+	Labels map[string]string
+}
+
+// ClaimReason says why a dispatcher claimed an execution. The reasons are
+// SPEC §6's classes of claimable executions.
+type ClaimReason string
+
+// The claim reasons, in the order Claim takes them.
+const (
+	ClaimCancel   ClaimReason = "cancel"   // a cancel was requested
+	ClaimResume   ClaimReason = "resume"   // a resume made it runnable (RUNNING, events, no holder)
+	ClaimTimer    ClaimReason = "timer"    // a timer, pause deadline or workflow timeout is due
+	ClaimTakeover ClaimReason = "takeover" // its holder's lease expired
+	ClaimStart    ClaimReason = "start"    // new: RUNNING with no event and no holder
+)
+
+// LabelPath is the JSON path of label key k in a stored labels object
+// ($."k"), as SQLite's json_extract reads it.
+func LabelPath(k string) string {
+	b, _ := json.Marshal(k)
+	return "$." + string(b)
+}
+
+// ClaimOrder is the rank of a reason in claim order (0 first).
+func ClaimOrder(r ClaimReason) int {
+	switch r {
+	case ClaimCancel:
+		return 0
+	case ClaimResume, ClaimTimer:
+		return 1 // one class: oldest due (or resume) time first
+	case ClaimTakeover:
+		return 2
+	}
+	return 3
+}
+
+// ClaimRequest asks Claim for work.
+type ClaimRequest struct {
+	Holder Holder
+	TTL    time.Duration // of the leases taken (≤ 0: DefaultLeaseTTL)
+	Limit  int           // at most this many claims (≤ 0 claims none)
+	// Exclude names roots this holder must not claim (it lacks one of
+	// their tasks, say).
+	Exclude []string
+}
+
+// Claim is one root execution claimed: its lease is held by the claimer.
+type Claim struct {
+	Lease  Lease
+	Reason ClaimReason
+}
+
+// ClaimResult is what Claim took, and when the next known timer falls due.
+type ClaimResult struct {
+	Claims []Claim
+	// NextWake is the earliest wake-up time of an unfinished root that is
+	// not due yet (zero when none), so a dispatcher can wake for it.
+	NextWake time.Time
 }
 
 // DefaultLeaseTTL is the lease duration Acquire and Renew use when given a
@@ -203,6 +292,18 @@ type Journal interface {
 	Release(ctx context.Context, l Lease) error
 	// LeaseOf returns the current lease of root (zero Lease if none).
 	LeaseOf(ctx context.Context, rootID string) (Lease, error)
+
+	// Claim takes, in one transaction, the leases of up to r.Limit root
+	// executions that are claimable at the journal's clock: unfinished, not
+	// held by a live lease, and with a cancel requested, runnable (RUNNING),
+	// or a wake-up time that has come. They are taken in the order of the
+	// ClaimReason constants, oldest first within each (by request, due,
+	// expiry and creation time). Two claimers never get the same root.
+	Claim(ctx context.Context, r ClaimRequest) (ClaimResult, error)
+	// RequestCancel marks an unfinished root execution CancelRequested (a
+	// no-op on a finished one) and returns its record. ErrNotFound if there
+	// is none; ErrNotRoot (wrapped in a *NotRootError) for a child.
+	RequestCancel(ctx context.Context, id string) (*Execution, error)
 
 	Close() error
 }

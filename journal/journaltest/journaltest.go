@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,6 +61,10 @@ var cases = []struct {
 	{"CopiesInAndOut", testCopies},
 	{"CancelledContext", testCancelledContext},
 	{"ConcurrentExecutions", testConcurrentExecutions},
+	{"ClaimOrder", testClaimOrder},
+	{"ClaimConcurrent", testClaimConcurrent},
+	{"RequestCancel", testRequestCancel},
+	{"LabelsActorLastSeq", testLabelsActorLastSeq},
 	{"ConcurrentSameExecutionSerialized", testConcurrentSameSerialized},
 	{"ConcurrentSameExecutionOptimistic", testConcurrentSameOptimistic},
 }
@@ -990,5 +995,187 @@ func checkDense(t *testing.T, s *suite, id string, n int) {
 			t.Fatalf("path %s recorded twice", e.Path)
 		}
 		paths[e.Path] = true
+	}
+}
+
+func testClaimOrder(t *testing.T, s *suite) {
+	now := time.Now().UTC()
+	base := now.Add(-3 * time.Hour)
+	n := 0
+	mk := func(id string, st journal.State, wake time.Time, parent string) {
+		n++
+		s.create(&journal.Execution{ID: id, State: st, WakeAt: wake, ParentID: parent, RootID: parent, CreatedAt: base.Add(time.Duration(n) * time.Second)})
+	}
+	mk("new-2", journal.Running, time.Time{}, "")
+	mk("cancel-paused", journal.Paused, time.Time{}, "")
+	mk("due-old", journal.Waiting, now.Add(-2*time.Hour), "")
+	mk("due-new", journal.Waiting, now.Add(-time.Hour), "")
+	mk("paused-due", journal.Paused, now.Add(-90*time.Minute), "")
+	mk("resumed", journal.Running, time.Time{}, "")
+	mk("expired", journal.Running, time.Time{}, "")
+	mk("held", journal.Running, time.Time{}, "")
+	mk("future", journal.Waiting, now.Add(time.Hour), "")
+	mk("paused-nowake", journal.Paused, time.Time{}, "")
+	mk("done", journal.Completed, time.Time{}, "")
+	mk("child", journal.Running, time.Time{}, "held")
+	mk("excluded", journal.Running, time.Time{}, "")
+	// new-1 is created after new-2 but says it is older.
+	s.create(&journal.Execution{ID: "new-1", CreatedAt: base})
+	l := s.acquire("resumed", runnerB, time.Hour)
+	s.append(journal.Append{ExecutionID: "resumed", Token: l.Token, Events: []journal.Event{step("a", 1)}, Release: true})
+	s.acquire("expired", runnerB, time.Nanosecond)
+	s.acquire("held", runnerB, time.Hour)
+	if _, err := s.j.RequestCancel(s.ctx, "cancel-paused"); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(h journal.Holder, limit int) journal.ClaimResult {
+		t.Helper()
+		res, err := s.j.Claim(s.ctx, journal.ClaimRequest{Holder: h, TTL: time.Hour, Limit: limit, Exclude: []string{"excluded"}})
+		if err != nil {
+			t.Fatalf("Claim: %v", err)
+		}
+		for _, c := range res.Claims {
+			if c.Lease.Holder != h || c.Lease.Token == 0 {
+				t.Errorf("claim of %s: lease %+v", c.Lease.RootID, c.Lease)
+			}
+			if got, _ := s.j.LeaseOf(s.ctx, c.Lease.RootID); got.Token != c.Lease.Token {
+				t.Errorf("claim of %s: the journal's lease is %+v, the claim's %+v", c.Lease.RootID, got, c.Lease)
+			}
+		}
+		return res
+	}
+	str := func(cs []journal.Claim) string {
+		var b strings.Builder
+		for _, c := range cs {
+			fmt.Fprintf(&b, "%s:%s ", c.Lease.RootID, c.Reason)
+		}
+		return b.String()
+	}
+	first := claim(runnerA, 3)
+	if got, want := str(first.Claims), "cancel-paused:cancel due-old:timer paused-due:timer "; got != want {
+		t.Errorf("first claim = %s, want %s", got, want)
+	}
+	if !first.NextWake.Equal(now.Add(time.Hour)) {
+		t.Errorf("NextWake = %v, want the future timer %v", first.NextWake, now.Add(time.Hour))
+	}
+	rest := claim(runnerA, 100)
+	if got, want := str(rest.Claims), "due-new:timer resumed:resume expired:takeover new-1:start new-2:start "; got != want {
+		t.Errorf("second claim = %s, want %s", got, want)
+	}
+	if again := claim(runnerB, 100); len(again.Claims) != 0 {
+		t.Errorf("claimed roots claimed again: %s", str(again.Claims))
+	}
+	if got := s.get("expired").Takeovers; got != 1 {
+		t.Errorf("takeovers of expired = %d, want 1", got)
+	}
+	if got := s.get("new-1").Takeovers; got != 0 {
+		t.Errorf("takeovers of new-1 = %d, want 0", got)
+	}
+	if none := claim(runnerA, 0); len(none.Claims) != 0 {
+		t.Errorf("Limit 0 claimed %s", str(none.Claims))
+	}
+}
+
+func testClaimConcurrent(t *testing.T, s *suite) {
+	const n = 40
+	for i := range n {
+		s.create(&journal.Execution{ID: fmt.Sprintf("e%02d", i)})
+	}
+	var mu sync.Mutex
+	got := map[string]string{}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := journal.Holder{ID: fmt.Sprintf("w%d", w), Host: "h", PID: w}
+			for {
+				res, err := s.j.Claim(s.ctx, journal.ClaimRequest{Holder: h, TTL: time.Hour, Limit: 3})
+				if err != nil {
+					t.Errorf("Claim: %v", err)
+					return
+				}
+				if len(res.Claims) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, c := range res.Claims {
+					if prev, ok := got[c.Lease.RootID]; ok {
+						t.Errorf("%s claimed by %s and %s", c.Lease.RootID, prev, h.ID)
+					}
+					got[c.Lease.RootID] = h.ID
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(got) != n {
+		t.Errorf("%d of %d executions claimed", len(got), n)
+	}
+}
+
+func testRequestCancel(t *testing.T, s *suite) {
+	_, err := s.j.RequestCancel(s.ctx, "nope")
+	wantErr(t, "RequestCancel unknown", err, journal.ErrNotFound)
+	s.create(&journal.Execution{ID: "r", State: journal.Paused})
+	s.create(&journal.Execution{ID: "c", ParentID: "r", RootID: "r"})
+	s.create(&journal.Execution{ID: "d", State: journal.Completed})
+	_, err = s.j.RequestCancel(s.ctx, "c")
+	wantErr(t, "RequestCancel of a child", err, journal.ErrNotRoot)
+	var nr *journal.NotRootError
+	if !errors.As(err, &nr) || nr.RootID != "r" {
+		t.Errorf("RequestCancel of a child: %v does not name the root", err)
+	}
+	if got := s.get("c"); got.CancelRequested {
+		t.Errorf("a refused request marked the child")
+	}
+	rec, err := s.j.RequestCancel(s.ctx, "r")
+	if err != nil || !rec.CancelRequested || rec.State != journal.Paused {
+		t.Fatalf("RequestCancel(r) = %+v, %v", rec, err)
+	}
+	if !s.get("r").CancelRequested {
+		t.Errorf("the request is not stored")
+	}
+	if rec, err = s.j.RequestCancel(s.ctx, "r"); err != nil || !rec.CancelRequested {
+		t.Errorf("a repeated request = %+v, %v", rec, err)
+	}
+	rec, err = s.j.RequestCancel(s.ctx, "d")
+	if err != nil || rec.CancelRequested || rec.State != journal.Completed {
+		t.Errorf("RequestCancel of a finished execution = %+v, %v; want it unchanged", rec, err)
+	}
+}
+
+func testLabelsActorLastSeq(t *testing.T, s *suite) {
+	s.create(&journal.Execution{ID: "a", Labels: map[string]string{"customer": "ACME", "tier.x": "gold"}, StartedBy: "ci"})
+	s.create(&journal.Execution{ID: "b", Labels: map[string]string{"customer": "ACME"}})
+	s.create(&journal.Execution{ID: "c"})
+	got := s.get("a")
+	if !reflect.DeepEqual(got.Labels, map[string]string{"customer": "ACME", "tier.x": "gold"}) || got.StartedBy != "ci" {
+		t.Errorf("labels/started_by = %v / %q", got.Labels, got.StartedBy)
+	}
+	if c := s.get("c"); c.Labels != nil || c.StartedBy != "" || c.LastSeq != 0 || c.CancelRequested || c.Takeovers != 0 {
+		t.Errorf("absent service fields: %+v", c)
+	}
+	for _, tc := range []struct {
+		labels map[string]string
+		want   []string
+	}{
+		{map[string]string{"customer": "ACME"}, []string{"b", "a"}},
+		{map[string]string{"customer": "ACME", "tier.x": "gold"}, []string{"a"}},
+		{map[string]string{"customer": "acme"}, []string{}},
+		{map[string]string{"other": "ACME"}, []string{}},
+	} {
+		if got := s.list(journal.Filter{Labels: tc.labels}); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("List(labels %v) = %v, want %v", tc.labels, got, tc.want)
+		}
+	}
+	l := s.acquire("a", runnerA, time.Minute)
+	s.append(journal.Append{ExecutionID: "a", Token: l.Token, Events: []journal.Event{step("x", 1), step("y", 2)}})
+	if got := s.get("a").LastSeq; got != 2 {
+		t.Errorf("LastSeq = %d, want 2", got)
+	}
+	if got := s.list(journal.Filter{Labels: map[string]string{"customer": "ACME"}, Limit: 1}); len(got) != 1 || got[0] != "b" {
+		t.Errorf("List with labels and a limit = %v", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -90,6 +91,7 @@ func (j *Journal) createLocked(e *journal.Execution) error {
 	if _, ok := j.execs[c.ID]; ok {
 		return fmt.Errorf("journal: create %s: %w", c.ID, journal.ErrExists)
 	}
+	c.Takeovers, c.LastSeq = 0, 0
 	now := j.clock()
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = now
@@ -173,6 +175,7 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 	}
 	a.Update.ApplyTo(&r.exec)
 	r.exec.UpdatedAt = now
+	r.exec.LastSeq = last
 	if a.Release {
 		delete(j.leases, r.exec.RootID)
 	}
@@ -260,6 +263,11 @@ func (j *Journal) matches(e *journal.Execution, f *journal.Filter) bool {
 		f.ParentID != "" && e.ParentID != f.ParentID,
 		f.RootsOnly && e.ParentID != "":
 		return false
+	}
+	for k, v := range f.Labels {
+		if got, ok := e.Labels[k]; !ok || got != v {
+			return false
+		}
 	}
 	if f.Due.IsZero() {
 		return true
@@ -355,6 +363,107 @@ func (j *Journal) LeaseOf(ctx context.Context, rootID string) (journal.Lease, er
 	return j.leases[rootID], nil
 }
 
+// Claim implements journal.Journal.
+func (j *Journal) Claim(ctx context.Context, r journal.ClaimRequest) (journal.ClaimResult, error) {
+	if err := ctx.Err(); err != nil {
+		return journal.ClaimResult{}, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return journal.ClaimResult{}, ErrClosed
+	}
+	now := j.clock()
+	skip := make(map[string]bool, len(r.Exclude))
+	for _, id := range r.Exclude {
+		skip[id] = true
+	}
+	type cand struct {
+		id     string
+		reason journal.ClaimReason
+		key    time.Time
+	}
+	var cands []cand
+	var res journal.ClaimResult
+	for id, rec := range j.execs {
+		e := &rec.exec
+		if e.ParentID != "" || e.State.Finished() || skip[id] {
+			continue
+		}
+		l, held := j.leases[id]
+		if held && l.Expires.After(now) {
+			continue
+		}
+		c := cand{id: id}
+		switch {
+		case e.CancelRequested:
+			c.reason, c.key = journal.ClaimCancel, e.UpdatedAt
+		case e.State != journal.Running:
+			if e.WakeAt.IsZero() {
+				continue
+			}
+			if e.WakeAt.After(now) {
+				if res.NextWake.IsZero() || e.WakeAt.Before(res.NextWake) {
+					res.NextWake = e.WakeAt
+				}
+				continue
+			}
+			c.reason, c.key = journal.ClaimTimer, e.WakeAt
+		case held:
+			c.reason, c.key = journal.ClaimTakeover, l.Expires
+		case e.LastSeq > 0:
+			c.reason, c.key = journal.ClaimResume, e.UpdatedAt
+		default:
+			c.reason, c.key = journal.ClaimStart, e.CreatedAt
+		}
+		cands = append(cands, c)
+	}
+	slices.SortFunc(cands, func(a, b cand) int {
+		if c := journal.ClaimOrder(a.reason) - journal.ClaimOrder(b.reason); c != 0 {
+			return c
+		}
+		if c := a.key.Compare(b.key); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	for _, c := range cands[:min(len(cands), max(r.Limit, 0))] {
+		l, err := j.acquireLocked(c.id, r.Holder, r.TTL, 0)
+		if err != nil {
+			return res, err
+		}
+		if c.reason == journal.ClaimTakeover {
+			j.execs[c.id].exec.Takeovers++
+		}
+		res.Claims = append(res.Claims, journal.Claim{Lease: l, Reason: c.reason})
+	}
+	return res, nil
+}
+
+// RequestCancel implements journal.Journal.
+func (j *Journal) RequestCancel(ctx context.Context, id string) (*journal.Execution, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return nil, ErrClosed
+	}
+	r, ok := j.execs[id]
+	if !ok {
+		return nil, fmt.Errorf("journal: cancel %s: %w", id, journal.ErrNotFound)
+	}
+	if r.exec.RootID != id {
+		return nil, fmt.Errorf("journal: cancel %s: %w", id, &journal.NotRootError{ID: id, RootID: r.exec.RootID})
+	}
+	if !r.exec.State.Finished() && !r.exec.CancelRequested {
+		r.exec.CancelRequested = true
+		r.exec.UpdatedAt = j.clock()
+	}
+	return copyExecution(&r.exec), nil
+}
+
 // Close implements journal.Journal. It drops all data.
 func (j *Journal) Close() error {
 	j.mu.Lock()
@@ -381,6 +490,10 @@ func copyExecution(e *journal.Execution) *journal.Execution {
 	c.Error = cloneBytes(e.Error)
 	c.Pauses = cloneBytes(e.Pauses)
 	c.Definition = cloneBytes(e.Definition)
+	c.Labels = maps.Clone(e.Labels)
+	if len(c.Labels) == 0 {
+		c.Labels = nil
+	}
 	c.WakeAt = normTime(e.WakeAt)
 	c.CreatedAt = normTime(e.CreatedAt)
 	c.UpdatedAt = normTime(e.UpdatedAt)

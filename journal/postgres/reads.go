@@ -2,8 +2,11 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -14,7 +17,8 @@ import (
 // it started, so a read after an acknowledged write sees it.
 
 const execColumns = `id, workflow, version, state, parent_id, root_id, parent_path,
-	input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at`
+	input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at,
+	labels, started_by, cancel_requested, takeovers, last_seq`
 
 func scanExecution(s pgx.Row) (*journal.Execution, error) {
 	var (
@@ -24,10 +28,17 @@ func scanExecution(s pgx.Row) (*journal.Execution, error) {
 		input, output, errj, pauses *string
 		def                         []byte
 		created, updated            string
+		labels                      *string
 	)
 	if err := s.Scan(&e.ID, &e.Workflow, &e.Version, &state, &parent, &e.RootID, &e.ParentPath,
-		&input, &output, &errj, &pauses, &def, &e.DefinitionHash, &wake, &created, &updated); err != nil {
+		&input, &output, &errj, &pauses, &def, &e.DefinitionHash, &wake, &created, &updated,
+		&labels, &e.StartedBy, &e.CancelRequested, &e.Takeovers, &e.LastSeq); err != nil {
 		return nil, err
+	}
+	if labels != nil && *labels != "" {
+		if err := json.Unmarshal([]byte(*labels), &e.Labels); err != nil {
+			return nil, fmt.Errorf("labels of %s: %w", e.ID, err)
+		}
 	}
 	e.State = journal.State(state)
 	if parent != nil {
@@ -158,6 +169,9 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 	}
 	if f.RootsOnly {
 		where = append(where, "e.parent_id IS NULL")
+	}
+	for _, k := range slices.Sorted(maps.Keys(f.Labels)) {
+		where = append(where, "(e.labels::jsonb ->> "+arg(k)+") = "+arg(f.Labels[k]))
 	}
 	if !f.Due.IsZero() {
 		due := arg(formatTime(f.Due))

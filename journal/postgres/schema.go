@@ -9,11 +9,11 @@ import (
 
 // SchemaVersion is the schema version this package writes and understands:
 // len(migrations). It is stored in loom_meta.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations[i] brings the schema from version i to version i+1. Append new
 // ones; never edit a shipped one.
-var migrations = []string{schemaV1, schemaV2}
+var migrations = []string{schemaV1, schemaV2, schemaV3}
 
 // Text columns that are compared or ordered use the "C" collation, so that
 // order is byte order (as Go's strings.Compare) whatever the database's
@@ -138,6 +138,16 @@ BEGIN
 	o_code := 0;
 END
 $$;
+`
+
+// schemaV3 adds what the service needs (SPEC §6): a start's labels (a JSON
+// object of strings, as text) and actor, the durable cancel request a
+// dispatcher claims first, and the count of takeovers.
+const schemaV3 = `
+ALTER TABLE executions ADD COLUMN labels text;
+ALTER TABLE executions ADD COLUMN started_by text NOT NULL DEFAULT '';
+ALTER TABLE executions ADD COLUMN cancel_requested boolean NOT NULL DEFAULT false;
+ALTER TABLE executions ADD COLUMN takeovers integer NOT NULL DEFAULT 0;
 `
 
 // migrate brings the schema to SchemaVersion in one transaction, under an

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -171,6 +172,8 @@ type execRow struct {
 	parent, input, output, error, pauses, wake  *string
 	definition                                  []byte
 	created, updated                            time.Time
+	labels                                      *string
+	startedBy                                   string
 }
 
 func newExecRow(e *journal.Execution) execRow {
@@ -184,6 +187,12 @@ func newExecRow(e *journal.Execution) execRow {
 	if len(e.Definition) > 0 {
 		r.definition = slices.Clone(e.Definition)
 	}
+	if len(e.Labels) > 0 {
+		b, _ := json.Marshal(e.Labels)
+		s := string(b)
+		r.labels = &s
+	}
+	r.startedBy = e.StartedBy
 	return r
 }
 
@@ -197,11 +206,12 @@ func (w *writer) create(ctx context.Context, e *execRow) error {
 		updated = now
 	}
 	tag, err := w.tx.Exec(ctx, `INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path,
-		input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+		input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 		ON CONFLICT (id) DO NOTHING`,
 		e.id, e.workflow, e.version, e.state, e.parent, e.root, e.parentPath,
-		e.input, e.output, e.error, e.pauses, e.definition, e.hash, e.wake, formatTime(created), formatTime(updated))
+		e.input, e.output, e.error, e.pauses, e.definition, e.hash, e.wake, formatTime(created), formatTime(updated),
+		e.labels, e.startedBy)
 	if err != nil {
 		return fmt.Errorf("journal: create %s: %w", e.id, err)
 	}
@@ -367,6 +377,105 @@ func (w *writer) release(ctx context.Context, l journal.Lease) error {
 	}
 	if tag.RowsAffected() == 0 {
 		return refuse(fmt.Errorf("journal: release lease %d of %s: %w", l.Token, l.RootID, journal.ErrFenced))
+	}
+	return nil
+}
+
+// claimQuery selects the claimable roots in claim order (journal.Claim),
+// locking their rows and skipping rows another claimer has locked, so that
+// claimers never wait on each other. $1 is the clock, $2 the exclusions,
+// $3 the limit.
+const claimQuery = `SELECT e.id,
+	CASE WHEN e.cancel_requested THEN 'cancel'
+		WHEN e.state <> 'RUNNING' THEN 'timer'
+		WHEN l.token IS NOT NULL THEN 'takeover'
+		WHEN e.last_seq > 0 THEN 'resume'
+		ELSE 'start' END
+	FROM executions e LEFT JOIN leases l ON l.root_id = e.id
+	WHERE e.parent_id IS NULL AND e.state IN ('RUNNING', 'WAITING', 'PAUSED')
+	AND (l.token IS NULL OR l.expires <= $1)
+	AND (e.cancel_requested OR e.state = 'RUNNING' OR e.wake_at <= $1)
+	AND NOT (e.id = ANY ($2))
+	ORDER BY CASE WHEN e.cancel_requested THEN 0
+			WHEN e.state <> 'RUNNING' OR l.token IS NULL AND e.last_seq > 0 THEN 1
+			WHEN l.token IS NOT NULL THEN 2
+			ELSE 3 END,
+		CASE WHEN e.cancel_requested THEN e.updated_at
+			WHEN e.state <> 'RUNNING' THEN e.wake_at
+			WHEN l.token IS NOT NULL THEN l.expires
+			WHEN e.last_seq > 0 THEN e.updated_at
+			ELSE e.created_at END,
+		e.id
+	LIMIT $3
+	FOR UPDATE OF e SKIP LOCKED`
+
+// claim takes the leases of up to r.Limit claimable roots, in claim order.
+func (w *writer) claim(ctx context.Context, r journal.ClaimRequest) (journal.ClaimResult, error) {
+	var res journal.ClaimResult
+	now := formatTime(w.clock())
+	exclude := r.Exclude
+	if exclude == nil {
+		exclude = []string{}
+	}
+	rows, err := w.tx.Query(ctx, claimQuery, now, exclude, max(r.Limit, 0))
+	if err != nil {
+		return res, fmt.Errorf("journal: claim: %w", err)
+	}
+	type cand struct{ id, reason string }
+	var cands []cand
+	for rows.Next() {
+		var c cand
+		if err := rows.Scan(&c.id, &c.reason); err != nil {
+			rows.Close()
+			return res, fmt.Errorf("journal: claim: %w", err)
+		}
+		cands = append(cands, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return res, fmt.Errorf("journal: claim: %w", err)
+	}
+	for _, c := range cands {
+		l, err := w.acquire(ctx, c.id, r.Holder, journal.LeaseTTL(r.TTL), 0)
+		if err != nil {
+			return journal.ClaimResult{}, err
+		}
+		if c.reason == string(journal.ClaimTakeover) {
+			if _, err := w.tx.Exec(ctx, `UPDATE executions SET takeovers = takeovers + 1 WHERE id = $1`, c.id); err != nil {
+				return journal.ClaimResult{}, fmt.Errorf("journal: claim %s: %w", c.id, err)
+			}
+		}
+		res.Claims = append(res.Claims, journal.Claim{Lease: l, Reason: journal.ClaimReason(c.reason)})
+	}
+	var next *string
+	if err := w.tx.QueryRow(ctx, `SELECT min(wake_at) FROM executions
+		WHERE parent_id IS NULL AND state IN ('WAITING', 'PAUSED') AND wake_at > $1`, now).Scan(&next); err != nil {
+		return journal.ClaimResult{}, fmt.Errorf("journal: claim: %w", err)
+	}
+	if next != nil {
+		if res.NextWake, err = parseTime(*next); err != nil {
+			return journal.ClaimResult{}, fmt.Errorf("journal: claim: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// requestCancel marks root id CancelRequested unless it is finished.
+func (w *writer) requestCancel(ctx context.Context, id string) error {
+	var root string
+	switch err := w.tx.QueryRow(ctx, `SELECT root_id FROM executions WHERE id = $1`, id).Scan(&root); {
+	case errors.Is(err, pgx.ErrNoRows):
+		return refuse(fmt.Errorf("journal: cancel %s: %w", id, journal.ErrNotFound))
+	case err != nil:
+		return fmt.Errorf("journal: cancel %s: %w", id, err)
+	}
+	if root != id {
+		return refuse(fmt.Errorf("journal: cancel %s: %w", id, &journal.NotRootError{ID: id, RootID: root}))
+	}
+	_, err := w.tx.Exec(ctx, `UPDATE executions SET cancel_requested = true, updated_at = $1
+		WHERE id = $2 AND NOT cancel_requested AND state NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')`, formatTime(w.clock()), id)
+	if err != nil {
+		return fmt.Errorf("journal: cancel %s: %w", id, err)
 	}
 	return nil
 }

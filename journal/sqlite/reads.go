@@ -3,8 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/loomwork/loom/journal"
@@ -14,7 +17,8 @@ import (
 // read after an acknowledged write sees it.
 
 const execColumns = `id, workflow, version, state, parent_id, root_id, parent_path,
-	input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at`
+	input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at,
+	labels, started_by, cancel_requested, takeovers, last_seq`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -26,10 +30,17 @@ func scanExecution(s scanner) (*journal.Execution, error) {
 		input, output, errj, pauses []byte
 		def                         []byte
 		created, updated            string
+		labels                      []byte
 	)
 	if err := s.Scan(&e.ID, &e.Workflow, &e.Version, &state, &parent, &e.RootID, &e.ParentPath,
-		&input, &output, &errj, &pauses, &def, &e.DefinitionHash, &wake, &created, &updated); err != nil {
+		&input, &output, &errj, &pauses, &def, &e.DefinitionHash, &wake, &created, &updated,
+		&labels, &e.StartedBy, &e.CancelRequested, &e.Takeovers, &e.LastSeq); err != nil {
 		return nil, err
+	}
+	if len(labels) > 0 {
+		if err := json.Unmarshal(labels, &e.Labels); err != nil {
+			return nil, fmt.Errorf("labels of %s: %w", e.ID, err)
+		}
 	}
 	e.State, e.ParentID = journal.State(state), parent.String
 	e.Input, e.Output, e.Error, e.Pauses, e.Definition = input, output, errj, pauses, def
@@ -142,6 +153,9 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 	}
 	if f.RootsOnly {
 		where = append(where, "e.parent_id IS NULL")
+	}
+	for _, k := range slices.Sorted(maps.Keys(f.Labels)) {
+		where, args = append(where, "json_extract(e.labels, ?) = ?"), append(args, journal.LabelPath(k), f.Labels[k])
 	}
 	if !f.Due.IsZero() {
 		due := formatTime(f.Due)

@@ -10,11 +10,12 @@ import (
 // database's PRAGMA user_version). Append new ones; never edit a shipped one.
 var migrations = []func(ctx context.Context, c *sql.Conn) error{
 	migrateV1,
+	migrateV2,
 }
 
 // SchemaVersion is the user_version this package writes and understands:
 // len(migrations).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Times are TEXT, RFC 3339 in UTC with exactly nine fractional digits, so
 // they read well in the sqlite3 shell and sort as text. JSON documents are
@@ -78,6 +79,21 @@ INSERT INTO counters (name, value) VALUES ('lease_token', 0);
 
 func migrateV1(ctx context.Context, c *sql.Conn) error {
 	_, err := c.ExecContext(ctx, schemaV1)
+	return err
+}
+
+// schemaV2 adds what the service needs (SPEC §6): a start's labels (a JSON
+// object of strings) and actor, the durable cancel request a dispatcher
+// claims first, and the count of takeovers.
+const schemaV2 = `
+ALTER TABLE executions ADD COLUMN labels TEXT CHECK (labels IS NULL OR json_valid(labels));
+ALTER TABLE executions ADD COLUMN started_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE executions ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE executions ADD COLUMN takeovers INTEGER NOT NULL DEFAULT 0;
+`
+
+func migrateV2(ctx context.Context, c *sql.Conn) error {
+	_, err := c.ExecContext(ctx, schemaV2)
 	return err
 }
 

@@ -253,6 +253,24 @@ func (j *Journal) Release(ctx context.Context, l journal.Lease) error {
 	return j.submit(ctx, &op{run: func(w *writer) error { return w.release(l) }})
 }
 
+// Claim implements journal.Journal.
+func (j *Journal) Claim(ctx context.Context, r journal.ClaimRequest) (journal.ClaimResult, error) {
+	var res journal.ClaimResult
+	err := j.submit(ctx, &op{run: func(w *writer) (err error) {
+		res, err = w.claim(r)
+		return err
+	}})
+	return res, err
+}
+
+// RequestCancel implements journal.Journal.
+func (j *Journal) RequestCancel(ctx context.Context, id string) (*journal.Execution, error) {
+	if err := j.submit(ctx, &op{run: func(w *writer) error { return w.requestCancel(id) }}); err != nil {
+		return nil, err
+	}
+	return j.Get(ctx, id)
+}
+
 func formatTime(t time.Time) string { return timetext.Format(t) }
 
 func parseTime(s string) (time.Time, error) { return timetext.Parse(s) }

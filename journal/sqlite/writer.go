@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/loomwork/loom/journal"
@@ -64,8 +66,8 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 			wake_at = CASE WHEN ? THEN ? ELSE wake_at END
 			WHERE id = ?`},
 		{&w.insExec, `INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path,
-			input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+			input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.delExec, `DELETE FROM executions WHERE id = ?`},
 		{&w.nextToken, `UPDATE counters SET value = value + 1 WHERE name = 'lease_token' RETURNING value`},
 		{&w.putLease, `INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, expires) VALUES (?, ?, ?, ?, ?, ?)
@@ -173,7 +175,8 @@ func (w *writer) create(e *journal.Execution) error {
 	}
 	_, err := w.insExec.Exec(e.ID, e.Workflow, e.Version, string(e.State), nullString(e.ParentID), root, e.ParentPath,
 		nullJSON(e.Input), nullJSON(e.Output), nullJSON(e.Error), nullJSON(e.Pauses),
-		nullJSON(e.Definition), e.DefinitionHash, nullTime(e.WakeAt), formatTime(created), formatTime(updated))
+		nullJSON(e.Definition), e.DefinitionHash, nullTime(e.WakeAt), formatTime(created), formatTime(updated),
+		nullJSON(labelsJSON(e.Labels)), e.StartedBy)
 	if err != nil {
 		return fmt.Errorf("journal: create %s: %w", e.ID, err)
 	}
@@ -353,6 +356,119 @@ func (w *writer) release(l journal.Lease) error {
 	}
 	if n == 0 {
 		return refuse(fmt.Errorf("journal: release lease %d of %s: %w", l.Token, l.RootID, journal.ErrFenced))
+	}
+	return nil
+}
+
+// labelsJSON is the stored form of a start's labels; nil for none.
+func labelsJSON(l map[string]string) []byte {
+	if len(l) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(l)
+	return b
+}
+
+// claimQuery selects the claimable roots in claim order (journal.Claim):
+// its class (0 cancel, 1 resume or due, 2 takeover, 3 start), then the
+// time that orders the class. ?1 is the clock; the caller appends the
+// exclusions and the limit.
+const claimQuery = `SELECT e.id, l.token IS NOT NULL,
+	CASE WHEN e.cancel_requested THEN 'cancel'
+		WHEN e.state <> 'RUNNING' THEN 'timer'
+		WHEN l.token IS NOT NULL THEN 'takeover'
+		WHEN e.last_seq > 0 THEN 'resume'
+		ELSE 'start' END AS reason,
+	CASE WHEN e.cancel_requested THEN 0
+		WHEN e.state <> 'RUNNING' OR l.token IS NULL AND e.last_seq > 0 THEN 1
+		WHEN l.token IS NOT NULL THEN 2
+		ELSE 3 END AS class,
+	CASE WHEN e.cancel_requested THEN e.updated_at
+		WHEN e.state <> 'RUNNING' THEN e.wake_at
+		WHEN l.token IS NOT NULL THEN l.expires
+		WHEN e.last_seq > 0 THEN e.updated_at
+		ELSE e.created_at END AS key
+	FROM executions e LEFT JOIN leases l ON l.root_id = e.id
+	WHERE e.parent_id IS NULL AND e.state IN ('RUNNING', 'WAITING', 'PAUSED')
+	AND (l.token IS NULL OR l.expires <= ?1)
+	AND (e.cancel_requested OR e.state = 'RUNNING' OR e.wake_at <= ?1)`
+
+// claim takes the leases of up to r.Limit claimable roots, in claim order.
+func (w *writer) claim(r journal.ClaimRequest) (journal.ClaimResult, error) {
+	var res journal.ClaimResult
+	now := formatTime(w.clock())
+	q, args := claimQuery, []any{now}
+	if len(r.Exclude) > 0 {
+		q += " AND e.id NOT IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(r.Exclude)), ", ") + ")"
+		for _, id := range r.Exclude {
+			args = append(args, id)
+		}
+	}
+	q += " ORDER BY class, key, e.id LIMIT ?"
+	args = append(args, max(r.Limit, 0))
+	type cand struct {
+		id      string
+		expired bool
+		reason  string
+	}
+	var cands []cand
+	rows, err := w.conn.QueryContext(context.Background(), q, args...)
+	if err != nil {
+		return res, fmt.Errorf("journal: claim: %w", err)
+	}
+	for rows.Next() {
+		var c cand
+		if err := rows.Scan(&c.id, &c.expired, &c.reason, new(int), new(sql.NullString)); err != nil {
+			rows.Close()
+			return res, fmt.Errorf("journal: claim: %w", err)
+		}
+		cands = append(cands, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return res, fmt.Errorf("journal: claim: %w", err)
+	}
+	for _, c := range cands {
+		l, err := w.acquire(c.id, r.Holder, journal.LeaseTTL(r.TTL), 0)
+		if err != nil {
+			return journal.ClaimResult{}, err
+		}
+		if c.reason == string(journal.ClaimTakeover) {
+			if _, err := w.conn.ExecContext(context.Background(), `UPDATE executions SET takeovers = takeovers + 1 WHERE id = ?`, c.id); err != nil {
+				return journal.ClaimResult{}, fmt.Errorf("journal: claim %s: %w", c.id, err)
+			}
+		}
+		res.Claims = append(res.Claims, journal.Claim{Lease: l, Reason: journal.ClaimReason(c.reason)})
+	}
+	var next sql.NullString
+	if err := w.conn.QueryRowContext(context.Background(), `SELECT min(wake_at) FROM executions
+		WHERE parent_id IS NULL AND state IN ('WAITING', 'PAUSED') AND wake_at > ?`, now).Scan(&next); err != nil {
+		return journal.ClaimResult{}, fmt.Errorf("journal: claim: %w", err)
+	}
+	if next.Valid {
+		if res.NextWake, err = parseTime(next.String); err != nil {
+			return journal.ClaimResult{}, fmt.Errorf("journal: claim: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// requestCancel marks root id CancelRequested unless it is finished.
+func (w *writer) requestCancel(id string) error {
+	var root string
+	switch err := w.selExec.QueryRow(id).Scan(&root, new(int64)); {
+	case errors.Is(err, sql.ErrNoRows):
+		return refuse(fmt.Errorf("journal: cancel %s: %w", id, journal.ErrNotFound))
+	case err != nil:
+		return fmt.Errorf("journal: cancel %s: %w", id, err)
+	}
+	if root != id {
+		return refuse(fmt.Errorf("journal: cancel %s: %w", id, &journal.NotRootError{ID: id, RootID: root}))
+	}
+	_, err := w.conn.ExecContext(context.Background(), `UPDATE executions SET cancel_requested = 1, updated_at = ?
+		WHERE id = ? AND NOT cancel_requested AND state NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')`, formatTime(w.clock()), id)
+	if err != nil {
+		return fmt.Errorf("journal: cancel %s: %w", id, err)
 	}
 	return nil
 }
