@@ -13,6 +13,12 @@
 //
 // Decisions where SPEC §5 is silent:
 //
+//   - exec starts the command with a clean environment: PATH, HOME, LANG
+//     and TZ where Loom has them, then the step's `env` (which may override
+//     them). Nothing else of Loom's environment passes, so neither $LOOM_DB
+//     (a DSN may hold a password) nor a $LOOM_SECRET_* value reaches a
+//     command unless the step names it. The program itself is looked up in
+//     Loom's PATH.
 //   - exec writes `input` to stdin as one line of JSON; without `input` stdin
 //     is empty. Empty stdout is the output "". Stdout is capped at 16 MiB;
 //     the stderr in ExecFailed's data is its last 4 KiB. A command that

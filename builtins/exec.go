@@ -80,16 +80,32 @@ func parseExecInput(in json.RawMessage) (*execInput, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if len(keys) > 0 {
-		x.env = os.Environ() // the command's own entries come last and win
-		for _, k := range keys {
-			x.env = append(x.env, k+"="+env[k])
-		}
+	x.env = cleanEnv()
+	for _, k := range keys {
+		x.env = append(x.env, k+"="+env[k]) // later entries win
 	}
 	if x.dir, err = optString("exec", "dir", f); err != nil {
 		return nil, err
 	}
 	return x, nil
+}
+
+// inheritedEnv names the only variables a command inherits from Loom's
+// environment (SPEC §5): enough to find programs and behave like a login
+// shell, and nothing of Loom's own settings ($LOOM_DB may hold a database
+// password, $LOOM_SECRET_* are secrets) or the operator's.
+var inheritedEnv = []string{"PATH", "HOME", "LANG", "TZ"}
+
+// cleanEnv is the environment a command starts from: the inheritedEnv
+// variables that are set in Loom's environment.
+func cleanEnv() []string {
+	env := make([]string, 0, len(inheritedEnv))
+	for _, k := range inheritedEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 // execTask runs a command (SPEC §5): the step's `input` on stdin as JSON,
@@ -101,7 +117,7 @@ func execTask(ctx context.Context, in json.RawMessage) (any, error) {
 	}
 	name := x.argv[0]
 	cmd := exec.CommandContext(ctx, name, x.argv[1:]...)
-	cmd.Env = x.env // nil: the parent's environment
+	cmd.Env = x.env // never nil: nil would mean Loom's whole environment
 	cmd.Dir = x.dir
 	if x.stdin != nil {
 		cmd.Stdin = bytes.NewReader(x.stdin)

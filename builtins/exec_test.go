@@ -44,7 +44,7 @@ func TestExecOutput(t *testing.T) {
 		{"stdin is the input as json", `cat`, map[string]any{"input": map[string]any{"n": 1, "s": "x"}}, `{"n":1,"s":"x"}`},
 		{"null input is written", `cat`, map[string]any{"input": nil}, `null`},
 		{"no input means empty stdin", `wc -c < /dev/stdin | tr -d ' '`, nil, `0`},
-		{"env added to the parent's", `printf '%s %s %s' "$LOOM_A" "$LOOM_N" "${HOME:+home}"`, map[string]any{"env": map[string]any{"LOOM_A": "x y", "LOOM_N": 3}}, `"x y 3 home"`},
+		{"env added to the inherited PATH and HOME", `printf '%s %s %s %s' "$LOOM_A" "$LOOM_N" "${HOME:+home}" "${PATH:+path}"`, map[string]any{"env": map[string]any{"LOOM_A": "x y", "LOOM_N": 3}}, `"x y 3 home path"`},
 		{"env overrides", `printf %s "$HOME"`, map[string]any{"env": map[string]any{"HOME": "/nowhere"}}, `"/nowhere"`},
 		{"dir", `pwd`, map[string]any{"dir": "/"}, `"/"`},
 		{"exit 0 error object is output", `echo '{"error": {"type": "Nope", "message": "m"}}'`, nil, `{"error":{"message":"m","type":"Nope"}}`},
@@ -59,6 +59,37 @@ func TestExecOutput(t *testing.T) {
 				t.Errorf("output %s, want %s", got, c.want)
 			}
 		})
+	}
+}
+
+// TestExecCleanEnvironment checks that a command sees PATH, HOME, LANG, TZ
+// and what its step's env names, never the rest of Loom's environment: not
+// the journal's DSN, not a secret, not an arbitrary variable of the parent.
+func TestExecCleanEnvironment(t *testing.T) {
+	t.Setenv("LOOM_DB", "postgres://loom:hunter2@db/loom")
+	t.Setenv("LOOM_SECRET_TOKEN", "s3cr3t")
+	t.Setenv("SOME_PARENT_VARIABLE", "visible?")
+	t.Setenv("HOME", "/home/loom")
+	t.Setenv("LANG", "C.UTF-8")
+	t.Setenv("TZ", "Europe/Paris")
+	out, err := sh(t, context.Background(), `env | sort`, map[string]any{"env": map[string]any{"STEP_VAR": "mine", "LOOM_DB": "given"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, line := range strings.Split(out.(string), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "PWD", "SHLVL", "_": // set by the shell itself
+			continue
+		case "PATH":
+			v = "…"
+		}
+		names = append(names, k+"="+v)
+	}
+	want := "HOME=/home/loom LANG=C.UTF-8 LOOM_DB=given PATH=… STEP_VAR=mine TZ=Europe/Paris"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("the command's environment is\n%s\nwant\n%s", got, want)
 	}
 }
 
