@@ -16,6 +16,8 @@ var allowed = map[string][]string{
 	"builtins":                     {},
 	"journal":                      {},
 	"journal/memory":               {"journal"},
+	"journal/sealed":               {"journal"},
+	"secrets":                      {},
 	"journal/sqlite":               {"journal", "journal/internal/groupcommit", "journal/internal/timetext"},
 	"journal/postgres":             {"journal", "journal/internal/groupcommit", "journal/internal/timetext"},
 	"journal/internal/groupcommit": {},
