@@ -13,7 +13,10 @@
 // event's kind, path and ordinal): a sealed value moved elsewhere does not
 // open.
 //
-// What stays in clear: ids, workflow names, states, times, paths, event
-// kinds and names, open pauses (names, paths and schemas, which are the
-// definition's), and the pinned definition. It imports only journal.
+// What stays in clear: ids, workflow names, states, times, labels, paths,
+// event kinds and names, open pauses (names, paths and schemas, which are
+// the definition's), and the pinned definition. It imports only journal.
+//
+// A method added to journal.Journal that carries a payload in or out must
+// be added here too; the embedded journal forwards the others unchanged.
 package sealed

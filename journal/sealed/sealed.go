@@ -261,3 +261,15 @@ func (s *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 	}
 	return es, nil
 }
+
+// RequestCancel opens the returned record's payloads.
+func (s *Journal) RequestCancel(ctx context.Context, id string) (*journal.Execution, error) {
+	e, err := s.Journal.RequestCancel(ctx, id)
+	if err != nil || e == nil {
+		return e, err
+	}
+	if err := s.openRecord(e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
