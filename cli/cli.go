@@ -185,12 +185,13 @@ finished execution.`,
 			help: `Prints the JSON Schema of workflow files, for editors: put
 # yaml-language-server: $schema=PATH at the top of a workflow file.`,
 			run: (*app).schema},
+		graphCommand,
 		{name: "help", usage: "help [COMMAND]", minArgs: 0, maxArgs: 1,
 			summary: "show help for loom or one command",
 			run:     (*app).helpCmd},
 	}
 	for _, c := range commands {
-		if c.name != "schema" && c.name != "help" {
+		if c.name != "schema" && c.name != "help" && c.name != "graph" {
 			c.flags = append(c.flags, flagDB)
 		}
 		c.flags = append(c.flags, flagHelp)
