@@ -155,13 +155,15 @@ Output and exit status are those of loom run.`,
 			help: `Prints the state of execution ID: its workflow, state, open pauses, output or
 error. Exits 0 whatever the state, 2 for an unknown id.`,
 			flags: []flagSpec{flagJSON}, run: (*app).status},
-		{name: "list", usage: "list [--state S] [--workflow W] [--all] [--json]", minArgs: 0, maxArgs: 0,
+		{name: "list", usage: "list [--state S] [--workflow W] [--all] [--limit N] [--json]", minArgs: 0, maxArgs: 0,
 			summary: "list executions, newest first",
-			help: `Lists executions, newest first, as a table (id, workflow, state, updated).
-Child executions (of call and map) are left out unless --all. An absent
-journal lists nothing.`,
+			help: `Lists executions, newest first, as a table (id, workflow, state, updated):
+the newest 50 unless --limit says otherwise (--limit 0 lists all). Child
+executions (of call and map) are left out unless --all. An absent journal
+lists nothing.`,
 			flags: []flagSpec{{"state", "S", "only executions in state S (RUNNING, PAUSED, WAITING, COMPLETED, FAILED, CANCELLED)"},
-				{"workflow", "W", "only executions of workflow W"}, {"all", "", "include child executions"}, flagJSON},
+				{"workflow", "W", "only executions of workflow W"}, {"all", "", "include child executions"},
+				{"limit", "N", "list at most N executions (default 50; 0 lists all)"}, flagJSON},
 			run: (*app).list},
 		{name: "show", usage: "show ID [--json]", minArgs: 1, maxArgs: 1,
 			summary: "print an execution's journal as a timeline",

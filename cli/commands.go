@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -534,6 +535,17 @@ func (a *app) list() error {
 			return usagef("unknown state %q for --state (one of %s)", s, strings.Join(names, ", "))
 		}
 	}
+	limit := defaultListLimit
+	if a.p.has("limit") {
+		n, err := strconv.Atoi(a.p.get("limit"))
+		if err != nil || n < 0 {
+			return usagef("--limit wants a whole number of executions, 0 for all; got %q", a.p.get("limit"))
+		}
+		limit = n
+	}
+	if limit > 0 {
+		f.Limit = limit + 1 // one more tells whether some were left out
+	}
 	var exs []*interpreter.Execution
 	j, err := a.openJournal(false)
 	switch {
@@ -547,6 +559,10 @@ func (a *app) list() error {
 			return err
 		}
 	}
+	more := limit > 0 && len(exs) > limit
+	if more {
+		exs = exs[:limit]
+	}
 	if a.p.has("json") {
 		out := make([]record, 0, len(exs))
 		for _, ex := range exs {
@@ -555,8 +571,15 @@ func (a *app) list() error {
 		return a.printJSON(out)
 	}
 	a.printList(exs)
+	if more {
+		fmt.Fprintf(a.stderr, "%s: the newest %d shown; --limit N shows more, --limit 0 all\n", a.prog(), limit)
+	}
 	return nil
 }
+
+// defaultListLimit is how many executions `loom list` shows without
+// --limit: a screenful, and a journal of millions answers at once.
+const defaultListLimit = 50
 
 func (a *app) show() error {
 	id := a.p.args[0]

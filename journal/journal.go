@@ -171,10 +171,16 @@ type Filter struct {
 	// is due), PAUSED ones likewise (a pause deadline or the workflow
 	// timeout passed), and RUNNING ones whose root lease is absent or
 	// expired at it (the runner died).
-	Due   time.Time
+	Due time.Time
+	// Limit caps the number of records (0: all of them).
 	Limit int
 	// Labels selects executions that carry every one of these pairs.
 	Labels map[string]string
+	// After is a cursor (CursorAt of the last record of the previous page):
+	// only executions after that position in List's order are listed. A
+	// record created after the first page never shifts later pages. A
+	// malformed cursor fails List with ErrBadCursor.
+	After string
 }
 
 // ClaimReason says why a dispatcher claimed an execution. The reasons are
@@ -278,7 +284,10 @@ type Journal interface {
 	Events(ctx context.Context, id string, after int64) ([]Event, error)
 	// Get returns an execution's record, or ErrNotFound.
 	Get(ctx context.Context, id string) (*Execution, error)
-	// List returns records matching f, newest (CreatedAt, then ID) first.
+	// List returns records matching f, newest (CreatedAt, then ID) first,
+	// at most f.Limit of them from the position f.After. Its records leave
+	// Definition nil (Get reads it): a page costs its rows, not the
+	// journal's size.
 	List(ctx context.Context, f Filter) ([]*Execution, error)
 
 	// Acquire takes the lease of root for ttl. If it is held, unexpired, by

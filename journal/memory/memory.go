@@ -234,8 +234,23 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 	if j.closed {
 		return nil, ErrClosed
 	}
+	var (
+		after   bool
+		afterAt time.Time
+		afterID string
+	)
+	if f.After != "" {
+		var err error
+		if afterAt, afterID, err = journal.ParseCursor(f.After); err != nil {
+			return nil, fmt.Errorf("journal: list: %w", err)
+		}
+		after = true
+	}
 	var hits []*journal.Execution
 	for _, r := range j.execs {
+		if after && !before(&r.exec, afterAt, afterID) {
+			continue
+		}
 		if j.matches(&r.exec, &f) {
 			hits = append(hits, &r.exec)
 		}
@@ -252,8 +267,18 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 	out := make([]*journal.Execution, len(hits))
 	for i, e := range hits {
 		out[i] = copyExecution(e)
+		out[i].Definition = nil
 	}
 	return out, nil
+}
+
+// before reports whether e comes after the position (at, id) in List's
+// newest-first order.
+func before(e *journal.Execution, at time.Time, id string) bool {
+	if c := e.CreatedAt.Compare(at); c != 0 {
+		return c < 0
+	}
+	return e.ID < id
 }
 
 func (j *Journal) matches(e *journal.Execution, f *journal.Filter) bool {

@@ -20,6 +20,10 @@ const execColumns = `id, workflow, version, state, parent_id, root_id, parent_pa
 	input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at,
 	labels, started_by, cancel_requested, takeovers, last_seq`
 
+// listColumns are execColumns with the definition left out: List does not
+// read it.
+var listColumns = strings.Replace(execColumns, " definition,", " NULL::bytea,", 1)
+
 func scanExecution(s pgx.Row) (*journal.Execution, error) {
 	var (
 		e                           journal.Execution
@@ -178,7 +182,14 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 		where = append(where, `((e.state IN ('WAITING', 'PAUSED') AND e.wake_at <= `+due+`) OR
 			(e.state = 'RUNNING' AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.root_id = e.root_id AND l.expires > `+due+`)))`)
 	}
-	q := `SELECT ` + execColumns + ` FROM executions e`
+	if f.After != "" {
+		at, id, err := journal.ParseCursor(f.After)
+		if err != nil {
+			return nil, fmt.Errorf("journal: list: %w", err)
+		}
+		where = append(where, "(e.created_at, e.id) < ("+arg(formatTime(at))+", "+arg(id)+")")
+	}
+	q := `SELECT ` + listColumns + ` FROM executions e`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}

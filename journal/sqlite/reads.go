@@ -20,6 +20,10 @@ const execColumns = `id, workflow, version, state, parent_id, root_id, parent_pa
 	input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at,
 	labels, started_by, cancel_requested, takeovers, last_seq`
 
+// listColumns are execColumns with the definition left out: List does not
+// read it.
+var listColumns = strings.Replace(execColumns, " definition,", " NULL,", 1)
+
 type scanner interface{ Scan(dest ...any) error }
 
 func scanExecution(s scanner) (*journal.Execution, error) {
@@ -163,7 +167,14 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 			(e.state = 'RUNNING' AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.root_id = e.root_id AND l.expires > ?)))`)
 		args = append(args, due, due)
 	}
-	q := `SELECT ` + execColumns + ` FROM executions e`
+	if f.After != "" {
+		at, id, err := journal.ParseCursor(f.After)
+		if err != nil {
+			return nil, fmt.Errorf("journal: list: %w", err)
+		}
+		where, args = append(where, "(e.created_at, e.id) < (?, ?)"), append(args, formatTime(at), id)
+	}
+	q := `SELECT ` + listColumns + ` FROM executions e`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
