@@ -86,7 +86,9 @@ type command struct {
 	flags   []flagSpec
 	// minArgs/maxArgs bound the positional arguments (maxArgs < 0: no bound).
 	minArgs, maxArgs int
-	run              func(a *app) error
+	// local: the command opens no journal, so it takes no --db.
+	local bool
+	run   func(a *app) error
 }
 
 var (
@@ -182,6 +184,7 @@ matches, 1 when it does not (each difference is printed).`,
 run in reverse order and it becomes CANCELLED. Refused (exit 2) for a
 finished execution.`,
 			flags: []flagSpec{flagJSON}, run: (*app).cancel},
+		testCommand,
 		{name: "schema", usage: "schema", minArgs: 0, maxArgs: 0,
 			summary: "print the workflow definition JSON Schema",
 			help: `Prints the JSON Schema of workflow files, for editors: put
@@ -193,7 +196,7 @@ finished execution.`,
 			run:     (*app).helpCmd},
 	}
 	for _, c := range commands {
-		if c.name != "schema" && c.name != "help" && c.name != "graph" {
+		if c.name != "schema" && c.name != "help" && c.name != "graph" && !c.local {
 			c.flags = append(c.flags, flagDB)
 		}
 		c.flags = append(c.flags, flagHelp)

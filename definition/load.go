@@ -103,7 +103,7 @@ func Load(path string, opts ...Option) (*Catalog, error) {
 			}
 			return nil
 		}
-		if ext := filepath.Ext(p); ext == ".yaml" || ext == ".yml" {
+		if ext := filepath.Ext(p); (ext == ".yaml" || ext == ".yml") && !IsTestFile(p) {
 			files = append(files, p)
 		}
 		return nil
@@ -120,6 +120,15 @@ func Load(path string, opts ...Option) (*Catalog, error) {
 		l.file(f, src)
 	}
 	return l.finish(path)
+}
+
+// IsTestFile reports whether a file name is a `loom test` file
+// (NAME.test.yaml or NAME.test.yml). A catalog directory leaves these out,
+// as the go tool leaves out _test.go files: they hold test cases, not
+// workflows.
+func IsTestFile(name string) bool {
+	base := filepath.Base(name)
+	return strings.HasSuffix(base, ".test.yaml") || strings.HasSuffix(base, ".test.yml")
 }
 
 // file loads the documents of one file.

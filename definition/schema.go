@@ -487,6 +487,11 @@ func unknownKey(key, ctx string, allowed []string) string {
 	return fmt.Sprintf("unknown key %q in %s (allowed: %s)", key, ctx, strings.Join(allowed, ", "))
 }
 
+// Suggest returns the candidate closest to s when it is close enough to be
+// a typo of it, else "": the "did you mean" of every unknown-name message,
+// here and in the files other packages validate (loomtest).
+func Suggest(s string, candidates []string) string { return suggest(s, candidates) }
+
 // suggest returns the candidate closest to s, if close enough to be a typo.
 func suggest(s string, candidates []string) string {
 	best, bestD := "", 1<<30

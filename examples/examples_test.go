@@ -18,6 +18,7 @@ import (
 
 	"github.com/loomwork/loom/builtins"
 	"github.com/loomwork/loom/cli"
+	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/interpreter"
 )
 
@@ -83,7 +84,7 @@ func exampleFiles(t *testing.T) []string {
 			}
 			return nil
 		}
-		if ext := filepath.Ext(path); ext == ".yaml" || ext == ".yml" {
+		if ext := filepath.Ext(path); (ext == ".yaml" || ext == ".yml") && !definition.IsTestFile(path) {
 			rel, _ := filepath.Rel("examples", path)
 			files = append(files, filepath.ToSlash(rel))
 		}

@@ -32,6 +32,7 @@ type Engine struct {
 	waitTimers bool
 	maxWait    time.Duration
 	onProgress func(Progress)
+	onStep     func(StepEvent)
 
 	pinned sync.Map // definition hash → *definition.Catalog
 	pins   sync.Map // workflow name → pin, of e.cat
@@ -121,6 +122,23 @@ func New(cat *definition.Catalog, tasks Tasks, j journal.Journal, opts ...Option
 	}
 	return e
 }
+
+// StepEvent reports that a drive reached a step: it ran (or replayed from
+// the journal), or its `if` was false and it was skipped.
+type StepEvent struct {
+	ExecutionID string
+	Workflow    string
+	Path        string
+	Kind        definition.Kind
+	Skipped     bool
+}
+
+// WithStepObserver calls fn each time a drive reaches a step, replays
+// included (every drive walks from the top). It is how `loom test` learns
+// which paths ran and which were skipped, including steps the journal does
+// not record (set, switch, if). fn is called from the goroutines that run
+// the steps and must be quick and safe for concurrent use.
+func WithStepObserver(fn func(StepEvent)) Option { return func(e *Engine) { e.onStep = fn } }
 
 func (e *Engine) progress(p Progress) {
 	if e.onProgress != nil {

@@ -140,10 +140,14 @@ func (x *exec) runSteps(ctx context.Context, sc *scope, steps []*definition.Step
 func (x *exec) runStep(ctx context.Context, sc *scope, st *definition.Step, path string) (any, error) {
 	if st.If != nil {
 		ok, err := x.evalBool(st.If, sc, path, "if")
+		if err == nil && !ok {
+			x.observe(st, path, true)
+		}
 		if err != nil || !ok {
 			return nil, err
 		}
 	}
+	x.observe(st, path, false)
 	out, err := x.runKind(ctx, sc, st, path)
 	if werr, ok := asError(err); ok && st.Fallback != nil {
 		return x.runAction(ctx, sc.block(map[string]any{"err": werr.value()}), st.Fallback, path+"/#fallback")
@@ -162,6 +166,12 @@ func (x *exec) runStep(ctx context.Context, sc *scope, st *definition.Step, path
 		x.mu.Unlock()
 	}
 	return out, err
+}
+
+func (x *exec) observe(st *definition.Step, path string, skipped bool) {
+	if fn := x.d.eng.onStep; fn != nil {
+		fn(StepEvent{ExecutionID: x.rec.ID, Workflow: x.rec.Workflow, Path: path, Kind: st.Kind, Skipped: skipped})
+	}
 }
 
 func (x *exec) runKind(ctx context.Context, sc *scope, st *definition.Step, path string) (any, error) {

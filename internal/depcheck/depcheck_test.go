@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 	"journal/journaltest":          {"journal"},
 	"definition":                   {"schemas", "builtins"},
 	"interpreter":                  {"definition", "journal", "builtins", "schemas"},
+	"loomtest":                     {"definition", "journal", "journal/memory", "interpreter", "builtins", "schemas"},
 }
 
 func TestPackageGraph(t *testing.T) {
