@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"definition":                   {"schemas", "builtins"},
 	"interpreter":                  {"definition", "journal", "builtins", "schemas"},
 	"loomtest":                     {"definition", "journal", "journal/memory", "interpreter", "builtins", "schemas"},
+	"console":                      {},
 }
 
 func TestPackageGraph(t *testing.T) {

@@ -1,0 +1,62 @@
+// live.js keeps a page current: a server-sent event stream where the
+// server offers one, else polling every 5 s (SPEC §7).
+
+export const POLL_MS = 5000;
+
+// watch opens an EventSource on url. onEvent gets each message's parsed
+// data; onEnd (optional) the data of an "end" event, after which the
+// stream is done. When the stream cannot be kept (no EventSource, an
+// error answer, a proxy that buffers), poll is called every 5 s instead.
+// It returns a function that stops everything.
+export function watch(url, { onEvent, onEnd, poll }) {
+  let es = null;
+  let timer = null;
+  let stopped = false;
+  const startPolling = () => {
+    if (stopped || timer || !poll) return;
+    timer = setInterval(() => {
+      if (!document.hidden) poll();
+    }, POLL_MS);
+  };
+  if (typeof EventSource === 'undefined') {
+    startPolling();
+  } else {
+    es = new EventSource(url, { withCredentials: true });
+    es.onmessage = (m) => {
+      let data = null;
+      try {
+        data = JSON.parse(m.data);
+      } catch (err) {
+        return;
+      }
+      onEvent && onEvent(data, m.lastEventId);
+    };
+    es.addEventListener('end', (m) => {
+      es.close();
+      let data = null;
+      try {
+        data = JSON.parse(m.data);
+      } catch (err) { /* an end without a record still ends */ }
+      onEnd && onEnd(data);
+    });
+    es.onerror = () => {
+      // CONNECTING: the browser retries by itself (Last-Event-ID); CLOSED:
+      // it gave up, so poll.
+      if (es.readyState === EventSource.CLOSED) startPolling();
+    };
+  }
+  return () => {
+    stopped = true;
+    if (es) es.close();
+    if (timer) clearInterval(timer);
+  };
+}
+
+// debounce runs fn once calls stop coming for ms.
+export function debounce(fn, ms) {
+  let t = null;
+  return (...args) => {
+    clearTimeout(t);
+    t = setTimeout(() => fn(...args), ms);
+  };
+}

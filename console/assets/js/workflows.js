@@ -1,0 +1,83 @@
+// workflows.js is the catalog ("/workflows") and one workflow
+// ("/workflows/{name}"): its YAML, graph, pauses and a start form built
+// from its input schema.
+import { h, replace, path } from './dom.js';
+import { get, post, enc, ApiError } from './api.js';
+import { setTitle, failure, can } from './ui.js';
+import { schemaForm } from './form.js';
+import { drawGraph } from './graph.js';
+
+export async function workflowsPage(main) {
+  setTitle('Workflows');
+  let r;
+  try {
+    r = await get('/v1/workflows');
+  } catch (err) {
+    replace(main, h('h1', {}, 'Workflows'), failure(err));
+    return;
+  }
+  const wfs = r.workflows || [];
+  replace(main, h('h1', {}, 'Workflows'),
+    wfs.length ? h('table', { class: 'grid workflows' },
+      h('caption', { class: 'sr-only' }, 'The catalog'),
+      h('thead', {}, h('tr', {}, ['Name', 'Version', 'Description', 'Pauses'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, wfs.map((w) => h('tr', {},
+        h('td', {}, h('a', { href: path('workflows', w.name) }, w.name)),
+        h('td', {}, String(w.version || 1)),
+        h('td', {}, w.description || ''),
+        h('td', {}, (w.pauses || []).map((p) => p.name).join(', '))))))
+      : h('p', { class: 'empty' }, 'The catalog is empty.'));
+}
+
+export async function workflowPage(main, name) {
+  setTitle(name);
+  let wf;
+  try {
+    wf = await get('/v1/workflows/' + enc(name));
+  } catch (err) {
+    replace(main, h('h1', {}, 'Workflow ', h('code', {}, name)), failure(err));
+    return;
+  }
+  replace(main,
+    h('h1', {}, 'Workflow ', h('code', {}, wf.name), ' ', h('span', { class: 'muted' }, 'version ' + (wf.version || 1))),
+    wf.description ? h('p', { class: 'description' }, wf.description) : null,
+    h('p', {}, h('a', { href: '/?workflow=' + enc(wf.name) }, 'Executions of this workflow')),
+    can('start') ? startForm(wf) : h('p', { class: 'muted' }, 'Your role cannot start executions.'),
+    h('section', { 'aria-labelledby': 'h-graph' }, h('h2', { id: 'h-graph' }, 'Graph'),
+      wf.graph && wf.graph.nodes ? drawGraph(wf.graph, null) : h('p', { class: 'muted' }, 'No graph.')),
+    (wf.pauses || []).length ? h('section', { 'aria-labelledby': 'h-pauses' }, h('h2', { id: 'h-pauses' }, 'Pauses'),
+      h('ul', {}, wf.pauses.map((p) => h('li', {}, h('code', {}, p.name), p.path ? [' at ', h('code', {}, p.path)] : null,
+        p.schema ? h('pre', { class: 'value' }, JSON.stringify(p.schema, null, 2)) : h('span', { class: 'muted' }, ' (no payload schema)'))))) : null,
+    h('section', { 'aria-labelledby': 'h-yaml' }, h('h2', { id: 'h-yaml' }, 'YAML'), h('pre', { class: 'yaml', tabindex: '0' }, wf.yaml || '')));
+}
+
+function startForm(wf) {
+  const form = schemaForm(wf.input, { legend: 'Input', optional: !wf.input });
+  const idIn = h('input', { id: 'start-id', name: 'id', autocomplete: 'off', maxlength: '128', 'aria-describedby': 'start-id-help' });
+  const btn = h('button', { type: 'submit', class: 'primary' }, 'Start');
+  const msg = h('p', { class: 'form-status', 'aria-live': 'polite' });
+  return h('section', { 'aria-labelledby': 'h-start' }, h('h2', { id: 'h-start' }, 'Start an execution'),
+    h('form', { class: 'card start-form', novalidate: true, onsubmit: async (ev) => {
+      ev.preventDefault();
+      const r = form.read();
+      if (!r.ok) return;
+      btn.disabled = true;
+      msg.textContent = 'Starting…';
+      const body = { workflow: wf.name };
+      if (r.value !== undefined) body.input = r.value;
+      if (idIn.value.trim()) body.id = idIn.value.trim();
+      try {
+        const rec = await post('/v1/executions', body);
+        location.assign(path('executions', rec.id));
+      } catch (err) {
+        msg.textContent = '';
+        if (err instanceof ApiError && (err.code === 'invalid_input' || err.code === 'bad_request')) form.showErrors(err.details, err.message);
+        else form.showErrors([], err.message);
+        btn.disabled = false;
+      }
+    } },
+    form.el,
+    h('div', { class: 'field' }, h('label', { for: 'start-id' }, 'Execution id (optional)'), idIn,
+      h('p', { class: 'help', id: 'start-id-help' }, 'Give one to make the start idempotent: starting again with the same id and input returns the same execution.')),
+    btn, msg));
+}
