@@ -46,9 +46,12 @@ func TestScript(t *testing.T) {
 		RequireExplicitExec: true,
 		UpdateScripts:       os.Getenv("UPDATE_SCRIPTS") != "",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"jsonget":   cmdJSONGet,
-			"holdlease": cmdHoldLease,
-			"tamper":    cmdTamper,
+			"jsonget":    cmdJSONGet,
+			"holdlease":  cmdHoldLease,
+			"tamper":     cmdTamper,
+			"freeport":   cmdFreePort,
+			"waitserver": cmdWaitServer,
+			"http":       cmdHTTP,
 		},
 	})
 }

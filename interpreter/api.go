@@ -26,6 +26,9 @@ var (
 	ErrNonDeterminism = errors.New("non-determinism")
 	// ErrFinished: the execution is finished and cannot be cancelled.
 	ErrFinished = errors.New("execution is finished")
+	// ErrPauseTimedOut: the pause a payload was for passed its deadline
+	// first; a refusal that wraps it also wraps ErrNotPaused.
+	ErrPauseTimedOut = errPauseLate
 )
 
 // Execution is the state of one execution as a user sees it.

@@ -1,0 +1,752 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/loomwork/loom/builtins"
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
+)
+
+// Handler is the HTTP API (SPEC §6) with health checks, and Config.Mount
+// for every other path.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.route(mux, "POST /v1/executions", roleStart, s.startExecution)
+	s.route(mux, "GET /v1/executions", roleRead, s.listExecutions)
+	s.route(mux, "GET /v1/executions/{id}", roleRead, s.getExecution)
+	s.route(mux, "GET /v1/executions/{id}/events", roleRead, s.events)
+	s.route(mux, "GET /v1/executions/{id}/definition", roleRead, s.definition)
+	s.route(mux, "POST /v1/executions/{id}/resume", roleOperate, s.resumeExecution)
+	s.route(mux, "POST /v1/executions/{id}/cancel", roleOperate, s.cancelExecution)
+	s.route(mux, "GET /v1/workflows", roleRead, s.listWorkflows)
+	s.route(mux, "GET /v1/workflows/{name}", roleRead, s.getWorkflow)
+	s.route(mux, "/v1/", roleRead, func(w http.ResponseWriter, r *http.Request) error {
+		return apiErr(http.StatusNotFound, "not_found", "no API route "+r.Method+" "+r.URL.Path)
+	})
+	s.route(mux, "GET /healthz", roleNone, func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+		return nil
+	})
+	s.route(mux, "GET /readyz", roleNone, func(w http.ResponseWriter, r *http.Request) error {
+		ok, reason := s.readiness()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		io.WriteString(w, reason+"\n")
+		return nil
+	})
+	if s.cfg.Mount != nil {
+		mux.Handle("/", s.guard(roleRead, s.cfg.Mount))
+	}
+	return s.logged(mux)
+}
+
+// handlerFunc is a handler whose error is written as SPEC §6's JSON error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) route(mux *http.ServeMux, pattern string, role role, h handlerFunc) {
+	mux.Handle(pattern, s.guard(role, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+		}
+		if err := h(w, r); err != nil {
+			writeError(w, r, err)
+		}
+	})))
+}
+
+func badRequest(format string, args ...any) *Error {
+	return apiErr(http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...))
+}
+
+// query checks that r has no query parameter outside allowed (a typo must
+// never widen a filter) and returns them.
+func query(r *http.Request, allowed ...string) (map[string][]string, error) {
+	q := r.URL.Query()
+	for k := range q {
+		if !slices.Contains(allowed, k) {
+			if len(allowed) == 0 {
+				return nil, badRequest("unknown query parameter %q: this route takes none", k)
+			}
+			return nil, badRequest("unknown query parameter %q (this route takes %s)", k, strings.Join(allowed, ", "))
+		}
+	}
+	return q, nil
+}
+
+// decodeBody reads a JSON request body into v, refusing unknown fields and
+// anything after the value.
+func decodeBody(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return apiErr(http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)")
+		}
+	}
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("the body is not the JSON this route takes: %v", err)
+	}
+	if dec.More() {
+		return badRequest("the body has more after its JSON value")
+	}
+	return nil
+}
+
+func decodeJSON(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// value decodes a request's JSON value into Loom's value model.
+func value(raw json.RawMessage) (any, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	v, err := decodeJSON(raw)
+	if err != nil {
+		return nil, badRequest("not JSON: %v", err)
+	}
+	return interpreter.Normalize(v)
+}
+
+// sameJSON reports JSON equality: key order, whitespace and number
+// spelling do not matter.
+func sameJSON(a, b json.RawMessage) bool {
+	va, err1 := value(a)
+	vb, err2 := value(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	ja, _ := json.Marshal(va)
+	jb, _ := json.Marshal(vb)
+	return bytes.Equal(ja, jb)
+}
+
+func (s *Server) writeRecord(w http.ResponseWriter, r *http.Request, status int, rec *journal.Execution) error {
+	out, err := s.record(r.Context(), rec)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, out)
+	return nil
+}
+
+var (
+	labelKey = regexp.MustCompile(`^[a-z0-9_.-]{1,63}$`)
+	idChars  = regexp.MustCompile(`^[A-Za-z0-9_.:@+=-]{1,200}$`)
+)
+
+type startRequest struct {
+	Workflow string            `json:"workflow"`
+	Input    json.RawMessage   `json:"input"`
+	ID       string            `json:"id"`
+	Labels   map[string]string `json:"labels"`
+}
+
+func (s *Server) startExecution(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r, "wait", "until"); err != nil {
+		return err
+	}
+	wait, until, err := s.waitParams(r)
+	if err != nil {
+		return err
+	}
+	var req startRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Workflow == "" {
+		return badRequest("the body names no workflow (\"workflow\": NAME)")
+	}
+	wf := s.cfg.Catalog.Workflow(req.Workflow)
+	if wf == nil {
+		return apiErr(http.StatusNotFound, "not_found", fmt.Sprintf("no workflow named %q in this server's catalog", req.Workflow))
+	}
+	if err := checkLabels(req.Labels); err != nil {
+		return err
+	}
+	if req.ID != "" && !idChars.MatchString(req.ID) {
+		return badRequest("id %q is not usable: 1 to 200 letters, digits or _.:@+=-", req.ID)
+	}
+	in, err := value(req.Input)
+	if err != nil {
+		return err
+	}
+	in, err = interpreter.CheckInput(wf, in)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	if req.ID != "" {
+		rec, err := s.j.Get(ctx, req.ID)
+		if err == nil {
+			return s.existing(w, r, rec, req, wait, until)
+		}
+		if !errors.Is(err, journal.ErrNotFound) {
+			return err
+		}
+	} else {
+		req.ID = builtins.UUID4(builtins.CryptoRandom{})
+	}
+	src, hash, err := s.cfg.Catalog.Pin(req.Workflow)
+	if err != nil {
+		return err
+	}
+	input, _ := json.Marshal(in)
+	rec := &journal.Execution{ID: req.ID, RootID: req.ID, Workflow: req.Workflow, Version: wf.Version,
+		State: journal.Running, Input: input, Definition: src, DefinitionHash: hash,
+		Labels: req.Labels, StartedBy: actor(r)}
+	// The process that accepts a start drives it if it has a free slot
+	// (created and leased in one commit); otherwise any process claims it.
+	select {
+	case s.slots <- struct{}{}:
+		if s.draining.Load() {
+			<-s.slots
+			err = s.j.Create(ctx, rec)
+			break
+		}
+		var l journal.Lease
+		l, err = s.j.CreateHeld(ctx, rec, s.holder, s.cfg.LeaseTTL)
+		if err != nil {
+			<-s.slots
+			break
+		}
+		s.startDrive(journal.Claim{Lease: l, Reason: journal.ClaimStart})
+	default:
+		if err = s.j.Create(ctx, rec); err == nil {
+			s.wake()
+		}
+	}
+	if errors.Is(err, journal.ErrExists) {
+		got, gerr := s.j.Get(ctx, req.ID)
+		if gerr != nil {
+			return gerr
+		}
+		return s.existing(w, r, got, req, wait, until)
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/executions/"+req.ID)
+	got, err := s.await(r, req.ID, wait, until)
+	if err != nil {
+		return err
+	}
+	return s.writeRecord(w, r, http.StatusCreated, got)
+}
+
+// existing answers a start whose id is taken: 200 with the record if it is
+// the same start, else 409.
+func (s *Server) existing(w http.ResponseWriter, r *http.Request, rec *journal.Execution, req startRequest, wait time.Duration, until string) error {
+	in := req.Input
+	if len(in) == 0 {
+		in = json.RawMessage("null")
+	}
+	if rec.Workflow != req.Workflow || rec.ParentID != "" || !sameJSON(jsonOrNull(rec.Input), in) {
+		return apiErr(http.StatusConflict, "execution_exists",
+			fmt.Sprintf("execution %s exists with another workflow or input; nothing was written", rec.ID))
+	}
+	got, err := s.await(r, rec.ID, wait, until)
+	if err != nil {
+		return err
+	}
+	return s.writeRecord(w, r, http.StatusOK, got)
+}
+
+func checkLabels(l map[string]string) error {
+	if len(l) > 16 {
+		return apiErr(http.StatusRequestEntityTooLarge, "limit_exceeded", fmt.Sprintf("%d labels: at most 16", len(l)))
+	}
+	for k, v := range l {
+		if !labelKey.MatchString(k) {
+			return badRequest("label key %q is not usable: 1 to 63 of a-z, 0-9, _ . -", k)
+		}
+		if len([]rune(v)) > 256 {
+			return apiErr(http.StatusRequestEntityTooLarge, "limit_exceeded", fmt.Sprintf("label %s: the value has %d characters, at most 256", k, len([]rune(v))))
+		}
+	}
+	return nil
+}
+
+// waitParams reads ?wait=D&until=settled|finished; D is clamped to MaxWait.
+func (s *Server) waitParams(r *http.Request) (time.Duration, string, error) {
+	q := r.URL.Query()
+	until := q.Get("until")
+	switch until {
+	case "", "settled", "finished":
+	default:
+		return 0, "", badRequest("until=%q: use settled or finished", until)
+	}
+	if until == "" {
+		until = "settled"
+	}
+	ws := q.Get("wait")
+	if ws == "" {
+		return 0, until, nil
+	}
+	d, err := time.ParseDuration(ws)
+	if err != nil || d < 0 {
+		return 0, "", badRequest("wait=%q is not a Go duration such as 30s", ws)
+	}
+	return min(d, s.cfg.MaxWait), until, nil
+}
+
+// await reads execution id, waiting up to wait for until to hold. It wakes
+// on this process's commits at once and polls for other processes'.
+func (s *Server) await(r *http.Request, id string, wait time.Duration, until string) (*journal.Execution, error) {
+	ctx := r.Context()
+	holds := func(rec *journal.Execution) bool {
+		if until == "finished" {
+			return rec.State.Finished()
+		}
+		return rec.State != journal.Running
+	}
+	var sub <-chan struct{}
+	if wait > 0 {
+		var done func()
+		sub, done = s.hub.subscribe(id)
+		defer done()
+	}
+	deadline := s.clock.Now().Add(wait)
+	for {
+		rec, err := s.j.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		left := deadline.Sub(s.clock.Now())
+		if wait <= 0 || holds(rec) || left <= 0 {
+			return rec, nil
+		}
+		select {
+		case <-sub:
+		case <-s.clock.After(min(left, watchPoll)):
+		case <-ctx.Done():
+			return rec, nil
+		}
+	}
+}
+
+func (s *Server) getExecution(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r, "wait", "until"); err != nil {
+		return err
+	}
+	wait, until, err := s.waitParams(r)
+	if err != nil {
+		return err
+	}
+	rec, err := s.await(r, r.PathValue("id"), wait, until)
+	if err != nil {
+		return err
+	}
+	return s.writeRecord(w, r, http.StatusOK, rec)
+}
+
+// cursor is the opaque position of a list page: the last row's
+// (created_at, id) and a digest of the filter it belongs to.
+type cursor struct {
+	CreatedAt time.Time `json:"c"`
+	ID        string    `json:"i"`
+	Filter    string    `json:"f"`
+}
+
+func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "state", "workflow", "parent_id", "roots", "id_prefix", "label", "created_after", "created_before", "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	f := journal.Filter{Workflow: first(q["workflow"]), ParentID: first(q["parent_id"])}
+	if st := first(q["state"]); st != "" {
+		f.State = journal.State(strings.ToUpper(st))
+		if !slices.Contains([]journal.State{journal.Running, journal.Paused, journal.Waiting, journal.Completed, journal.Failed, journal.Cancelled}, f.State) {
+			return badRequest("state=%q: use RUNNING, PAUSED, WAITING, COMPLETED, FAILED or CANCELLED", st)
+		}
+	}
+	switch rs := first(q["roots"]); rs {
+	case "", "false":
+	case "true":
+		f.RootsOnly = true
+	default:
+		return badRequest("roots=%q: use true or false", rs)
+	}
+	for _, l := range q["label"] {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok || !labelKey.MatchString(k) {
+			return badRequest("label=%q: use KEY:VALUE", l)
+		}
+		if f.Labels == nil {
+			f.Labels = map[string]string{}
+		}
+		f.Labels[k] = v
+	}
+	var after, before time.Time
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"created_after", &after}, {"created_before", &before}} {
+		if v := first(q[p.name]); v != "" {
+			if *p.dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return badRequest("%s=%q is not an RFC 3339 time", p.name, v)
+			}
+		}
+	}
+	limit := 50
+	if v := first(q["limit"]); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 {
+			return badRequest("limit=%q: use a number from 1 to 500", v)
+		}
+		limit = min(limit, 500)
+	}
+	prefix := first(q["id_prefix"])
+	digest := filterDigest(q)
+	var from *cursor
+	if c := first(q["cursor"]); c != "" {
+		from = &cursor{}
+		raw, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil || json.Unmarshal(raw, from) != nil {
+			return apiErr(http.StatusBadRequest, "bad_cursor", "the cursor is not one this server made")
+		}
+		if from.Filter != digest {
+			return apiErr(http.StatusBadRequest, "bad_cursor", "the cursor belongs to another filter; list again from the first page")
+		}
+	}
+	recs, err := s.j.List(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := []*Record{}
+	var next *string
+	for _, rec := range recs {
+		switch {
+		case prefix != "" && !strings.HasPrefix(rec.ID, prefix),
+			!after.IsZero() && !rec.CreatedAt.After(after),
+			!before.IsZero() && !rec.CreatedAt.Before(before),
+			from != nil && !before1(rec, from):
+			continue
+		}
+		if len(out) == limit {
+			last := out[len(out)-1]
+			b, _ := json.Marshal(cursor{CreatedAt: last.CreatedAt, ID: last.ID, Filter: digest})
+			c := base64.RawURLEncoding.EncodeToString(b)
+			next = &c
+			break
+		}
+		rr, err := s.record(r.Context(), rec)
+		if err != nil {
+			return err
+		}
+		out = append(out, rr)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"executions": out, "next_cursor": next})
+	return nil
+}
+
+// before1 reports whether rec comes after the cursor in newest-first order.
+func before1(rec *journal.Execution, c *cursor) bool {
+	if !rec.CreatedAt.Equal(c.CreatedAt) {
+		return rec.CreatedAt.Before(c.CreatedAt)
+	}
+	return rec.ID < c.ID
+}
+
+func filterDigest(q map[string][]string) string {
+	h := sha256.New()
+	for _, k := range []string{"state", "workflow", "parent_id", "roots", "id_prefix", "label", "created_after", "created_before"} {
+		vs := slices.Clone(q[k])
+		slices.Sort(vs)
+		fmt.Fprintf(h, "%s=%q;", k, vs)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
+// eventJSON is an event as the API shows it.
+type eventJSON struct {
+	Seq  int64           `json:"seq"`
+	Path string          `json:"path"`
+	Kind string          `json:"kind"`
+	Name string          `json:"name"`
+	Data json.RawMessage `json:"data"`
+	Time time.Time       `json:"time"`
+}
+
+func eventOf(ev journal.Event) eventJSON {
+	return eventJSON{Seq: ev.Seq, Path: ev.Path, Kind: string(ev.Kind), Name: ev.Name, Data: jsonOrNull(ev.Data), Time: ev.Time.UTC()}
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "after", "limit")
+	if err != nil {
+		return err
+	}
+	var after int64
+	if v := first(q["after"]); v != "" {
+		if after, err = strconv.ParseInt(v, 10, 64); err != nil || after < 0 {
+			return badRequest("after=%q: use an event seq", v)
+		}
+	}
+	limit := 1000
+	if v := first(q["limit"]); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 {
+			return badRequest("limit=%q: use a number from 1 to 10000", v)
+		}
+		limit = min(limit, 10000)
+	}
+	id := r.PathValue("id")
+	if wantsStream(r) {
+		return s.streamEvents(w, r, id, after)
+	}
+	evs, err := s.j.Events(r.Context(), id, after)
+	if err != nil {
+		return err
+	}
+	more := len(evs) > limit
+	if more {
+		evs = evs[:limit]
+	}
+	out := make([]eventJSON, len(evs))
+	for i, ev := range evs {
+		out[i] = eventOf(ev)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": out, "has_more": more})
+	return nil
+}
+
+type resumeRequest struct {
+	Pause   string          `json:"pause"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+// resumeBusyWait is how long a resume waits for a held execution's lease
+// before it answers 409 busy.
+const resumeBusyWait = 5 * time.Second
+
+func (s *Server) resumeExecution(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r, "wait", "until"); err != nil {
+		return err
+	}
+	wait, until, err := s.waitParams(r)
+	if err != nil {
+		return err
+	}
+	var req resumeRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	ctx := r.Context()
+	rec, err := s.j.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	payload, err := value(req.Payload)
+	if err != nil {
+		return err
+	}
+	deliver := len(req.Payload) > 0 || req.Pause != ""
+	root := rec
+	if rec.RootID != rec.ID {
+		if root, err = s.j.Get(ctx, rec.RootID); err != nil {
+			return err
+		}
+	}
+	switch {
+	case root.CancelRequested && !root.State.Finished():
+		return apiErr(http.StatusConflict, "cancelling", fmt.Sprintf("execution %s is being cancelled; nothing was delivered", id))
+	case rec.State.Finished() && deliver:
+		return apiErr(http.StatusConflict, "not_paused", fmt.Sprintf("execution %s is %s, not paused", id, rec.State))
+	case !deliver && rec.State != journal.Paused:
+		// The service drives it already, or it is finished: report it.
+		got, err := s.await(r, id, wait, until)
+		if err != nil {
+			return err
+		}
+		return s.writeRecord(w, r, http.StatusOK, got)
+	}
+	// The resume runs on its own goroutine under the process's work
+	// context: the answer comes once the payload is committed, and the
+	// drive goes on after it.
+	targets := []string{id}
+	var ps []interpreter.Pause
+	_ = json.Unmarshal(rec.Pauses, &ps)
+	for _, p := range ps {
+		if p.ExecutionID != "" {
+			targets = append(targets, p.ExecutionID)
+		}
+	}
+	sub, unsub := s.hub.subscribe(targets...)
+	defer unsub()
+	type result struct{ err error }
+	done := make(chan result, 1)
+	dctx, cancel := context.WithCancel(s.workCtx)
+	d := &driveState{root: rec.RootID, cancel: cancel}
+	s.mu.Lock()
+	s.drives[d] = struct{}{}
+	s.mu.Unlock()
+	s.driveGroup.Add(1)
+	go func() {
+		defer func() {
+			cancel()
+			s.mu.Lock()
+			delete(s.drives, d)
+			s.mu.Unlock()
+			s.driveGroup.Done()
+			s.wake()
+		}()
+		give := s.clock.Now().Add(resumeBusyWait)
+		for {
+			_, err := s.resume.ResumePause(dctx, id, req.Pause, payload)
+			if errors.Is(err, journal.ErrBusy) && s.clock.Now().Before(give) {
+				select {
+				case <-s.clock.After(100 * time.Millisecond):
+					continue
+				case <-dctx.Done():
+				}
+			}
+			done <- result{err}
+			return
+		}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil {
+			if errors.Is(res.err, interpreter.ErrInvalidInput) {
+				return &payloadError{res.err}
+			}
+			return res.err
+		}
+	case <-sub:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	got, err := s.await(r, id, wait, until)
+	if err != nil {
+		return err
+	}
+	return s.writeRecord(w, r, http.StatusOK, got)
+}
+
+func (s *Server) cancelExecution(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	if err := decodeBody(r, &struct{}{}); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	ctx := r.Context()
+	rec, err := s.j.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if rec.RootID != rec.ID {
+		return &journal.NotRootError{ID: id, RootID: rec.RootID}
+	}
+	switch rec.State {
+	case journal.Cancelled:
+		return s.writeRecord(w, r, http.StatusOK, rec)
+	case journal.Completed, journal.Failed:
+		return apiErr(http.StatusConflict, "finished", fmt.Sprintf("execution %s is already %s; nothing was done", id, rec.State))
+	}
+	if rec, err = s.j.RequestCancel(ctx, id); err != nil {
+		return err
+	}
+	s.stopDrives(id)
+	s.wake()
+	status := http.StatusAccepted
+	if rec.State == journal.Cancelled {
+		status = http.StatusOK
+	}
+	return s.writeRecord(w, r, status, rec)
+}
+
+func (s *Server) definition(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	rec, err := s.j.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	root := rec
+	if rec.RootID != rec.ID {
+		if root, err = s.j.Get(r.Context(), rec.RootID); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"workflow": rec.Workflow, "hash": root.DefinitionHash, "yaml": string(root.Definition)})
+	return nil
+}
+
+// workflowJSON describes one workflow of the catalog.
+func (s *Server) workflowJSON(name string, full bool) map[string]any {
+	wf := s.cfg.Catalog.Workflow(name)
+	out := map[string]any{"name": wf.Name, "version": wf.Version, "description": wf.Description, "input_schema": wf.Input}
+	if full {
+		if src, hash, err := s.cfg.Catalog.Pin(name); err == nil {
+			out["yaml"], out["hash"] = string(src), hash
+		}
+	}
+	return out
+}
+
+func (s *Server) listWorkflows(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	out := []map[string]any{}
+	for _, n := range s.cfg.Catalog.Names() {
+		out = append(out, s.workflowJSON(n, false))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"workflows": out})
+	return nil
+}
+
+func (s *Server) getWorkflow(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if s.cfg.Catalog.Workflow(name) == nil {
+		return apiErr(http.StatusNotFound, "not_found", fmt.Sprintf("no workflow named %q in this server's catalog", name))
+	}
+	writeJSON(w, http.StatusOK, s.workflowJSON(name, true))
+	return nil
+}

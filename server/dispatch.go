@@ -1,0 +1,250 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/loomwork/loom/definition"
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
+)
+
+// maxClaim bounds one claim query (SPEC §6): a process never takes more
+// than its free slots, and never more than 32 at once.
+const maxClaim = 32
+
+// missingTaskRetry is how long a process leaves alone an execution whose
+// pinned definition names a task it does not register.
+const missingTaskRetry = 60 * time.Second
+
+// cancelCheck is how often a process re-reads the roots it drives for a
+// cancel request made through another process.
+const cancelCheck = 500 * time.Millisecond
+
+// Run is the dispatcher: until ctx is done (or Drain), it claims what is
+// claimable (SPEC §6 order) while it has free slots, and drives each claim
+// on its own goroutine. It polls every PollInterval ±20 %, sooner when a
+// start, resume, cancel or freed slot pokes it, or when the journal says a
+// timer falls due. It returns when ctx is done.
+func (s *Server) Run(ctx context.Context) error {
+	go s.watchCancels(ctx)
+	for {
+		next := s.pass(ctx)
+		if s.testPolled != nil {
+			s.testPolled()
+		}
+		wait := jitter(s.cfg.PollInterval)
+		if !next.IsZero() {
+			if d := next.Sub(s.clock.Now()); d < wait {
+				wait = max(d, 0)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.poke:
+		case <-s.clock.After(wait):
+		}
+	}
+}
+
+// jitter spreads d by ±20 %, so processes started together do not poll in
+// step.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// pass claims as much as the free slots allow, and returns when the next
+// known timer falls due (zero if none).
+func (s *Server) pass(ctx context.Context) time.Time {
+	var next time.Time
+	for !s.draining.Load() && ctx.Err() == nil {
+		free := cap(s.slots) - len(s.slots)
+		if free <= 0 {
+			return next
+		}
+		n := min(free, maxClaim)
+		res, err := s.j.Claim(ctx, journal.ClaimRequest{Holder: s.holder, TTL: s.cfg.LeaseTTL, Limit: n, Exclude: s.excluded()})
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("claim failed", "error", err)
+			}
+			return next
+		}
+		next = res.NextWake
+		for _, c := range res.Claims {
+			select {
+			case s.slots <- struct{}{}:
+				s.startDrive(c)
+			default:
+				// A start over HTTP took the slot meanwhile: leave the
+				// execution for the next pass (or another process).
+				_ = s.j.Release(context.WithoutCancel(ctx), c.Lease)
+			}
+		}
+		if len(res.Claims) < n {
+			return next
+		}
+	}
+	return next
+}
+
+// excluded lists the roots this process must not claim now, forgetting
+// those whose time has come.
+func (s *Server) excluded() []string {
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for id, until := range s.exclude {
+		if now.Before(until) {
+			out = append(out, id)
+		} else {
+			delete(s.exclude, id)
+			delete(s.missFrom, id)
+		}
+	}
+	return out
+}
+
+// startDrive drives a claimed (or just started) root on its own goroutine;
+// the slot is taken already and is given back when the drive ends.
+func (s *Server) startDrive(c journal.Claim) {
+	ctx, cancel := context.WithCancel(s.workCtx)
+	d := &driveState{root: c.Lease.RootID, cancel: cancel}
+	// A drive that carries a cancel out is not stopped by it.
+	d.cancelling.Store(c.Reason == journal.ClaimCancel)
+	s.mu.Lock()
+	s.drives[d] = struct{}{}
+	s.mu.Unlock()
+	s.driveGroup.Add(1)
+	go func() {
+		defer func() {
+			cancel()
+			s.mu.Lock()
+			delete(s.drives, d)
+			s.mu.Unlock()
+			<-s.slots
+			s.driveGroup.Done()
+			s.wake()
+		}()
+		s.driveClaim(ctx, d, c)
+	}()
+}
+
+// driveClaim drives one claimed root: its cancel if one was requested,
+// else whatever is due. The engine takes the lease again under the same
+// holder (a new token), drives, and releases it; the claim's own lease is
+// released in case the engine never took it (a finished execution).
+func (s *Server) driveClaim(ctx context.Context, d *driveState, c journal.Claim) {
+	id := c.Lease.RootID
+	log := s.log.With("execution_id", id, "reason", string(c.Reason))
+	defer func() {
+		if err := s.j.Release(context.WithoutCancel(ctx), c.Lease); err != nil && !errors.Is(err, journal.ErrFenced) {
+			log.Error("cannot release the claim's lease", "error", err)
+		}
+	}()
+	rec, err := s.j.Get(ctx, id)
+	if err != nil {
+		log.Error("cannot read a claimed execution", "error", err)
+		return
+	}
+	log = log.With("workflow", rec.Workflow)
+	if miss := s.missingTasks(rec); miss != "" {
+		s.mu.Lock()
+		s.exclude[id] = s.clock.Now().Add(missingTaskRetry)
+		s.missFrom[id] = "its definition uses " + miss + ", which process " + s.holder.Host + " (pid " + strconv.Itoa(s.holder.PID) + ") does not register"
+		s.mu.Unlock()
+		log.Warn("left a claimed execution alone: this process lacks a task it uses", "tasks", miss)
+		return
+	}
+	if rec.CancelRequested {
+		d.cancelling.Store(true)
+		_, err = s.drive.Cancel(ctx, id)
+		if errors.Is(err, interpreter.ErrFinished) {
+			err = nil
+		}
+	} else {
+		_, err = s.drive.Resume(ctx, id, nil, interpreter.OnlyDue())
+	}
+	switch {
+	case d.cancelled.Load():
+		log.Info("drive stopped for a cancel request")
+	case err != nil && ctx.Err() == nil:
+		log.Error("drive failed", "error", err)
+	}
+}
+
+// missingTasks names the tasks rec's pinned definition uses that this
+// process does not register ("" when it has them all). The answer is kept
+// per definition hash.
+func (s *Server) missingTasks(rec *journal.Execution) string {
+	s.mu.Lock()
+	miss, ok := s.missing[rec.DefinitionHash]
+	s.mu.Unlock()
+	if ok {
+		return miss
+	}
+	if _, err := definition.Parse("pinned", rec.Definition, definition.WithTasks(s.cfg.Tasks)); err != nil {
+		var list definition.ErrorList
+		if errors.As(err, &list) {
+			var names []string
+			for _, e := range list {
+				if strings.Contains(e.Error(), "task") {
+					names = append(names, e.Error())
+				}
+			}
+			miss = strings.Join(names, "; ")
+		}
+	}
+	s.mu.Lock()
+	s.missing[rec.DefinitionHash] = miss
+	s.mu.Unlock()
+	return miss
+}
+
+// watchCancels re-reads the roots this process drives and stops the drives
+// of those with a cancel request made elsewhere; the dispatcher then claims
+// them first and runs the cancel.
+func (s *Server) watchCancels(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.clock.After(cancelCheck):
+		}
+		s.mu.Lock()
+		roots := map[string]bool{}
+		for d := range s.drives {
+			roots[d.root] = true
+		}
+		s.mu.Unlock()
+		for root := range roots {
+			rec, err := s.j.Get(ctx, root)
+			if err != nil {
+				continue
+			}
+			s.j.ok()
+			if rec.CancelRequested {
+				s.stopDrives(root)
+			}
+		}
+	}
+}
+
+// stopDrives cancels this process's drives of root, for a cancel request:
+// in-flight tasks' contexts are cancelled, the engine writes nothing for
+// them and releases the lease, and the next claim carries the cancel out.
+func (s *Server) stopDrives(root string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for d := range s.drives {
+		if d.root == root && !d.cancelling.Load() && !d.cancelled.Swap(true) {
+			d.cancel()
+		}
+	}
+}

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
+)
+
+// Record is the API's execution record: SPEC §5's --json record plus the
+// service's fields (SPEC §6).
+type Record struct {
+	ID              string              `json:"id"`
+	Workflow        string              `json:"workflow"`
+	Version         int                 `json:"version"`
+	State           journal.State       `json:"state"`
+	Input           json.RawMessage     `json:"input"`
+	Output          json.RawMessage     `json:"output"`
+	Error           *interpreter.Error  `json:"error"`
+	Pauses          []interpreter.Pause `json:"pauses"`
+	ParentID        *string             `json:"parent_id"`
+	CreatedAt       time.Time           `json:"created_at"`
+	UpdatedAt       time.Time           `json:"updated_at"`
+	RootID          string              `json:"root_id"`
+	Labels          map[string]string   `json:"labels"`
+	StartedBy       string              `json:"started_by"`
+	LastSeq         int64               `json:"last_seq"`
+	WakeAt          *time.Time          `json:"wake_at"`
+	CancelRequested bool                `json:"cancel_requested"`
+	Takeovers       int                 `json:"takeovers"`
+	WaitingOn       []WaitingOn         `json:"waiting_on"`
+}
+
+// WaitingOn is one thing an unfinished execution waits for: a kind
+// (worker, running, timer, pause, child, …) and a sentence.
+type WaitingOn struct {
+	Kind   string `json:"kind"`
+	Detail string `json:"detail"`
+}
+
+// Execution converts the record to the engine's view of an execution, as
+// a client (the CLI's --server mode) prints it.
+func (r *Record) Execution() (*interpreter.Execution, error) {
+	ex := &interpreter.Execution{ID: r.ID, Workflow: r.Workflow, Version: r.Version, State: r.State,
+		Error: r.Error, Pauses: r.Pauses, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	if r.ParentID != nil {
+		ex.ParentID = *r.ParentID
+	}
+	if r.WakeAt != nil {
+		ex.WakeAt = *r.WakeAt
+	}
+	var err error
+	if ex.Input, err = decodeValue(r.Input); err != nil {
+		return nil, fmt.Errorf("execution %s: bad input: %w", r.ID, err)
+	}
+	if ex.Output, err = decodeValue(r.Output); err != nil {
+		return nil, fmt.Errorf("execution %s: bad output: %w", r.ID, err)
+	}
+	for i := range ex.Pauses {
+		ex.Pauses[i].Schema, _ = interpreter.Normalize(ex.Pauses[i].Schema)
+	}
+	if ex.Error != nil {
+		ex.Error.Data, _ = interpreter.Normalize(ex.Error.Data)
+	}
+	return ex, nil
+}
+
+// decodeValue decodes JSON into Loom's value model (nil for absent).
+func decodeValue(raw json.RawMessage) (any, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	v, err := decodeJSON(raw)
+	if err != nil {
+		return nil, err
+	}
+	return interpreter.Normalize(v)
+}
+
+// record builds the API record of rec, with what it waits on.
+func (s *Server) record(ctx context.Context, rec *journal.Execution) (*Record, error) {
+	r := &Record{ID: rec.ID, Workflow: rec.Workflow, Version: rec.Version, State: rec.State,
+		Input: jsonOrNull(rec.Input), Output: jsonOrNull(rec.Output), Pauses: []interpreter.Pause{},
+		CreatedAt: rec.CreatedAt.UTC(), UpdatedAt: rec.UpdatedAt.UTC(), RootID: rec.RootID,
+		Labels: rec.Labels, StartedBy: rec.StartedBy, LastSeq: rec.LastSeq,
+		CancelRequested: rec.CancelRequested && !rec.State.Finished(), Takeovers: rec.Takeovers, WaitingOn: []WaitingOn{}}
+	if r.Labels == nil {
+		r.Labels = map[string]string{}
+	}
+	if rec.ParentID != "" {
+		p := rec.ParentID
+		r.ParentID = &p
+	}
+	if len(rec.Error) > 0 && string(rec.Error) != "null" {
+		r.Error = &interpreter.Error{}
+		if err := json.Unmarshal(rec.Error, r.Error); err != nil {
+			return nil, fmt.Errorf("execution %s: bad error record: %w", rec.ID, err)
+		}
+	}
+	if len(rec.Pauses) > 0 && string(rec.Pauses) != "null" {
+		if err := json.Unmarshal(rec.Pauses, &r.Pauses); err != nil {
+			return nil, fmt.Errorf("execution %s: bad pauses record: %w", rec.ID, err)
+		}
+		for i := range r.Pauses {
+			if r.Pauses[i].ExecutionID == rec.ID {
+				r.Pauses[i].ExecutionID = ""
+			}
+		}
+		sort.SliceStable(r.Pauses, func(i, j int) bool { return r.Pauses[i].Path < r.Pauses[j].Path })
+	}
+	if !rec.WakeAt.IsZero() && !rec.State.Finished() {
+		w := rec.WakeAt.UTC()
+		r.WakeAt = &w
+	}
+	if rec.State.Finished() {
+		return r, nil
+	}
+	r.WaitingOn = s.waitingOn(ctx, rec, r)
+	return r, nil
+}
+
+// waitingOn says why an unfinished execution is not moving, or who moves it.
+func (s *Server) waitingOn(ctx context.Context, rec *journal.Execution, r *Record) []WaitingOn {
+	var out []WaitingOn
+	add := func(kind, format string, args ...any) {
+		out = append(out, WaitingOn{Kind: kind, Detail: fmt.Sprintf(format, args...)})
+	}
+	if rec.CancelRequested {
+		add("worker", "a cancel was requested at %s; a worker carries it out", rec.UpdatedAt.UTC().Format(time.RFC3339))
+	}
+	switch rec.State {
+	case journal.Running:
+		l, err := s.cfg.Journal.LeaseOf(ctx, rec.RootID)
+		now := s.clock.Now()
+		switch {
+		case err == nil && l.Token != 0 && l.Expires.After(now):
+			add("running", "driven by %s (pid %d) under a lease that expires at %s", l.Holder.Host, l.Holder.PID, l.Expires.UTC().Format(time.RFC3339))
+		default:
+			add("worker", "waiting for a worker since %s", rec.UpdatedAt.UTC().Format(time.RFC3339))
+		}
+	case journal.Waiting:
+		if r.WakeAt != nil {
+			add("timer", "a timer until %s", r.WakeAt.Format(time.RFC3339))
+		}
+	case journal.Paused:
+		for _, p := range r.Pauses {
+			dl := "no deadline"
+			if p.Deadline != nil {
+				dl = "deadline " + p.Deadline.UTC().Format(time.RFC3339)
+			}
+			where := p.Path
+			if p.ExecutionID != "" {
+				where += " in child " + p.ExecutionID
+			}
+			add("pause", "pause %s at %s (%s)", p.Name, where, dl)
+		}
+	}
+	s.mu.Lock()
+	miss := s.missFrom[rec.RootID]
+	s.mu.Unlock()
+	if miss != "" {
+		add("worker", "%s", miss)
+	}
+	return out
+}
+
+func jsonOrNull(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("null")
+	}
+	return b
+}

@@ -1,0 +1,208 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/loomwork/loom/builtins"
+	"github.com/loomwork/loom/definition"
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
+)
+
+// Config is what a Server runs on. Catalog, Tasks and Journal are required;
+// the rest have SPEC §6's defaults.
+type Config struct {
+	// Catalog is the checked catalog starts use (executions already
+	// started run their pinned definition).
+	Catalog *definition.Catalog
+	Tasks   interpreter.Tasks
+	Journal journal.Journal
+
+	// Concurrency caps the execution trees this process drives at once
+	// (default 64).
+	Concurrency int
+	// Tokens authenticates requests; nil serves without authentication
+	// (loopback only: requests must name a loopback Host).
+	Tokens *Tokens
+	// MaxBody caps a request body (default 4 MiB); MaxWait caps a long
+	// poll (default 60 s).
+	MaxBody int64
+	MaxWait time.Duration
+	// LeaseTTL is how long a lease lasts unless renewed (default 30 s).
+	LeaseTTL time.Duration
+	// Clock is the dispatcher's clock (default: the system's).
+	Clock Clock
+	// PollInterval is how often the dispatcher looks for work (default
+	// 1 s, each wait jittered by ±20 %).
+	PollInterval time.Duration
+	// Logger receives the service's log lines (default: discarded).
+	Logger *slog.Logger
+	// Mount serves every path outside /v1, /healthz and /readyz: the web
+	// console hooks in here. It sits behind the same authentication.
+	Mount http.Handler
+	// EngineOptions are added to the engines' options (a clock, a random
+	// source for tests).
+	EngineOptions []interpreter.Option
+	// Version is reported in /v1/workers and build info.
+	Version string
+}
+
+// Server is one service process: the HTTP API and the dispatcher.
+type Server struct {
+	cfg    Config
+	j      *observed
+	hub    *hub
+	clock  Clock
+	log    *slog.Logger
+	holder journal.Holder
+	// drive drives what this process claimed or started; resume serves
+	// HTTP resumes under its own holder, so that the lease keeps the two
+	// apart like any two runners.
+	drive, resume *interpreter.Engine
+
+	slots chan struct{}
+	poke  chan struct{}
+
+	workCtx    context.Context
+	stopWork   context.CancelFunc
+	draining   atomic.Bool
+	lastOK     atomic.Int64 // unix nanos of the journal's last answer
+	driveGroup sync.WaitGroup
+
+	mu       sync.Mutex
+	drives   map[*driveState]struct{}
+	exclude  map[string]time.Time // root → no claim before
+	missing  map[string]string    // definition hash → missing tasks ("" none)
+	missFrom map[string]string    // root → the missing-task sentence for waiting_on
+
+	// testPolled, when set, is called after each dispatcher pass (a test
+	// signal: "the dispatcher looked for work").
+	testPolled func()
+}
+
+// driveState is one drive in progress in this process.
+type driveState struct {
+	root       string
+	cancel     context.CancelFunc
+	cancelled  atomic.Bool // stopped for a cancel request
+	cancelling atomic.Bool // carrying a cancel out
+}
+
+// New checks cfg and builds a server. Call Run to start the dispatcher and
+// serve Handler over HTTP.
+func New(cfg Config) (*Server, error) {
+	if cfg.Catalog == nil || cfg.Journal == nil {
+		return nil, errors.New("server: a catalog and a journal are required")
+	}
+	if cfg.Tasks == nil {
+		cfg.Tasks = interpreter.NewRegistry()
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 64
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 4 << 20
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 60 * time.Second
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = journal.DefaultLeaseTTL
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{cfg: cfg, hub: newHub(), clock: cfg.Clock, log: cfg.Logger,
+		slots: make(chan struct{}, cfg.Concurrency), poke: make(chan struct{}, 1),
+		drives: map[*driveState]struct{}{}, exclude: map[string]time.Time{},
+		missing: map[string]string{}, missFrom: map[string]string{}}
+	s.j = &observed{Journal: cfg.Journal, hub: s.hub, ok: func() { s.lastOK.Store(s.clock.Now().UnixNano()) }}
+	host, _ := os.Hostname()
+	rnd := builtins.CryptoRandom{}
+	s.holder = journal.Holder{ID: "serve-" + builtins.UUID4(rnd), Host: host, PID: os.Getpid()}
+	resumer := journal.Holder{ID: "serve-resume-" + builtins.UUID4(rnd), Host: host, PID: os.Getpid()}
+	opts := func(h journal.Holder) []interpreter.Option {
+		// Timers due within 5 s are waited out in place; a longer one frees
+		// the slot (the execution becomes WAITING) and a claim fires it.
+		o := []interpreter.Option{interpreter.WithHolder(h), interpreter.WithLeaseTTL(cfg.LeaseTTL),
+			interpreter.WithTimerWait(true, 5*time.Second)}
+		return append(o, cfg.EngineOptions...)
+	}
+	s.drive = interpreter.New(cfg.Catalog, cfg.Tasks, s.j, opts(s.holder)...)
+	s.resume = interpreter.New(cfg.Catalog, cfg.Tasks, s.j, opts(resumer)...)
+	s.workCtx, s.stopWork = context.WithCancel(context.Background())
+	s.lastOK.Store(s.clock.Now().UnixNano())
+	return s, nil
+}
+
+// Holder is the identity this process claims executions under.
+func (s *Server) Holder() journal.Holder { return s.holder }
+
+// wake asks the dispatcher to look for work now (a start, a cancel, a
+// freed slot).
+func (s *Server) wake() {
+	select {
+	case s.poke <- struct{}{}:
+	default:
+	}
+}
+
+// Drain stops claiming work and makes /readyz answer 503; the API keeps
+// answering. Drives in flight get until ctx is done to finish; then their
+// contexts are cancelled and their leases released. It returns once every
+// drive has returned.
+func (s *Server) Drain(ctx context.Context) error {
+	s.draining.Store(true)
+	done := make(chan struct{})
+	go func() {
+		s.driveGroup.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.log.Info("drain time is up: cancelling the drives in flight")
+	s.stopWork()
+	<-done
+	return nil
+}
+
+// Close cancels every drive at once (their leases are released) and
+// waits for them.
+func (s *Server) Close() error {
+	s.draining.Store(true)
+	s.stopWork()
+	s.driveGroup.Wait()
+	return nil
+}
+
+func (s *Server) journalAge() time.Duration {
+	return s.clock.Now().Sub(time.Unix(0, s.lastOK.Load()))
+}
+
+func (s *Server) readiness() (bool, string) {
+	switch {
+	case s.draining.Load():
+		return false, "draining: this process claims no new work"
+	case s.journalAge() > 5*time.Second:
+		return false, fmt.Sprintf("the journal has not answered for %s", s.journalAge().Round(time.Second))
+	}
+	return true, "ready"
+}
