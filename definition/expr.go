@@ -18,33 +18,41 @@ import (
 	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/optimizer"
+	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
 	"github.com/loomwork/loom/builtins"
 )
 
-// Limits on expressions. MaxExprNodes bounds an expression's size at
-// compile time; MaxExprOps bounds the predicate calls and range elements
-// of one evaluation; MaxExprValue bounds the length of a string or list
-// built inside a loop or a let.
-const (
-	MaxExprNodes = 5000
-	MaxExprOps   = 1_000_000
-	MaxExprValue = 1 << 20
-)
+// MaxExprNodes bounds an expression's size at compile time; what one
+// evaluation may do is bounded by Limits.
+const MaxExprNodes = 5000
 
 // The private names Eval adds to the environment.
 const (
 	tickName  = "__loom_tick"
 	rangeName = "__loom_range"
+	builtName = "__loom_built"
+	callName  = "__loom_call"
 )
 
-// ErrExprLimit is returned (wrapped) by Eval when an expression exceeds
-// MaxExprOps or MaxExprValue.
+// ErrExprLimit is returned (wrapped, as a *LimitError) by Eval when an
+// evaluation goes past one of its Limits.
 var ErrExprLimit = errors.New("expression exceeds its budget")
 
-// Eval evaluates the expression in env (see Value.Eval). It never panics.
-func (e *Expr) Eval(env map[string]any) (out any, err error) {
+// Eval evaluates the expression in env within DefaultLimits (see
+// Value.Eval). It never panics.
+func (e *Expr) Eval(env map[string]any) (any, error) {
+	return e.EvalWithin(env, Limits{})
+}
+
+// EvalWithin evaluates the expression in env within lim (zero fields take
+// their defaults). It never panics.
+func (e *Expr) EvalWithin(env map[string]any, lim Limits) (any, error) {
+	return e.eval(env, &evaluation{lim: lim.orDefault()})
+}
+
+func (e *Expr) eval(env map[string]any, ev *evaluation) (out any, err error) {
 	if e == nil || e.Program == nil {
 		return nil, fmt.Errorf("expression not compiled")
 	}
@@ -53,36 +61,19 @@ func (e *Expr) Eval(env map[string]any) (out any, err error) {
 			out, err = nil, fmt.Errorf("expression %s: %v", e.describe(), r)
 		}
 	}()
-	var ops int
-	run := make(map[string]any, len(env)+2)
+	run := make(map[string]any, len(env)+4)
 	for k, v := range env {
 		run[k] = v
 	}
-	run[tickName] = func(v any) (any, error) {
-		ops++
-		if ops > MaxExprOps {
-			return nil, fmt.Errorf("%w: more than %d operations", ErrExprLimit, MaxExprOps)
-		}
-		return v, checkSize(v)
-	}
-	run[rangeName] = func(a, b any) ([]int, error) {
-		lo, hi, err := rangeBounds(a, b)
-		if err != nil {
-			return nil, err
-		}
-		if hi >= lo {
-			if hi-lo >= MaxExprOps-ops {
-				return nil, fmt.Errorf("%w: the range %d..%d is too long", ErrExprLimit, lo, hi)
-			}
-			ops += hi - lo + 1
-		}
-		r := make([]int, 0, max(hi-lo+1, 0))
-		for i := lo; i <= hi; i++ {
-			r = append(r, i)
-		}
-		return r, nil
-	}
+	run[tickName] = ev.tick
+	run[rangeName] = ev.rangeOf
+	run[builtName] = ev.built
+	run[callName] = ev.call
 	out, err = vm.Run(e.Program, run)
+	var le *LimitError
+	if errors.As(err, &le) {
+		return nil, fmt.Errorf("expression %s: %w", e.describe(), le) // without expr's snippet: the sentence is whole
+	}
 	if err != nil {
 		return nil, fmt.Errorf("expression %s: %w", e.describe(), err)
 	}
@@ -97,36 +88,7 @@ func (e *Expr) describe() string {
 	return "${ " + s + " }"
 }
 
-func checkSize(v any) error {
-	switch x := v.(type) {
-	case string:
-		if len(x) > MaxExprValue {
-			return fmt.Errorf("%w: a string of %d bytes", ErrExprLimit, len(x))
-		}
-	case []any:
-		if len(x) > MaxExprValue {
-			return fmt.Errorf("%w: a list of %d items", ErrExprLimit, len(x))
-		}
-	}
-	return nil
-}
-
 func rangeBounds(a, b any) (int, int, error) {
-	toInt := func(v any) (int, bool) {
-		switch n := v.(type) {
-		case int:
-			return n, true
-		case int64:
-			return int(n), true
-		case int32:
-			return int(n), true
-		case float64:
-			if n == float64(int(n)) {
-				return int(n), true
-			}
-		}
-		return 0, false
-	}
 	lo, ok1 := toInt(a)
 	hi, ok2 := toInt(b)
 	if !ok1 || !ok2 {
@@ -140,12 +102,22 @@ func rangeBounds(a, b any) (int, int, error) {
 // renders strings as they are, times as RFC 3339 with nanoseconds and other
 // values as compact JSON. A nil Value evaluates to nil.
 func (v *Value) Eval(env map[string]any) (any, error) {
+	return v.EvalWithin(env, Limits{})
+}
+
+// EvalWithin is Eval within lim (zero fields take their defaults): the
+// whole value is one evaluation, whose expressions share its budget.
+func (v *Value) EvalWithin(env map[string]any, lim Limits) (any, error) {
+	return v.eval(env, &evaluation{lim: lim.orDefault()})
+}
+
+func (v *Value) eval(env map[string]any, ev *evaluation) (any, error) {
 	if v == nil {
 		return nil, nil
 	}
 	switch v.Form {
 	case FormExpr:
-		return v.Expr.Eval(env)
+		return v.Expr.eval(env, ev)
 	case FormTemplate:
 		var b strings.Builder
 		for _, p := range v.Parts {
@@ -153,9 +125,12 @@ func (v *Value) Eval(env map[string]any) (any, error) {
 				b.WriteString(p.Text)
 				continue
 			}
-			x, err := p.Expr.Eval(env)
+			x, err := p.Expr.eval(env, ev)
 			if err != nil {
 				return nil, err
+			}
+			if err := ev.rendering(b.Len(), x); err != nil {
+				return nil, fmt.Errorf("expression %s: %w", p.Expr.describe(), err)
 			}
 			if err := render(&b, x); err != nil {
 				return nil, fmt.Errorf("expression %s: %w", p.Expr.describe(), err)
@@ -165,7 +140,7 @@ func (v *Value) Eval(env map[string]any) (any, error) {
 	case FormMap:
 		m := make(map[string]any, len(v.Map))
 		for _, f := range v.Map {
-			x, err := f.Value.Eval(env)
+			x, err := f.Value.eval(env, ev)
 			if err != nil {
 				return nil, err
 			}
@@ -175,7 +150,7 @@ func (v *Value) Eval(env map[string]any) (any, error) {
 	case FormList:
 		l := make([]any, len(v.List))
 		for i, e := range v.List {
-			x, err := e.Eval(env)
+			x, err := e.eval(env, ev)
 			if err != nil {
 				return nil, err
 			}
@@ -325,6 +300,8 @@ func envFor(extra []string) *exprEnv {
 		"execution": types.Any,
 		tickName:    types.TypeOf(func(v any) (any, error) { return v, nil }),
 		rangeName:   types.TypeOf(func(a, b any) ([]int, error) { return nil, nil }),
+		builtName:   types.TypeOf(func(v any) (any, error) { return v, nil }),
+		callName:    types.TypeOf(func(name string, args ...any) (any, error) { return nil, nil }),
 	}
 	for k, f := range funcs {
 		env[k] = types.TypeOf(f)
@@ -339,7 +316,6 @@ func envFor(extra []string) *exprEnv {
 		expr.Function("keys", sortedKeys, new(func(any) []any)),
 		expr.Function("values", sortedValues, new(func(any) []any)),
 		expr.Function("toPairs", sortedPairs, new(func(any) []any)),
-		expr.Patch(&guard{}),
 	}
 	config := conf.CreateNew()
 	for _, op := range opts {
@@ -415,9 +391,12 @@ func sortedPairs(args ...any) (any, error) {
 	return out, nil
 }
 
-// guard is the patch applied to every expression: date() defaults to UTC,
-// predicate bodies and let values pass through the op counter, and ranges
-// are built by a counting function.
+// guard is the patch applied to every expression after it type-checked:
+// date() defaults to UTC; predicate bodies and let values pass through the
+// operation counter; ranges are built by a counting function; and every
+// operation that can build a string, list or map (`+`, literals, builtins)
+// has its result checked against the value limit, the builtins that can
+// build far more than they are given being refused before they run.
 type guard struct{}
 
 func (guard) Visit(node *ast.Node) {
@@ -427,19 +406,44 @@ func (guard) Visit(node *ast.Node) {
 	case *ast.VariableDeclaratorNode:
 		n.Value = tick(n.Value)
 	case *ast.BinaryNode:
-		if n.Operator == ".." {
+		switch {
+		case n.Operator == "..":
 			c := &ast.CallNode{Callee: &ast.IdentifierNode{Value: rangeName}, Arguments: []ast.Node{n.Left, n.Right}}
 			c.SetLocation(n.Location())
 			c.Callee.SetLocation(n.Location())
 			ast.Patch(node, c)
+		case n.Operator == "+" && growing(n):
+			wrap(node, builtName)
 		}
+	case *ast.ArrayNode, *ast.MapNode:
+		wrap(node, builtName)
 	case *ast.BuiltinNode:
-		if n.Name == "date" {
+		switch {
+		case n.Name == "date":
 			loc := &ast.ConstantNode{Value: time.UTC}
 			loc.SetLocation(n.Location())
 			ast.Patch(node, &ast.BuiltinNode{Name: "date", Arguments: append([]ast.Node{loc}, n.Arguments...)})
+		case guardedBuiltins[n.Name]:
+			name := &ast.StringNode{Value: n.Name}
+			name.SetLocation(n.Location())
+			c := &ast.CallNode{Callee: &ast.IdentifierNode{Value: callName}, Arguments: append([]ast.Node{name}, n.Arguments...)}
+			c.Callee.SetLocation(n.Location())
+			ast.Patch(node, c)
+		case growing(n):
+			wrap(node, builtName)
+		}
+	case *ast.CallNode:
+		if id, ok := n.Callee.(*ast.IdentifierNode); ok && (id.Value == "keys" || id.Value == "values" || id.Value == "toPairs") {
+			wrap(node, builtName)
 		}
 	}
+}
+
+// wrap replaces *node by a call of the private function fn on it.
+func wrap(node *ast.Node, fn string) {
+	c := &ast.CallNode{Callee: &ast.IdentifierNode{Value: fn}, Arguments: []ast.Node{*node}}
+	c.Callee.SetLocation((*node).Location())
+	ast.Patch(node, c)
 }
 
 func tick(body ast.Node) ast.Node {
@@ -487,8 +491,17 @@ func compile(env *exprEnv, src string) *compiled {
 func (env *exprEnv) compile(src string) (*vm.Program, error) {
 	env.mu.Lock()
 	defer env.mu.Unlock()
-	tree, err := checker.ParseCheck(src, env.config)
+	// Check the expression as written, so type errors speak of what the
+	// user wrote, then patch it (guard) and check it again for the compiler.
+	tree, err := parser.ParseWithConfig(src, env.config)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := checker.Check(tree, env.config); err != nil {
+		return nil, err
+	}
+	ast.Walk(&tree.Node, guard{})
+	if _, err := checker.Check(tree, env.config); err != nil {
 		return nil, err
 	}
 	if env.config.Optimize {
