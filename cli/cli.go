@@ -132,7 +132,7 @@ Exit status: 0 completed, 1 failed or cancelled, 2 refused with nothing done
 continues it), 4 busy.`,
 			flags: []flagSpec{{"workflow", "NAME", "the workflow to run when PATH holds several"}, flagInput, flagFile,
 				{"id", "ID", "the execution's id (default: a new random one)"},
-				{"no-wait", "", "do not wait out sleep timers: return with the execution WAITING"}, flagJSON, flagQuiet},
+				{"no-wait", "", "do not wait out sleep timers: return with the execution WAITING"}, flagLimit, flagJSON, flagQuiet},
 			run: (*app).runCmd},
 		{name: "resume", usage: "resume ID [--input JSON | --input-file FILE] [--pause NAME_OR_PATH] [--definition PATH] [--json]\n       loom resume --due [--json]", minArgs: 0, maxArgs: 1,
 			summary: "continue a paused, waiting or interrupted execution",
@@ -150,7 +150,7 @@ Output and exit status are those of loom run.`,
 			flags: []flagSpec{flagInput, flagFile, {"pause", "NAME_OR_PATH", "the pause to resume when several are open"},
 				{"definition", "PATH", "upgrade the execution to this definition"},
 				{"due", "", "continue every due or orphaned execution"},
-				{"no-wait", "", "do not wait out sleep timers"}, flagJSON, flagQuiet},
+				{"no-wait", "", "do not wait out sleep timers"}, flagLimit, flagJSON, flagQuiet},
 			run: (*app).resume},
 		{name: "status", usage: "status ID [--json]", minArgs: 1, maxArgs: 1,
 			summary: "print an execution's state",
@@ -272,7 +272,7 @@ func (a *app) fail(err error) int {
 	if h := hint(a.prog(), cmd, err); h != "" {
 		msg += "; " + h
 	}
-	fmt.Fprintln(a.stderr, prefix+oneLine(msg))
+	fmt.Fprintln(a.stderr, prefix+safe(oneLine(msg)))
 	return exitCode(err)
 }
 

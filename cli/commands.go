@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/loomwork/loom/builtins"
 	"github.com/loomwork/loom/definition"
@@ -209,6 +210,9 @@ func (a *app) engineForID(id string) (*interpreter.Engine, func(), error) {
 // openForID opens the journal to act on execution id; an absent journal
 // means there is no such execution.
 func (a *app) openForID(id string) (journal.Journal, error) {
+	if err := journal.CheckID(id); err != nil {
+		return nil, err
+	}
 	j, err := a.openJournal(false)
 	if err == errNoJournal {
 		return nil, &cliError{kind: kindRefused,
@@ -231,8 +235,14 @@ func (a *app) engine(cat *definition.Catalog, j journal.Journal) (*interpreter.E
 }
 
 // input reads --input or --input-file; given is false when neither is set.
+// An input larger than the input limit or not UTF-8 is refused: it would be
+// journaled, and a replaced character would be a silent change.
 func (a *app) input() (v any, given bool, err error) {
 	hasIn, hasFile := a.p.has("input"), a.p.has("input-file")
+	lim, err := a.limits()
+	if err != nil {
+		return nil, false, err
+	}
 	var data []byte
 	var src string
 	switch {
@@ -242,21 +252,35 @@ func (a *app) input() (v any, given bool, err error) {
 		data, src = []byte(a.p.get("input")), "the --input value"
 	case hasFile:
 		f := a.p.get("input-file")
+		var r io.Reader
 		if f == "-" {
 			if a.stdin == nil {
 				return nil, false, refusef("--input-file - reads stdin, but there is none")
 			}
-			data, err = io.ReadAll(a.stdin)
-			src = "the input on stdin"
+			r, src = a.stdin, "the input on stdin"
 		} else {
-			data, err = os.ReadFile(f)
 			src = "input file " + f
+			fh, err := os.Open(f)
+			if err != nil {
+				return nil, false, refusef("cannot read %s: %v", src, unwrapPath(err))
+			}
+			defer fh.Close()
+			r = fh
 		}
+		// Read one byte past the limit, never the whole of a huge file.
+		data, err = io.ReadAll(io.LimitReader(r, int64(lim.input)+1))
 		if err != nil {
 			return nil, false, refusef("cannot read %s: %v", src, unwrapPath(err))
 		}
 	default:
 		return nil, false, nil
+	}
+	if len(data) > lim.input {
+		return nil, false, sizeLimitError(src, lim.input)
+	}
+	if !utf8.Valid(data) {
+		return nil, false, &cliError{kind: kindRefused, msg: fmt.Sprintf("%s is not valid UTF-8 (at byte %d)", src, invalidUTF8At(data)+1),
+			hint: "nothing was done; JSON text is UTF-8"}
 	}
 	v, err = parseJSON(data)
 	if err != nil {
@@ -264,6 +288,18 @@ func (a *app) input() (v any, given bool, err error) {
 			hint: `nothing was done; quote JSON for the shell, e.g. --input '{"name": "x"}'`}
 	}
 	return v, true, nil
+}
+
+// invalidUTF8At is the offset of the first byte of data that is not UTF-8.
+func invalidUTF8At(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(data)
 }
 
 // parseJSON decodes exactly one JSON value into Loom's value model.
@@ -322,8 +358,10 @@ func (a *app) runCmd() error {
 	if err != nil {
 		return err
 	}
-	if id := a.p.get("id"); a.p.has("id") && (id == "" || strings.ContainsAny(id, " \t\n/")) {
-		return usagef("--id %q is not a usable id (no spaces or slashes)", id)
+	if a.p.has("id") {
+		if err := journal.CheckID(a.p.get("id")); err != nil {
+			return err
+		}
 	}
 	in, _, err := a.input()
 	if err != nil {
@@ -455,7 +493,7 @@ func (a *app) resumeDue() error {
 			continue
 		case err != nil:
 			failed++
-			fmt.Fprintf(a.stderr, "%s resume: execution %s: %s\n", a.prog(), ex.ID, oneLine(err.Error()))
+			fmt.Fprintf(a.stderr, "%s resume: execution %s: %s\n", a.prog(), safe(ex.ID), safe(oneLine(err.Error())))
 			continue
 		}
 		records = append(records, recordOf(got))
@@ -637,7 +675,7 @@ func (a *app) replay() error {
 		fmt.Fprintf(a.stdout, "execution %s replays to its recorded outcome (%s)\n", id, res.Recorded.State)
 	} else {
 		for _, d := range res.Diff {
-			fmt.Fprintln(a.stdout, d)
+			fmt.Fprintln(a.stdout, safe(d))
 		}
 	}
 	if !res.Match {
@@ -662,7 +700,7 @@ func (a *app) cancel() error {
 			return err
 		}
 	}
-	fmt.Fprintf(a.stderr, "%s: execution %s is %s\n", a.prog(), ex.ID, ex.State)
+	fmt.Fprintf(a.stderr, "%s: execution %s is %s\n", a.prog(), safe(ex.ID), safe(string(ex.State)))
 	return nil
 }
 

@@ -109,7 +109,8 @@ func exitCode(err error) int {
 		errors.Is(err, interpreter.ErrNonDeterminism),
 		errors.Is(err, interpreter.ErrFinished),
 		errors.Is(err, journal.ErrNotFound),
-		errors.Is(err, journal.ErrExists):
+		errors.Is(err, journal.ErrExists),
+		errors.Is(err, journal.ErrInvalidID):
 		return ExitRefused
 	}
 	return ExitFailed
@@ -176,6 +177,11 @@ func hintFor(cmd string, err error) string {
 		return "nothing was written; the journal does not fit that definition"
 	case errors.Is(err, interpreter.ErrFinished):
 		return "nothing was done"
+	case errors.Is(err, journal.ErrInvalidID):
+		if cmd == "run" {
+			return "nothing was started"
+		}
+		return "no execution has such an id"
 	}
 	return ""
 }

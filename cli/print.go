@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -67,21 +68,23 @@ func eventOf(ev journal.Event) eventJSON {
 
 // printJSON prints v as one line of JSON on stdout.
 func (a *app) printJSON(v any) error {
-	enc := json.NewEncoder(a.stdout)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("cannot print the result as JSON: %v", err)
 	}
-	return nil
+	_, err := a.stdout.Write(safeJSON(b.Bytes()))
+	return err
 }
 
-// compact renders v as JSON in at most n characters.
+// compact renders v as JSON in at most n characters, safe to print.
 func compact(v any, n int) string {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Sprint(v)
+		return safe(fmt.Sprint(v))
 	}
-	s := string(b)
+	s := string(safeJSON(b))
 	if n > 0 && len([]rune(s)) > n {
 		return string([]rune(s)[:n-1]) + "…"
 	}
@@ -92,23 +95,24 @@ func compact(v any, n int) string {
 // finished, the exact command that continues it.
 func (a *app) statusLine(ex *interpreter.Execution) {
 	w, p := a.stderr, a.prog()
+	id, wf := safe(ex.ID), safe(ex.Workflow)
 	switch ex.State {
 	case journal.Completed:
-		fmt.Fprintf(w, "%s: execution %s of %s completed\n", p, ex.ID, ex.Workflow)
+		fmt.Fprintf(w, "%s: execution %s of %s completed\n", p, id, wf)
 	case journal.Failed:
-		fmt.Fprintf(w, "%s: execution %s of %s failed: %s\n", p, ex.ID, ex.Workflow, describeError(ex.Error))
+		fmt.Fprintf(w, "%s: execution %s of %s failed: %s\n", p, id, wf, describeError(ex.Error))
 	case journal.Cancelled:
-		fmt.Fprintf(w, "%s: execution %s of %s was cancelled\n", p, ex.ID, ex.Workflow)
+		fmt.Fprintf(w, "%s: execution %s of %s was cancelled\n", p, id, wf)
 	case journal.Paused:
 		ps := sortedPauses(ex.Pauses)
 		if len(ps) == 1 {
-			fmt.Fprintf(w, "%s: execution %s of %s is paused at %s (pause %s)\n", p, ex.ID, ex.Workflow, ps[0].Path, ps[0].Name)
+			fmt.Fprintf(w, "%s: execution %s of %s is paused at %s (pause %s)\n", p, id, wf, safe(ps[0].Path), safe(ps[0].Name))
 		} else {
-			fmt.Fprintf(w, "%s: execution %s of %s is paused at %d pauses\n", p, ex.ID, ex.Workflow, len(ps))
+			fmt.Fprintf(w, "%s: execution %s of %s is paused at %d pauses\n", p, id, wf, len(ps))
 		}
 		for _, pz := range ps {
 			if len(ps) > 1 {
-				fmt.Fprintf(w, "  %s (pause %s)\n", pz.Path, pz.Name)
+				fmt.Fprintf(w, "  %s (pause %s)\n", safe(pz.Path), safe(pz.Name))
 			}
 			if pz.Schema != nil {
 				fmt.Fprintf(w, "  payload schema: %s\n", compact(pz.Schema, 300))
@@ -120,10 +124,10 @@ func (a *app) statusLine(ex *interpreter.Execution) {
 		if !ex.WakeAt.IsZero() {
 			when = "its timer, due at " + ex.WakeAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "%s: execution %s of %s is waiting for %s\n", p, ex.ID, ex.Workflow, when)
+		fmt.Fprintf(w, "%s: execution %s of %s is waiting for %s\n", p, id, wf, when)
 		fmt.Fprintf(w, "  continue it once due with: %s (or %s from cron)\n", a.command("resume", ex.ID), a.command("resume", "--due"))
 	default:
-		fmt.Fprintf(w, "%s: execution %s of %s was interrupted and is still %s\n", p, ex.ID, ex.Workflow, ex.State)
+		fmt.Fprintf(w, "%s: execution %s of %s was interrupted and is still %s\n", p, id, wf, safe(string(ex.State)))
 		fmt.Fprintf(w, "  continue it with: %s\n", a.command("resume", ex.ID))
 	}
 }
@@ -133,10 +137,10 @@ func (a *app) statusLine(ex *interpreter.Execution) {
 func (a *app) command(args ...string) string {
 	parts := []string{a.prog()}
 	for _, s := range args {
-		parts = append(parts, shellQuote(s))
+		parts = append(parts, shellQuote(safe(s)))
 	}
 	if a.p.has("db") {
-		parts = append(parts, "--db", shellQuote(a.p.get("db")))
+		parts = append(parts, "--db", shellQuote(safe(a.p.get("db"))))
 	}
 	return strings.Join(parts, " ")
 }
@@ -221,11 +225,11 @@ func describeError(e *interpreter.Error) string {
 	if e == nil {
 		return "no error recorded"
 	}
-	s := e.Type
+	s := safe(e.Type)
 	if e.Step != "" {
-		s += " at step " + e.Step
+		s += " at step " + safe(e.Step)
 	}
-	s += ": " + oneLine(e.Message)
+	s += ": " + safe(oneLine(e.Message))
 	if e.Data != nil {
 		s += " (data: " + compact(e.Data, 200) + ")"
 	}
@@ -234,7 +238,7 @@ func describeError(e *interpreter.Error) string {
 
 func (a *app) printStatus(ex *interpreter.Execution) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, safe(v)) }
 	row("id", ex.ID)
 	row("workflow", fmt.Sprintf("%s (version %d)", ex.Workflow, ex.Version))
 	row("state", string(ex.State))
@@ -275,14 +279,14 @@ func (a *app) printList(exs []*interpreter.Execution) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tWORKFLOW\tSTATE\tUPDATED")
 	for _, ex := range exs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ex.ID, ex.Workflow, ex.State, ex.UpdatedAt.UTC().Format(timeLayout))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", safe(ex.ID), safe(ex.Workflow), safe(string(ex.State)), ex.UpdatedAt.UTC().Format(timeLayout))
 	}
 	tw.Flush()
 }
 
 // printTimeline prints the journal: time, path, event, duration, value.
 func (a *app) printTimeline(ex *interpreter.Execution, evs []journal.Event) {
-	fmt.Fprintf(a.stdout, "execution %s of %s (version %d): %s, created %s\n", ex.ID, ex.Workflow, ex.Version, ex.State, ex.CreatedAt.UTC().Format(timeLayout))
+	fmt.Fprintf(a.stdout, "execution %s of %s (version %d): %s, created %s\n", safe(ex.ID), safe(ex.Workflow), ex.Version, safe(string(ex.State)), ex.CreatedAt.UTC().Format(timeLayout))
 	if len(evs) == 0 {
 		fmt.Fprintln(a.stdout, "(no events)")
 		return
@@ -306,7 +310,7 @@ func (a *app) printTimeline(ex *interpreter.Execution, evs []journal.Event) {
 		case ev.Kind == journal.StepCompleted && strings.HasPrefix(ev.Name, "pause:") && !opened[ev.Path].IsZero():
 			dur = roundDuration(ev.Time.Sub(opened[ev.Path])).String() // how long the pause waited
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ev.Time.UTC().Format(timeLayout), path, event, dur, val)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ev.Time.UTC().Format(timeLayout), safe(path), safe(event), dur, safe(val))
 	}
 	tw.Flush()
 }

@@ -45,6 +45,12 @@ func TestScript(t *testing.T) {
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
 		UpdateScripts:       os.Getenv("UPDATE_SCRIPTS") != "",
+		Setup: func(env *testscript.Env) error {
+			// Characters a script cannot type: an escape and a right-to-left override.
+			env.Setenv("ESC", "\x1b")
+			env.Setenv("RLO", "\u202e")
+			return nil
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"jsonget":    cmdJSONGet,
 			"holdlease":  cmdHoldLease,

@@ -86,6 +86,9 @@ func FormatSize(n int) string {
 	case n >= k:
 		return trimUnit(float64(n)/k, "KiB")
 	}
+	if n == 1 {
+		return "1 byte"
+	}
 	return fmt.Sprintf("%d bytes", n)
 }
 

@@ -5,14 +5,62 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
-// Validate checks what every backend requires of a new execution: an ID,
-// and valid JSON in its JSON fields. Backends call it before writing.
+// MaxIDLength is the longest execution id.
+const MaxIDLength = 128
+
+// ErrInvalidID is returned (wrapped, with a sentence saying why) for an
+// execution id outside the safe alphabet (see CheckID).
+var ErrInvalidID = errors.New("invalid execution id")
+
+// CheckID reports whether id is a valid execution id: 1 to MaxIDLength
+// ASCII letters, digits, '-', '_', '.' and ':', and neither "." nor "..".
+// Ids are printed in listings, used in URLs and file names, and typed by
+// people: an escape sequence, a right-to-left override or a path element in
+// one would mislead every one of them.
+func CheckID(id string) error {
+	const rule = "an execution id is 1 to 128 letters, digits, '-', '_', '.' and ':', and not '.' or '..'"
+	switch {
+	case id == "":
+		return fmt.Errorf("%w: it is empty; %s", ErrInvalidID, rule)
+	case len(id) > MaxIDLength:
+		return fmt.Errorf("%w: it is %d characters long; %s", ErrInvalidID, len(id), rule)
+	case id == "." || id == "..":
+		return fmt.Errorf("%w: %q is a path element; %s", ErrInvalidID, id, rule)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return fmt.Errorf("%w: it holds %s at byte %d; %s", ErrInvalidID, quoteByte(id, i), i+1, rule)
+		}
+	}
+	return nil
+}
+
+// quoteByte renders the character at byte i of s, escaped when it is not
+// printable ASCII.
+func quoteByte(s string, i int) string {
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	if r == utf8.RuneError {
+		return fmt.Sprintf("the byte \\x%02x", s[i])
+	}
+	q := strconv.QuoteToASCII(string(r))
+	return q
+}
+
+// Validate checks what every backend requires of a new execution: a valid
+// ID (CheckID), and valid JSON in its JSON fields. Backends call it before
+// writing.
 func (e *Execution) Validate() error {
 	if e == nil || e.ID == "" {
 		return errors.New("journal: create: execution has no ID")
+	}
+	if err := CheckID(e.ID); err != nil {
+		return fmt.Errorf("journal: create: %w", err)
 	}
 	for _, f := range []struct {
 		name string
