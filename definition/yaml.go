@@ -18,6 +18,11 @@ import (
 // "billion laughs" document is refused instead of exhausting memory.
 const maxValues = 200_000
 
+// maxDepth bounds how deeply lists and maps nest in a document: every later
+// stage (schema validation, building, canonical form) walks the value
+// recursively, and no workflow needs a hundredth of it.
+const maxDepth = 1000
+
 // source is one file being loaded.
 type source struct {
 	file  string
@@ -60,6 +65,9 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // documents splits the file into its YAML documents (top nodes, never
 // nil). A syntax error is added to errs and ends the file.
 func (s *source) documents(errs *ErrorList) (docs []*yaml.Node, ok bool) {
+	if !s.checkText(errs) {
+		return nil, false
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			errs.Add(s.clamp(1, 1), fmt.Sprintf("YAML syntax error: %v", r))
@@ -83,6 +91,48 @@ func (s *source) documents(errs *ErrorList) (docs []*yaml.Node, ok bool) {
 			docs = append(docs, &n)
 		}
 	}
+}
+
+// checkText reports the first byte YAML cannot hold (invalid UTF-8, or a
+// character outside YAML's printable set such as NUL) at its line and
+// column; the YAML parser would report it at 1:1.
+func (s *source) checkText(errs *ErrorList) bool {
+	line, col := 1, 1
+	for i := 0; i < len(s.src); {
+		r, n := utf8.DecodeRune(s.src[i:])
+		var msg string
+		switch {
+		case r == utf8.RuneError && n == 1:
+			msg = fmt.Sprintf("invalid UTF-8: the byte \\x%02x; YAML files are UTF-8", s.src[i])
+		case r == '\n':
+			line, col = line+1, 1
+			i += n
+			continue
+		case !yamlPrintable(r) && !(i == 0 && r == '\ufeff'):
+			msg = fmt.Sprintf("the character %U is not allowed in YAML (a control character)", r)
+		}
+		if msg != "" {
+			errs.Add(Pos{File: s.file, Line: line, Col: col}, msg)
+			return false
+		}
+		col++
+		i += n
+	}
+	return true
+}
+
+// yamlPrintable reports whether YAML 1.2 allows r in a document
+// (c-printable).
+func yamlPrintable(r rune) bool {
+	switch {
+	case r == '\t', r == '\r', r == 0x85:
+		return true
+	case r < 0x20, r >= 0x7f && r < 0xa0:
+		return false
+	case r >= 0xd800 && r <= 0xdfff, r == 0xfffe, r == 0xffff:
+		return false
+	}
+	return true
 }
 
 func (s *source) syntaxError(err error, errs *ErrorList) {
@@ -256,7 +306,12 @@ func (p *plainer) value(n *yaml.Node, depth int) any {
 		return nil
 	}
 	p.count++
-	if p.count > maxValues || depth > 10000 {
+	if depth > maxDepth {
+		p.over = true
+		p.errs.Add(p.s.pos(n), fmt.Sprintf("document nested too deeply: more than %d levels of lists and maps", maxDepth))
+		return nil
+	}
+	if p.count > maxValues {
 		p.over = true
 		p.errs.Add(p.s.pos(n), fmt.Sprintf("document too large: more than %d values (after expanding aliases)", maxValues))
 		return nil
