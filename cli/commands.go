@@ -114,6 +114,28 @@ func isPostgresURL(db string) bool {
 // errNoJournal: a reading command found no journal file; it creates none.
 var errNoJournal = errors.New("no journal")
 
+// openReader opens the journal for a command that only reads it (list,
+// status, show, replay): a SQLite file is opened read-only and never
+// migrated, so reads work in a read-only directory and while another
+// process holds the write lock. An absent file is errNoJournal.
+func (a *app) openReader() (journal.Journal, error) {
+	path := a.dbPath()
+	if isPostgresURL(path) {
+		return a.openJournal(false)
+	}
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, errNoJournal
+		}
+		return nil, fmt.Errorf("cannot open the journal %s: %v", path, unwrapPath(err))
+	}
+	j, err := sqlite.OpenReadOnly(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the journal: %v", err)
+	}
+	return j, nil
+}
+
 // openJournal opens the journal. Commands that only read or continue
 // executions pass create=false: an absent file is errNoJournal and nothing
 // is created. run creates the file and its directory on first use.
@@ -199,7 +221,26 @@ func (a *app) closeJournal(j journal.Journal) {
 // engine over it (no catalog: it reads and continues pinned executions) and
 // the function that closes the journal.
 func (a *app) engineForID(id string) (*interpreter.Engine, func(), error) {
-	j, err := a.openForID(id)
+	return a.engineOver(id, a.openForID)
+}
+
+// readerForID is engineForID over a journal opened read-only (openReader),
+// for the commands that only read.
+func (a *app) readerForID(id string) (*interpreter.Engine, func(), error) {
+	return a.engineOver(id, func(id string) (journal.Journal, error) {
+		if err := journal.CheckID(id); err != nil {
+			return nil, err
+		}
+		j, err := a.openReader()
+		if err == errNoJournal {
+			return nil, a.noJournalFor(id)
+		}
+		return j, err
+	})
+}
+
+func (a *app) engineOver(id string, open func(string) (journal.Journal, error)) (*interpreter.Engine, func(), error) {
+	j, err := open(id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -215,11 +256,15 @@ func (a *app) openForID(id string) (journal.Journal, error) {
 	}
 	j, err := a.openJournal(false)
 	if err == errNoJournal {
-		return nil, &cliError{kind: kindRefused,
-			msg:  fmt.Sprintf("no execution with id %q: there is no journal at %s", id, a.dbPath()),
-			hint: "pass --db or set $LOOM_DB to the journal that holds it"}
+		return nil, a.noJournalFor(id)
 	}
 	return j, err
+}
+
+func (a *app) noJournalFor(id string) error {
+	return &cliError{kind: kindRefused,
+		msg:  fmt.Sprintf("no execution with id %q: there is no journal at %s", id, a.dbPath()),
+		hint: "pass --db or set $LOOM_DB to the journal that holds it"}
 }
 
 // engine builds an engine for the command; progress is shown on a
@@ -539,7 +584,7 @@ func (a *app) fireDeadline(eng *interpreter.Engine, ex *interpreter.Execution) (
 
 func (a *app) status() error {
 	id := a.p.args[0]
-	eng, done, err := a.engineForID(id)
+	eng, done, err := a.readerForID(id)
 	if err != nil {
 		return err
 	}
@@ -585,7 +630,7 @@ func (a *app) list() error {
 		f.Limit = limit + 1 // one more tells whether some were left out
 	}
 	var exs []*interpreter.Execution
-	j, err := a.openJournal(false)
+	j, err := a.openReader()
 	switch {
 	case err == errNoJournal:
 	case err != nil:
@@ -621,7 +666,7 @@ const defaultListLimit = 50
 
 func (a *app) show() error {
 	id := a.p.args[0]
-	eng, done, err := a.engineForID(id)
+	eng, done, err := a.readerForID(id)
 	if err != nil {
 		return err
 	}
@@ -647,7 +692,7 @@ func (a *app) show() error {
 
 func (a *app) replay() error {
 	id := a.p.args[0]
-	eng, done, err := a.engineForID(id)
+	eng, done, err := a.readerForID(id)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 // its JSON text: 2 MiB, as Temporal's payloads.
 const DefaultInputLimit = 2 << 20
 
-// limits are the limits a command runs within (SPEC §5), set by --limit or
+// limits are the limits a command runs within (SPEC §5), set by --limits or
 // $LOOM_LIMITS as NAME=VALUE,NAME=VALUE; the flag wins over the variable
 // name by name.
 type limits struct {
@@ -33,7 +33,7 @@ var limitSpecs = []limitSpec{
 		set: func(l *limits, n int) { l.input = n }},
 }
 
-var flagLimit = flagSpec{"limit", "NAME=N,…", "raise or lower a limit: " + limitNames() + " (default $LOOM_LIMITS; see `loom help run`)"}
+var flagLimit = flagSpec{"limits", "NAME=N,…", "raise or lower a limit: " + limitNames() + " (default $LOOM_LIMITS; see `loom help run`)"}
 
 func limitNames() string {
 	names := make([]string, len(limitSpecs))
@@ -45,10 +45,10 @@ func limitNames() string {
 }
 
 // limits returns the limits of this invocation: defaults, then
-// $LOOM_LIMITS, then --limit.
+// $LOOM_LIMITS, then --limits.
 func (a *app) limits() (limits, error) {
 	l := limits{input: DefaultInputLimit}
-	for _, src := range []struct{ what, text string }{{"$LOOM_LIMITS", a.getenv("LOOM_LIMITS")}, {"--limit", a.p.get("limit")}} {
+	for _, src := range []struct{ what, text string }{{"$LOOM_LIMITS", a.getenv("LOOM_LIMITS")}, {"--limits", a.p.get("limits")}} {
 		if err := parseLimits(&l, src.what, src.text); err != nil {
 			return l, err
 		}
@@ -113,5 +113,5 @@ func parseLimitValue(s string, size bool) (int, error) {
 func sizeLimitError(src string, limit int) error {
 	return &cliError{kind: kindRefused,
 		msg:  fmt.Sprintf("%s is larger than the input limit of %s", src, definition.FormatSize(limit)),
-		hint: "nothing was done; --limit input=SIZE raises it"}
+		hint: "nothing was done; --limits input=SIZE raises it"}
 }

@@ -37,6 +37,9 @@ var (
 	// ErrNotRoot: the operation needs a root execution (a cancel), and this
 	// one is a child.
 	ErrNotRoot = errors.New("not a root execution")
+	// ErrReadOnly: the journal was opened for reading only (a write method
+	// of a journal opened by sqlite.OpenReadOnly or postgres.OpenReadOnly).
+	ErrReadOnly = errors.New("the journal is open read-only")
 )
 
 // NotRootError names the root of a child execution an operation refused.

@@ -154,6 +154,9 @@ func (j *Journal) Close() error {
 	if !j.queue.Close() {
 		return nil
 	}
+	if j.w == nil {
+		return j.rdb.Close() // read-only: there is no writer
+	}
 	return errors.Join(j.w.close(), j.wdb.Close(), j.rdb.Close())
 }
 
@@ -162,6 +165,9 @@ type Stats = groupcommit.Stats
 
 // Stats returns the writer's counters.
 func (j *Journal) Stats() Stats {
+	if j.w == nil {
+		return Stats{}
+	}
 	return j.w.Counters.Stats()
 }
 

@@ -25,7 +25,12 @@ type op struct {
 }
 
 // submit queues o and waits for the commit that holds it.
-func (j *Journal) submit(ctx context.Context, o *op) error { return j.queue.Submit(ctx, o) }
+func (j *Journal) submit(ctx context.Context, o *op) error {
+	if j.w == nil {
+		return journal.ErrReadOnly // opened by OpenReadOnly
+	}
+	return j.queue.Submit(ctx, o)
+}
 
 // writer owns the write connection. Only its goroutine touches conn.
 type writer struct {
