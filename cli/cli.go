@@ -185,6 +185,7 @@ run in reverse order and it becomes CANCELLED. Refused (exit 2) for a
 finished execution.`,
 			flags: []flagSpec{flagJSON}, run: (*app).cancel},
 		testCommand,
+		checkCommand,
 		{name: "schema", usage: "schema", minArgs: 0, maxArgs: 0,
 			summary: "print the workflow definition JSON Schema",
 			help: `Prints the JSON Schema of workflow files, for editors: put

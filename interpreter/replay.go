@@ -141,18 +141,34 @@ func (d *drive) checkConsumed() error {
 	return err
 }
 
-// upgrade checks that the journal of a root replays on cat, then records the
-// upgrade; on divergence it writes nothing and returns the error.
-func (e *Engine) upgrade(ctx context.Context, d *drive, rootID string, cat *definition.Catalog) error {
-	root, err := e.get(ctx, rootID)
+// CheckDefinition replays the journal of execution id's tree (its root
+// and every child) against cat, the way an upgrade does first, running no
+// task and writing nothing. It returns nil when the new definition fits
+// what was recorded, else the error an upgrade would meet, usually a
+// *NonDeterminismError naming the path, what was recorded and what cat has
+// there. It is `loom check`'s test before a deploy.
+func (e *Engine) CheckDefinition(ctx context.Context, id string, cat *definition.Catalog) error {
+	rec, err := e.get(ctx, id)
 	if err != nil {
 		return err
 	}
+	root := rec
+	if rec.RootID != rec.ID {
+		if root, err = e.get(ctx, rec.RootID); err != nil {
+			return err
+		}
+	}
+	return e.replayOn(ctx, root, cat)
+}
+
+// replayOn walks a root's journal replay-only on cat; any divergence is
+// the non-determinism error, and nothing is written.
+func (e *Engine) replayOn(ctx context.Context, root *journal.Execution, cat *definition.Catalog) error {
 	if cat.Workflow(root.Workflow) == nil {
 		return fmt.Errorf("%w: the new definition has no workflow %q", ErrNonDeterminism, root.Workflow)
 	}
-	rd := &drive{eng: e, replay: true, cat: cat, token: d.token}
-	x, err := e.load(ctx, rd, rootID)
+	rd := &drive{eng: e, replay: true, cat: cat, token: func() int64 { return 0 }}
+	x, err := e.load(ctx, rd, root.ID)
 	if err != nil {
 		return err
 	}
@@ -167,6 +183,19 @@ func (e *Engine) upgrade(ctx context.Context, d *drive, rootID string, cat *defi
 	}
 	if len(rd.diffs) > 0 {
 		return fmt.Errorf("%w: %s", ErrNonDeterminism, strings.Join(rd.diffs, "; "))
+	}
+	return nil
+}
+
+// upgrade checks that the journal of a root replays on cat, then records the
+// upgrade; on divergence it writes nothing and returns the error.
+func (e *Engine) upgrade(ctx context.Context, d *drive, rootID string, cat *definition.Catalog) error {
+	root, err := e.get(ctx, rootID)
+	if err != nil {
+		return err
+	}
+	if err := e.replayOn(ctx, root, cat); err != nil {
+		return err
 	}
 	src, hash, err := cat.Pin(root.Workflow)
 	if err != nil {
