@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -95,6 +96,7 @@ func BenchmarkThroughput(b *testing.B) {
 		serial := float64(serialN*steps) / time.Since(start).Seconds()
 
 		before := stats(j)
+		cpu0 := cpuTime()
 		start = time.Now()
 		var wg sync.WaitGroup
 		errs := make(chan error, execs)
@@ -113,6 +115,7 @@ func BenchmarkThroughput(b *testing.B) {
 		}
 		wg.Wait()
 		el := time.Since(start)
+		cpu := cpuTime() - cpu0
 		close(errs)
 		for err := range errs {
 			b.Fatal(err)
@@ -122,6 +125,13 @@ func BenchmarkThroughput(b *testing.B) {
 		b.ReportMetric(rate, "tasks/s")
 		b.ReportMetric(serial, "serial-tasks/s")
 		b.ReportMetric(rate/serial, "x-serial")
+		// CPU per task, and the rate it allows on this machine's cores
+		// when nothing else runs: the figure that holds on a shared box.
+		if cpu > 0 {
+			perTask := float64(cpu.Nanoseconds()) / float64(execs*steps)
+			b.ReportMetric(perTask/1000, "cpu-µs/task")
+			b.ReportMetric(float64(runtime.NumCPU())*1e9/perTask, "cpu-bound-tasks/s")
+		}
 		if after.Commits > before.Commits {
 			b.ReportMetric(float64(after.Appends-before.Appends)/float64(after.Commits-before.Commits), "appends/commit")
 		}

@@ -177,7 +177,7 @@ func (j *Journal) Create(ctx context.Context, e *journal.Execution) error {
 		return err
 	}
 	// The writer reads e while this call waits for it (see submit).
-	return j.submit(ctx, &op{run: func(w *writer) error { return w.create(e) }})
+	return j.submit(ctx, &op{fenced: true, run: func(w *writer) error { return w.create(e) }})
 }
 
 // CreateHeld implements journal.Journal: both writes are in one
@@ -191,7 +191,7 @@ func (j *Journal) CreateHeld(ctx context.Context, e *journal.Execution, h journa
 		return journal.Lease{}, fmt.Errorf("journal: create %s: only a root execution can be created held (its root is %s)", e.ID, e.RootID)
 	}
 	var l journal.Lease
-	err := j.submit(ctx, &op{run: func(w *writer) (err error) {
+	err := j.submit(ctx, &op{fenced: true, run: func(w *writer) (err error) {
 		l, err = w.createHeld(e, h, journal.LeaseTTL(ttl))
 		return err
 	}})
@@ -224,7 +224,7 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 		}
 	}
 	var last int64
-	o := &op{Ticket: groupcommit.Ticket{Append: true, Events: len(a.Events)}, run: func(w *writer) (err error) {
+	o := &op{Ticket: groupcommit.Ticket{Append: true, Events: len(a.Events)}, fenced: true, run: func(w *writer) (err error) {
 		last, err = w.append(&p)
 		return err
 	}}
@@ -237,7 +237,7 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 // Acquire implements journal.Journal.
 func (j *Journal) Acquire(ctx context.Context, rootID string, h journal.Holder, ttl time.Duration, takeover int64) (journal.Lease, error) {
 	var l journal.Lease
-	err := j.submit(ctx, &op{run: func(w *writer) (err error) {
+	err := j.submit(ctx, &op{fenced: true, run: func(w *writer) (err error) {
 		l, err = w.acquire(rootID, h, journal.LeaseTTL(ttl), takeover)
 		return err
 	}})
@@ -247,7 +247,7 @@ func (j *Journal) Acquire(ctx context.Context, rootID string, h journal.Holder, 
 // Renew implements journal.Journal.
 func (j *Journal) Renew(ctx context.Context, l journal.Lease, ttl time.Duration) (journal.Lease, error) {
 	var out journal.Lease
-	err := j.submit(ctx, &op{run: func(w *writer) (err error) {
+	err := j.submit(ctx, &op{fenced: true, run: func(w *writer) (err error) {
 		out, err = w.renew(l, journal.LeaseTTL(ttl))
 		return err
 	}})
@@ -256,7 +256,7 @@ func (j *Journal) Renew(ctx context.Context, l journal.Lease, ttl time.Duration)
 
 // Release implements journal.Journal.
 func (j *Journal) Release(ctx context.Context, l journal.Lease) error {
-	return j.submit(ctx, &op{run: func(w *writer) error { return w.release(l) }})
+	return j.submit(ctx, &op{fenced: true, run: func(w *writer) error { return w.release(l) }})
 }
 
 // Claim implements journal.Journal.

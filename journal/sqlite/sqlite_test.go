@@ -336,3 +336,46 @@ func TestTwoHandlesShareFile(t *testing.T) {
 		t.Fatalf("events seen by the other handle: %+v, %v", evs, err)
 	}
 }
+
+// TestCachedFencesSeeOtherHandle: a handle that has appended (and so holds
+// the execution's fence in its cache) still sees another handle's takeover
+// and appends: the cache is dropped when another connection commits.
+func TestCachedFencesSeeOtherHandle(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "loom.db")
+	j1, j2 := open(t, path), open(t, path)
+	defer j1.Close()
+	defer j2.Close()
+	l1, err := j1.CreateHeld(ctx, &journal.Execution{ID: "r", Workflow: "wf", State: journal.Running}, journal.Holder{ID: "p1", Host: "h", PID: 1}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(path string) []journal.Event { return []journal.Event{{Path: path, Kind: journal.Builtin, Name: "now"}} }
+	if _, err := j1.Append(ctx, journal.Append{ExecutionID: "r", Token: l1.Token, Events: ev("a")}); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := j2.Acquire(ctx, "r", journal.Holder{ID: "p2", Host: "h", PID: 2}, time.Hour, l1.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j1.Append(ctx, journal.Append{ExecutionID: "r", Token: l1.Token, ExpectedSeq: 1, Events: ev("b")}); !errors.Is(err, journal.ErrFenced) {
+		t.Fatalf("append with the token taken over: %v", err)
+	}
+	if _, err := j2.Append(ctx, journal.Append{ExecutionID: "r", Token: l2.Token, ExpectedSeq: 1, Events: ev("c")}); err != nil {
+		t.Fatal(err)
+	}
+	// j1 takes it back and must see seq 2, written by j2.
+	l3, err := j1.Acquire(ctx, "r", journal.Holder{ID: "p1", Host: "h", PID: 1}, time.Hour, l2.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j1.Append(ctx, journal.Append{ExecutionID: "r", Token: l3.Token, ExpectedSeq: 1, Events: ev("d")}); !errors.Is(err, journal.ErrConflict) {
+		t.Fatalf("append after a stale seq: %v", err)
+	}
+	if seq, err := j1.Append(ctx, journal.Append{ExecutionID: "r", Token: l3.Token, ExpectedSeq: 2, Events: ev("d")}); err != nil || seq != 3 {
+		t.Fatalf("append after the other handle's: %d, %v", seq, err)
+	}
+	if e, err := j2.Get(ctx, "r"); err != nil || e.LastSeq != 3 {
+		t.Fatalf("record's last seq: %+v, %v", e, err)
+	}
+}

@@ -22,6 +22,10 @@ import (
 type op struct {
 	groupcommit.Ticket
 	run func(*writer) error
+	// fenced: run keeps the writer's fence cache true itself (appends,
+	// creates, the lease methods). After any other op the writer forgets
+	// the cache, so a write added later cannot leave it stale.
+	fenced bool
 }
 
 // submit queues o and waits for the commit that holds it.
@@ -39,14 +43,55 @@ type writer struct {
 	max  int
 	groupcommit.Counters
 
-	selExec, selFence, selLease, insExec, delExec, nextToken, putLease, renewLease, delLease *sql.Stmt
-	insEvent, delEvents, updSeq, updRecord                                                   *sql.Stmt
+	selExec, selFence, selLease, insExec, delExec, selToken, setToken, putLease, renewLease, delLease *sql.Stmt
+	insEvent, delEvents, updSeq, updRecord, dataVersion                                                *sql.Stmt
+
+	fences
+}
+
+// fences is what append checks, kept between transactions so that an
+// append reads nothing: each execution's root and last seq, each root's
+// lease token. It is true while this connection is the only one that
+// wrote: PRAGMA data_version, read once per transaction, changes when
+// another connection (another process on the file) commits, and then the
+// cache is forgotten. A rolled-back transaction forgets it too. Sequences
+// advanced in a transaction are written to the records once, before its
+// COMMIT (dirty), not once per append.
+type fences struct {
+	version int64
+	execs   map[string]execFence // id → root and last seq
+	tokens  map[string]int64     // root → current token, 0 for none
+	dirty   map[string]seqStamp  // id → last seq and time to write before COMMIT
+	// lastToken is the last fencing token handed out (0: not read yet);
+	// tokenDirty says it is to be written before COMMIT.
+	lastToken  int64
+	tokenDirty bool
+}
+
+type execFence struct {
+	root string
+	last int64
+}
+
+type seqStamp struct {
+	last int64
+	at   string
+}
+
+// maxFences bounds the cache: past it, it is forgotten and refilled as
+// executions append again.
+const maxFences = 1 << 16
+
+func (f *fences) forget() {
+	f.execs, f.tokens, f.dirty = map[string]execFence{}, map[string]int64{}, map[string]seqStamp{}
+	f.lastToken, f.tokenDirty = 0, false
 }
 
 func refuse(err error) error { return groupcommit.Refuse(err) }
 
 func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) {
 	w := &writer{conn: conn, now: o.now, max: o.maxBatch}
+	w.forget()
 	for _, s := range []struct {
 		dst **sql.Stmt
 		sql string
@@ -74,12 +119,14 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 			input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.delExec, `DELETE FROM executions WHERE id = ?`},
-		{&w.nextToken, `UPDATE counters SET value = value + 1 WHERE name = 'lease_token' RETURNING value`},
+		{&w.selToken, `SELECT value FROM counters WHERE name = 'lease_token'`},
+		{&w.setToken, `UPDATE counters SET value = ? WHERE name = 'lease_token'`},
 		{&w.putLease, `INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, expires) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (root_id) DO UPDATE SET token = excluded.token, holder_id = excluded.holder_id,
 			holder_host = excluded.holder_host, holder_pid = excluded.holder_pid, expires = excluded.expires`},
 		{&w.renewLease, `UPDATE leases SET expires = ? WHERE root_id = ? AND token = ?`},
 		{&w.delLease, `DELETE FROM leases WHERE root_id = ? AND token = ?`},
+		{&w.dataVersion, `PRAGMA data_version`},
 	} {
 		st, err := conn.PrepareContext(ctx, s.sql)
 		if err != nil {
@@ -94,8 +141,8 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 // close releases the statements and the connection; call it after loop
 // has returned (or when loop never started).
 func (w *writer) close() error {
-	for _, st := range []*sql.Stmt{w.selExec, w.selFence, w.selLease, w.insExec, w.delExec, w.nextToken, w.putLease, w.renewLease, w.delLease,
-		w.insEvent, w.delEvents, w.updSeq, w.updRecord} {
+	for _, st := range []*sql.Stmt{w.selExec, w.selFence, w.selLease, w.insExec, w.delExec, w.selToken, w.setToken, w.putLease, w.renewLease, w.delLease,
+		w.insEvent, w.delEvents, w.updSeq, w.updRecord, w.dataVersion} {
 		if st != nil {
 			st.Close()
 		}
@@ -132,11 +179,32 @@ func (w *writer) try(ops []*op) (int, error) {
 	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return -1, fmt.Errorf("journal: begin: %w", err)
 	}
+	var version int64
+	if err := w.dataVersion.QueryRow().Scan(&version); err != nil {
+		w.rollback(ctx)
+		return -1, fmt.Errorf("journal: data_version: %w", err)
+	}
+	if version != w.version || len(w.execs) > maxFences {
+		w.forget()
+		w.version = version
+	}
 	for i, o := range ops {
 		if o.Err = o.Ctx.Err(); o.Err != nil {
 			continue
 		}
-		switch err := o.run(w).(type) {
+		if !o.fenced {
+			// It may read or write what the cache holds: the records get
+			// their sequences first, and the cache is read afresh after.
+			if err := w.flushSeqs(); err != nil {
+				w.rollback(ctx)
+				return -1, err
+			}
+		}
+		err := o.run(w)
+		if !o.fenced {
+			w.forget()
+		}
+		switch err := err.(type) {
 		case nil:
 		case groupcommit.Refusal:
 			o.Err = err.Err
@@ -144,6 +212,10 @@ func (w *writer) try(ops []*op) (int, error) {
 			w.rollback(ctx)
 			return i, err
 		}
+	}
+	if err := w.flushSeqs(); err != nil {
+		w.rollback(ctx)
+		return -1, err
 	}
 	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		w.rollback(ctx)
@@ -155,6 +227,48 @@ func (w *writer) try(ops []*op) (int, error) {
 func (w *writer) rollback(ctx context.Context) {
 	// Fails harmlessly when SQLite has already rolled the transaction back.
 	_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
+	w.forget()
+}
+
+// flushSeqs writes the sequences this transaction advanced to their
+// records, and the last token handed out: one UPDATE per execution (and
+// one for the tokens) per transaction, however many appends and leases it
+// took.
+func (w *writer) flushSeqs() error {
+	if w.tokenDirty {
+		if _, err := w.setToken.Exec(w.lastToken); err != nil {
+			return fmt.Errorf("journal: store the last lease token: %w", err)
+		}
+		w.tokenDirty = false
+	}
+	for id, st := range w.dirty {
+		if _, err := w.updSeq.Exec(st.last, st.at, id); err != nil {
+			return fmt.Errorf("journal: append to %s: %w", id, err)
+		}
+	}
+	clear(w.dirty)
+	return nil
+}
+
+// fence returns what append checks of execution id: its root, last seq
+// and the root's token, from the cache or else the database.
+func (w *writer) fence(id string) (f execFence, token int64, found bool, err error) {
+	if f, ok := w.execs[id]; ok {
+		if token, ok := w.tokens[f.root]; ok {
+			return f, token, true, nil
+		}
+	}
+	switch err := w.selFence.QueryRow(id).Scan(&f.root, &f.last, &token); {
+	case errors.Is(err, sql.ErrNoRows):
+		return f, 0, false, nil
+	case err != nil:
+		return f, 0, false, err
+	}
+	if st, ok := w.dirty[id]; ok { // not yet on the record
+		f.last = st.last
+	}
+	w.execs[id], w.tokens[f.root] = f, token
+	return f, token, true, nil
 }
 
 func (w *writer) clock() time.Time { return w.now().UTC() }
@@ -185,6 +299,7 @@ func (w *writer) create(e *journal.Execution) error {
 	if err != nil {
 		return fmt.Errorf("journal: create %s: %w", e.ID, err)
 	}
+	w.execs[e.ID] = execFence{root: root}
 	return nil
 }
 
@@ -199,6 +314,7 @@ func (w *writer) createHeld(e *journal.Execution, h journal.Holder, ttl time.Dur
 		if _, err := w.delExec.Exec(e.ID); err != nil {
 			return journal.Lease{}, fmt.Errorf("journal: create %s: %w", e.ID, err)
 		}
+		delete(w.execs, e.ID)
 	}
 	return l, err
 }
@@ -231,14 +347,14 @@ type eventRow struct {
 // key is the one refusal found while writing: append deletes the events it
 // had inserted, so a refused append leaves nothing written.
 func (w *writer) append(a *appendArgs) (int64, error) {
-	var root string
-	var last, token int64
-	switch err := w.selFence.QueryRow(a.id).Scan(&root, &last, &token); {
-	case errors.Is(err, sql.ErrNoRows):
-		return 0, refuse(fmt.Errorf("journal: append to %s: %w", a.id, journal.ErrNotFound))
+	f, token, found, err := w.fence(a.id)
+	switch {
 	case err != nil:
 		return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
+	case !found:
+		return 0, refuse(fmt.Errorf("journal: append to %s: %w", a.id, journal.ErrNotFound))
 	}
+	root, last := f.root, f.last
 	if token == 0 || token != a.token {
 		return 0, refuse(fmt.Errorf("journal: append to %s with token %d: %w", a.id, a.token, journal.ErrFenced))
 	}
@@ -269,19 +385,24 @@ func (w *writer) append(a *appendArgs) (int64, error) {
 			return 0, refuse(fmt.Errorf("journal: append to %s: event (%q, %s, %d) already recorded: %w", a.id, ev.path, ev.kind, ev.ordinal, journal.ErrConflict))
 		}
 	}
-	var err error
 	if a.update {
-		_, err = w.updRecord.Exec(last, nowText, nullString(a.state), a.output, a.error, a.setPauses, a.pauses, a.setWake, a.wake, a.id)
-	} else {
-		_, err = w.updSeq.Exec(last, nowText, a.id)
+		if _, err := w.updRecord.Exec(last, nowText, nullString(a.state), a.output, a.error, a.setPauses, a.pauses, a.setWake, a.wake, a.id); err != nil {
+			return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
+		}
+		delete(w.dirty, a.id)
+	} else if last != f.last {
+		w.dirty[a.id] = seqStamp{last: last, at: nowText}
 	}
-	if err != nil {
-		return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
+	f.last = last
+	w.execs[a.id] = f
+	if journal.State(a.state).Finished() {
+		delete(w.execs, a.id) // it takes no more appends (but a cancel's): read it again then
 	}
 	if a.release {
 		if _, err := w.delLease.Exec(root, a.token); err != nil {
 			return 0, fmt.Errorf("journal: release lease of %s: %w", root, err)
 		}
+		w.tokens[root] = 0
 	}
 	return last, nil
 }
@@ -325,13 +446,18 @@ func (w *writer) acquire(root string, h journal.Holder, ttl time.Duration, takeo
 		return journal.Lease{}, refuse(&journal.BusyError{Lease: cur})
 	}
 	l := journal.Lease{RootID: root, Holder: h, Expires: now.Add(ttl)}
-	if err := w.nextToken.QueryRow().Scan(&l.Token); err != nil {
-		return journal.Lease{}, fmt.Errorf("journal: acquire %s: next token: %w", root, err)
+	if w.lastToken == 0 {
+		if err := w.selToken.QueryRow().Scan(&w.lastToken); err != nil {
+			return journal.Lease{}, fmt.Errorf("journal: acquire %s: next token: %w", root, err)
+		}
 	}
+	w.lastToken++
+	l.Token, w.tokenDirty = w.lastToken, true
 	if _, err := w.putLease.Exec(root, l.Token, h.ID, h.Host, h.PID, formatTime(l.Expires)); err != nil {
 		return journal.Lease{}, fmt.Errorf("journal: acquire %s: %w", root, err)
 	}
 	l.Expires, _ = parseTime(formatTime(l.Expires)) // what a later read returns
+	w.tokens[root] = l.Token
 	return l, nil
 }
 
@@ -360,8 +486,10 @@ func (w *writer) release(l journal.Lease) error {
 		return fmt.Errorf("journal: release lease of %s: %w", l.RootID, err)
 	}
 	if n == 0 {
+		delete(w.tokens, l.RootID)
 		return refuse(fmt.Errorf("journal: release lease %d of %s: %w", l.Token, l.RootID, journal.ErrFenced))
 	}
+	w.tokens[l.RootID] = 0
 	return nil
 }
 

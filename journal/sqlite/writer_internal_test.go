@@ -253,3 +253,32 @@ func TestCancelWhileQueued(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestUnfencedOpForgetsFences: a write that is not one of the fence-keeping
+// ops (here, a raw lease delete) makes the writer read fences afresh.
+func TestUnfencedOpForgetsFences(t *testing.T) {
+	ctx := t.Context()
+	j, err := Open(filepath.Join(t.TempDir(), "loom.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	l, err := j.CreateHeld(ctx, &journal.Execution{ID: "a", Workflow: "wf", State: journal.Running}, journal.Holder{ID: "x"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := []journal.Event{{Path: "p", Kind: journal.Builtin, Name: "now"}}
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "a", Token: l.Token, Events: ev}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.submit(ctx, &op{run: func(w *writer) error {
+		_, err := w.conn.ExecContext(ctx, `DELETE FROM leases WHERE root_id = 'a'`)
+		return err
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	ev[0].Ordinal = 1
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "a", Token: l.Token, ExpectedSeq: 1, Events: ev}); !errors.Is(err, journal.ErrFenced) {
+		t.Fatalf("append after the lease was deleted: %v", err)
+	}
+}
