@@ -350,7 +350,9 @@ func TestCachedFencesSeeOtherHandle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := func(path string) []journal.Event { return []journal.Event{{Path: path, Kind: journal.Builtin, Name: "now"}} }
+	ev := func(path string) []journal.Event {
+		return []journal.Event{{Path: path, Kind: journal.Builtin, Name: "now"}}
+	}
 	if _, err := j1.Append(ctx, journal.Append{ExecutionID: "r", Token: l1.Token, Events: ev("a")}); err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ type writer struct {
 	groupcommit.Counters
 
 	selExec, selFence, selLease, insExec, delExec, selToken, setToken, putLease, renewLease, delLease *sql.Stmt
-	insEvent, delEvents, updSeq, updRecord, dataVersion                                                *sql.Stmt
+	insEvent, delEvents, updSeq, updRecord, dataVersion                                               *sql.Stmt
 
 	fences
 }
