@@ -100,11 +100,27 @@ var (
 	flagFile  = flagSpec{"input-file", "FILE", "read the input from FILE (- for stdin)"}
 )
 
+// commands is the command table, in the order the usage lists them. The
+// core commands are registered below; each further command registers
+// itself from the init of its own file (cmd_NAME.go: register(&command{…})),
+// so commands added in parallel never touch the same lines.
 var commands []*command
 
+// register adds commands to the table, giving each the flags every command
+// shares (--db unless it is local, and --help).
+func register(cs ...*command) {
+	for _, c := range cs {
+		if !c.local {
+			c.flags = append(c.flags, flagDB)
+		}
+		c.flags = append(c.flags, flagHelp)
+		commands = append(commands, c)
+	}
+}
+
 func init() {
-	commands = []*command{
-		{name: "validate", usage: "validate PATH... [--no-task-check]", minArgs: 1, maxArgs: -1,
+	register(
+		&command{name: "validate", usage: "validate PATH... [--no-task-check]", minArgs: 1, maxArgs: -1,
 			summary: "check workflow files and print every problem",
 			help: `Checks each file or directory (a catalog of its *.yaml and *.yml files) and
 prints every problem on stderr as file:line:col: message. Prints nothing and
@@ -114,7 +130,7 @@ Task names are checked against the tasks of this binary; --no-task-check
 skips that for definitions meant for a binary with other tasks.`,
 			flags: []flagSpec{{"no-task-check", "", "do not check task names against this binary's tasks"}},
 			run:   (*app).validate},
-		{name: "run", usage: "run PATH [--workflow NAME] [--input JSON | --input-file FILE] [--id ID] [--no-wait] [--json] [--quiet]", minArgs: 1, maxArgs: 1,
+		&command{name: "run", usage: "run PATH [--workflow NAME] [--input JSON | --input-file FILE] [--id ID] [--no-wait] [--json] [--quiet]", minArgs: 1, maxArgs: 1,
 			summary: "start an execution and drive it until it completes, fails or pauses",
 			help: `Starts an execution of the only workflow in PATH (a file or a directory), or
 of the one --workflow names, and drives it in this process until it completes,
@@ -134,7 +150,7 @@ continues it), 4 busy.`,
 				{"id", "ID", "the execution's id (default: a new random one)"},
 				{"no-wait", "", "do not wait out sleep timers: return with the execution WAITING"}, flagLimit, flagJSON, flagQuiet},
 			run: (*app).runCmd},
-		{name: "resume", usage: "resume ID [--input JSON | --input-file FILE] [--pause NAME_OR_PATH] [--definition PATH] [--json]\n       loom resume --due [--json]", minArgs: 0, maxArgs: 1,
+		&command{name: "resume", usage: "resume ID [--input JSON | --input-file FILE] [--pause NAME_OR_PATH] [--definition PATH] [--json]\n       loom resume --due [--json]", minArgs: 0, maxArgs: 1,
 			summary: "continue a paused, waiting or interrupted execution",
 			help: `Continues execution ID: delivers the payload (--input or --input-file) to its
 open pause, or continues it when it waits on a timer or its runner died.
@@ -152,12 +168,12 @@ Output and exit status are those of loom run.`,
 				{"due", "", "continue every due or orphaned execution"},
 				{"no-wait", "", "do not wait out sleep timers"}, flagLimit, flagJSON, flagQuiet},
 			run: (*app).resume},
-		{name: "status", usage: "status ID [--json]", minArgs: 1, maxArgs: 1,
+		&command{name: "status", usage: "status ID [--json]", minArgs: 1, maxArgs: 1,
 			summary: "print an execution's state",
 			help: `Prints the state of execution ID: its workflow, state, open pauses, output or
 error. Exits 0 whatever the state, 2 for an unknown id.`,
 			flags: []flagSpec{flagJSON}, run: (*app).status},
-		{name: "list", usage: "list [--state S] [--workflow W] [--all] [--limit N] [--json]", minArgs: 0, maxArgs: 0,
+		&command{name: "list", usage: "list [--state S] [--workflow W] [--all] [--limit N] [--json]", minArgs: 0, maxArgs: 0,
 			summary: "list executions, newest first",
 			help: `Lists executions, newest first, as a table (id, workflow, state, updated):
 the newest 50 unless --limit says otherwise (--limit 0 lists all). Child
@@ -167,18 +183,18 @@ lists nothing.`,
 				{"workflow", "W", "only executions of workflow W"}, {"all", "", "include child executions"},
 				{"limit", "N", "list at most N executions (default 50; 0 lists all)"}, flagJSON},
 			run: (*app).list},
-		{name: "show", usage: "show ID [--json]", minArgs: 1, maxArgs: 1,
+		&command{name: "show", usage: "show ID [--json]", minArgs: 1, maxArgs: 1,
 			summary: "print an execution's journal as a timeline",
 			help: `Prints the journal of execution ID as a timeline: time, step path, event,
 duration and a short value. --json prints the events.`,
 			flags: []flagSpec{flagJSON}, run: (*app).show},
-		{name: "replay", usage: "replay ID [--json]", minArgs: 1, maxArgs: 1,
+		&command{name: "replay", usage: "replay ID [--json]", minArgs: 1, maxArgs: 1,
 			summary: "re-derive an execution from its journal and check it",
 			help: `Re-derives the outcome of execution ID from its definition and journal alone,
 running no task, and checks it matches what was recorded. Exits 0 when it
 matches, 1 when it does not (each difference is printed).`,
 			flags: []flagSpec{flagJSON}, run: (*app).replay},
-		{name: "cancel", usage: "cancel ID [--json]", minArgs: 1, maxArgs: 1,
+		&command{name: "cancel", usage: "cancel ID [--json]", minArgs: 1, maxArgs: 1,
 			summary: "cancel an execution and run its compensations",
 			help: `Cancels execution ID (and its children): the compensations recorded so far
 run in reverse order and it becomes CANCELLED. Refused (exit 2) for a
@@ -186,24 +202,18 @@ finished execution.`,
 			flags: []flagSpec{flagJSON}, run: (*app).cancel},
 		testCommand,
 		checkCommand,
-		{name: "schema", usage: "schema", minArgs: 0, maxArgs: 0,
+		&command{name: "schema", usage: "schema", minArgs: 0, maxArgs: 0,
 			summary: "print the workflow definition JSON Schema",
 			help: `Prints the JSON Schema of workflow files, for editors: put
 # yaml-language-server: $schema=PATH at the top of a workflow file.`,
-			run: (*app).schema},
+			local: true, run: (*app).schema},
 		graphCommand,
 		serveCommand,
 		tokenCommand,
-		{name: "help", usage: "help [COMMAND]", minArgs: 0, maxArgs: 1,
-			summary: "show help for loom or one command",
-			run:     (*app).helpCmd},
-	}
-	for _, c := range commands {
-		if c.name != "schema" && c.name != "help" && c.name != "graph" && !c.local {
-			c.flags = append(c.flags, flagDB)
-		}
-		c.flags = append(c.flags, flagHelp)
-	}
+		&command{name: "help", usage: "help [COMMAND | TOPIC]", minArgs: 0, maxArgs: 1,
+			summary: "show help for loom, one command, or a reference page",
+			local:   true, run: (*app).helpCmd},
+	)
 }
 
 func lookupCommand(name string) *command {
@@ -305,12 +315,26 @@ Usage:
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-*s %s\n", nameWidth(), c.name, c.summary)
 	}
+	topicsUsage(w)
 	fmt.Fprint(w, `
 Flags may come before or after the arguments. The journal is --db PATH, else
 $LOOM_DB, else .loom/loom.db. "loom help COMMAND" shows a command's usage.
 `)
+}
+
+// nameWidth is the width of the name column in the usage: the longest
+// command or page name.
+func nameWidth() int {
+	w := 0
+	for _, c := range commands {
+		w = max(w, len(c.name))
+	}
+	for _, t := range topicNames() {
+		w = max(w, len(t))
+	}
+	return w
 }
 
 func (a *app) commandHelp(w io.Writer, c *command) {
@@ -339,7 +363,7 @@ func (a *app) helpCmd() error {
 	}
 	c := lookupCommand(a.p.args[0])
 	if c == nil {
-		return &cliError{kind: kindUsage, msg: fmt.Sprintf("unknown command %q", a.p.args[0]), hint: "`loom help` lists the commands"}
+		return a.printPage(a.p.args[0])
 	}
 	a.commandHelp(a.stdout, c)
 	return nil

@@ -18,7 +18,7 @@ into Markdown; dot prints Graphviz DOT (dot -Tsvg); json prints the
 valid definition can be drawn.`,
 	flags: []flagSpec{{"workflow", "NAME", "the workflow to draw when PATH holds several"},
 		{"format", "FORMAT", "mermaid (default), dot or json"}},
-	run: (*app).graph}
+	local: true, run: (*app).graph}
 
 func (a *app) graph() error {
 	format := a.p.get("format")

@@ -13,6 +13,7 @@ const module = "github.com/loomwork/loom"
 // (directly or not). Leaves import none.
 var allowed = map[string][]string{
 	"schemas":                      {},
+	"docs":                         {},
 	"builtins":                     {},
 	"journal":                      {},
 	"journal/memory":               {"journal"},
