@@ -209,8 +209,16 @@ func (a *app) serve() error {
 		h = slog.NewJSONHandler(a.stderr, nil)
 	}
 	log := slog.New(h)
+	// $LOOM_LEASE_TTL shortens leases (default 30 s) where a dead
+	// process's executions must be taken over sooner: crash tests.
+	var ttl time.Duration
+	if v := a.getenv("LOOM_LEASE_TTL"); v != "" {
+		if ttl, err = time.ParseDuration(v); err != nil || ttl < time.Second {
+			return usagef("$LOOM_LEASE_TTL %q: use a duration of at least 1s", v)
+		}
+	}
 	srv, err := server.New(server.Config{Catalog: cat, Tasks: a.tasks, Journal: j, Concurrency: o.concurrency,
-		Tokens: tokens, MaxBody: o.maxBody, MaxWait: o.maxWait, Logger: log})
+		Tokens: tokens, MaxBody: o.maxBody, MaxWait: o.maxWait, Logger: log, LeaseTTL: ttl})
 	if err != nil {
 		return err
 	}

@@ -731,12 +731,26 @@ func (a *app) replay() error {
 
 func (a *app) cancel() error {
 	id := a.p.args[0]
-	eng, done, err := a.engineForID(id)
+	j, err := a.openForID(id)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer a.closeJournal(j)
+	eng, _ := a.engine(nil, j)
+	// The request is durable first (SPEC §6): a loom serve that holds the
+	// tree, or next claims it, carries it out even if this process cannot.
+	var nr *journal.NotRootError
+	_, err = j.RequestCancel(a.ctx, id)
+	if errors.As(err, &nr) {
+		_, err = j.RequestCancel(a.ctx, nr.RootID)
+	}
+	if err != nil && !errors.Is(err, journal.ErrNotFound) {
+		return err
+	}
 	ex, err := eng.Cancel(a.ctx, id)
+	if errors.Is(err, journal.ErrBusy) {
+		return fmt.Errorf("%w; the cancel request is recorded for the loom serve that holds it or next claims it", err)
+	}
 	if err != nil {
 		return err
 	}
