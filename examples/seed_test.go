@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/loomwork/loom/builtins"
+	"github.com/loomwork/loom/clock"
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
@@ -372,6 +373,11 @@ type forbiddenClock struct{ t *testing.T }
 func (c forbiddenClock) Now() time.Time {
 	c.t.Error("the replay read the clock")
 	return time.Time{}
+}
+
+func (c forbiddenClock) NewTimer(time.Duration) clock.Timer {
+	c.t.Error("the replay set a timer")
+	return clock.NewFake(time.Time{}).NewTimer(0)
 }
 
 type forbiddenRandom struct{ t *testing.T }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loomwork/loom/clock"
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
@@ -143,6 +144,11 @@ type failClock struct{ t *testing.T }
 func (c failClock) Now() time.Time {
 	c.t.Error("clock read during replay")
 	return time.Time{}
+}
+
+func (c failClock) NewTimer(time.Duration) clock.Timer {
+	c.t.Error("timer set during replay")
+	return clock.NewFake(time.Time{}).NewTimer(0)
 }
 
 type failRandom struct{ t *testing.T }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/journal"
@@ -46,7 +45,7 @@ func (e *Engine) Replay(ctx context.Context, id string) (*ReplayResult, error) {
 			return nil, err
 		}
 	}
-	d := &drive{eng: e, replay: true, token: func() int64 { return 0 }}
+	d := e.replayDrive(nil)
 	x, err := e.load(ctx, d, root.ID)
 	if err != nil {
 		return nil, err
@@ -115,11 +114,14 @@ func (d *drive) checkConsumed() error {
 	d.execs.Range(func(_, v any) bool {
 		x := v.(*exec)
 		var paths []string
-		for k := range x.index {
+		ev := x.h.ev
+		ev.mu.Lock()
+		defer ev.mu.Unlock()
+		for k := range ev.index {
 			if k.kind == journal.Builtin || k.path == "" {
 				continue
 			}
-			if !x.consumed[k.path] {
+			if !ev.consumed[k.path] {
 				paths = append(paths, k.path)
 			}
 		}
@@ -130,7 +132,7 @@ func (d *drive) checkConsumed() error {
 		p := paths[0]
 		var rec string
 		for _, k := range stepKinds {
-			if evs := x.index[evKey{p, k}]; len(evs) > 0 {
+			if evs := ev.index[evKey{p, k}]; len(evs) > 0 {
 				rec = evs[0].Name
 				break
 			}
@@ -167,7 +169,7 @@ func (e *Engine) replayOn(ctx context.Context, root *journal.Execution, cat *def
 	if cat.Workflow(root.Workflow) == nil {
 		return fmt.Errorf("%w: the new definition has no workflow %q", ErrNonDeterminism, root.Workflow)
 	}
-	rd := &drive{eng: e, replay: true, cat: cat, token: func() int64 { return 0 }}
+	rd := e.replayDrive(cat)
 	x, err := e.load(ctx, rd, root.ID)
 	if err != nil {
 		return err
@@ -214,8 +216,8 @@ func (e *Engine) upgrade(ctx context.Context, d *drive, rootID string, cat *defi
 		}
 	}
 	if _, err := e.j.Append(ctx, journal.Append{ExecutionID: rootID, Token: d.token(), ExpectedSeq: last,
-		Events: []journal.Event{{Kind: journal.DefinitionUpgraded, Name: "upgrade", Ordinal: upgrades, Time: time.Now().UTC(),
-			Data: encodeJSON(map[string]any{"definition": string(src), "hash": hash})}}}); err != nil {
+		Events: []journal.Event{{Kind: journal.DefinitionUpgraded, Name: "upgrade", Ordinal: upgrades, Time: e.now(),
+			Data: journal.EncodeData(journal.DefinitionUpgradedData{Definition: string(src), Hash: hash})}}}); err != nil {
 		return err
 	}
 	e.pinned.Store(hash, cat)
@@ -243,44 +245,40 @@ func (e *Engine) Cancel(ctx context.Context, id string) (*Execution, error) {
 		if root.State.Finished() {
 			return nil, fmt.Errorf("%w: execution %s is already %s", ErrFinished, root.ID, root.State)
 		}
-		// Walk the journal replay-only to rebuild the recorded
-		// compensations and find the children, then act for real.
-		d.replay = true
-		x, err := e.load(ctx, d, root.ID)
+		// A replay-only walk finds the recorded compensations and the
+		// children, then a live one acts on each.
+		rd := e.replayDrive(nil)
+		rx, err := e.load(ctx, rd, root.ID)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := x.runWorkflow(ctx); err != nil {
+		if _, err := rx.runWorkflow(ctx); err != nil {
 			return nil, err
 		}
-		d.replay = false
+		d.cat = rd.cat
 		var all []*exec
-		d.execs.Range(func(_, v any) bool {
-			all = append(all, v.(*exec))
+		var aerr error
+		rd.execs.Range(func(_, v any) bool {
+			x, err := d.adopt(v.(*exec))
+			if err != nil {
+				aerr = err
+				return false
+			}
+			all = append(all, x)
 			return true
 		})
-		// Children first (deepest were loaded last), the root last.
-		sort.SliceStable(all, func(i, j int) bool { return depth(all[i], d) > depth(all[j], d) })
-		for _, c := range all {
-			if c.rec.State.Finished() {
-				continue
-			}
-			if err := c.cancel(ctx); err != nil {
-				return nil, err
-			}
+		if aerr != nil {
+			return nil, aerr
+		}
+		// Children first, the root last.
+		if err := d.cancelAll(ctx, all); err != nil {
+			return nil, err
 		}
 		return e.Get(ctx, id)
 	})
 }
 
-func depth(x *exec, d *drive) int {
-	n := 0
-	for p := x.rec.ParentID; p != ""; n++ {
-		c, ok := d.execs.Load(p)
-		if !ok {
-			break
-		}
-		p = c.(*exec).rec.ParentID
-	}
+func mustNorm(v any) any {
+	n, _ := Normalize(v)
 	return n
 }

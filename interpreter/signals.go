@@ -3,6 +3,8 @@ package interpreter
 import (
 	"errors"
 	"fmt"
+
+	"github.com/loomwork/loom/journal"
 )
 
 // Control flow inside the interpreter travels as errors. A *Error is a
@@ -99,4 +101,18 @@ func taskError(err error, path string) *Error {
 
 func exprError(err error, path string, what string) *Error {
 	return &Error{Type: "ExpressionError", Message: fmt.Sprintf("%s: %v", what, err), Step: path}
+}
+
+// record is the error as the journal records it.
+func (e *Error) record() *journal.ErrorData {
+	return &journal.ErrorData{Type: e.Type, Message: e.Message, Data: encodeJSON(e.Data), Step: e.Step}
+}
+
+// fromErrorData reads an error the journal recorded.
+func fromErrorData(d *journal.ErrorData) *Error {
+	e := &Error{Type: d.Type, Message: d.Message, Step: d.Step}
+	if len(d.Data) > 0 {
+		e.Data, _ = decodeJSON(d.Data)
+	}
+	return e
 }

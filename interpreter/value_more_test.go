@@ -5,8 +5,6 @@ import (
 	"math"
 	"testing"
 	"time"
-
-	"github.com/loomwork/loom/journal"
 )
 
 func TestNormalize(t *testing.T) {
@@ -49,24 +47,5 @@ func TestNormalize(t *testing.T) {
 	}
 	if v, _ := Normalize(2.0); v != 2 {
 		t.Errorf("an integral float is %T, want int", v)
-	}
-}
-
-func TestRecordedOutput(t *testing.T) {
-	for _, data := range []string{
-		`{"output":{"a":[1,2]},"started_at":"2026-11-25T10:00:00.000000001Z"}`,
-		`{"output":"x,\"started_at\":\"y","started_at":"2026-11-25T10:00:00Z"}`,
-		`{"started_at":"2026-11-25T10:00:00Z","output":[3]}`,
-		`{"output":null}`,
-	} {
-		var rec stepRecord
-		if err := json.Unmarshal([]byte(data), &rec); err != nil {
-			t.Fatal(err)
-		}
-		want, _ := decodeJSON(rec.Output)
-		got, err := recordedOutput(journal.Event{Data: json.RawMessage(data)})
-		if err != nil || !equalValues(got, want) {
-			t.Errorf("%s: got %#v (%v), want %#v", data, got, err, want)
-		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/interpreter"
@@ -181,11 +180,6 @@ func (t fileTasks) HasTask(name string) bool {
 }
 func (t fileTasks) TaskNames() []string                { return taskNames(t.real, t.mocks) }
 func (t fileTasks) TaskInputSchema(name string) []byte { return inputSchema(t.real, name) }
-
-// fixedClock is a case's clock: now() is the same instant on every call.
-type fixedClock struct{ t time.Time }
-
-func (c fixedClock) Now() time.Time { return c.t }
 
 // seeded is a case's random source: the same seed gives the same uuid4(),
 // randint() and jitter.

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loomwork/loom/clock"
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
@@ -258,11 +259,13 @@ func (r *Runner) runCase(ctx context.Context, f *File, cat *definition.Catalog, 
 	tasks := newCaseTasks(r.Tasks, c)
 	var mu sync.Mutex
 	ran, skipped := map[string]bool{}, map[string]bool{}
-	clock := fixedClock{c.Clock}
-	j := memory.New(memory.WithClock(clock.Now))
+	// A case's clock: now() is the same instant on every call (a fake
+	// clock nobody advances; its timers never fire).
+	clk := clock.NewFake(c.Clock)
+	j := memory.New(memory.WithClock(clk.Now))
 	defer j.Close()
 	eng := interpreter.New(cat, tasks, j,
-		interpreter.WithClock(clock), interpreter.WithRandom(newSeeded(c.Seed)),
+		interpreter.WithClock(clk), interpreter.WithRandom(newSeeded(c.Seed)),
 		interpreter.WithTimerWait(false, 0),
 		interpreter.WithHolder(journal.Holder{ID: "loom-test", Host: "loom-test", PID: 0}),
 		interpreter.WithStepObserver(func(ev interpreter.StepEvent) {

@@ -15,6 +15,7 @@ var allowed = map[string][]string{
 	"schemas":                      {},
 	"docs":                         {},
 	"builtins":                     {},
+	"clock":                        {},
 	"journal":                      {},
 	"journal/memory":               {"journal"},
 	"journal/sealed":               {"journal"},
@@ -25,12 +26,12 @@ var allowed = map[string][]string{
 	"journal/internal/timetext":    {},
 	"journal/journaltest":          {"journal"},
 	"definition":                   {"schemas", "builtins"},
-	"interpreter":                  {"definition", "journal", "builtins", "schemas"},
-	"loomtest":                     {"definition", "journal", "journal/memory", "interpreter", "builtins", "schemas"},
+	"interpreter":                  {"definition", "journal", "builtins", "schemas", "clock"},
+	"loomtest":                     {"definition", "journal", "journal/memory", "interpreter", "builtins", "schemas", "clock"},
 	"console":                      {},
 	// server must not import a journal backend: an embedding program
 	// chooses one.
-	"server": {"interpreter", "definition", "journal", "builtins", "schemas"},
+	"server": {"interpreter", "definition", "journal", "builtins", "schemas", "clock"},
 }
 
 func TestPackageGraph(t *testing.T) {
