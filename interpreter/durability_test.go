@@ -179,7 +179,7 @@ steps:
 }
 
 func TestPauseTimeoutIsCatchable(t *testing.T) {
-	w := newWorld(t, `
+	w := newFakeWorld(t, `
 name: w
 steps:
   - id: guard
@@ -192,7 +192,7 @@ steps:
 `)
 	ex := w.run("w", nil)
 	wantState(t, ex, journal.Paused)
-	time.Sleep(40 * time.Millisecond)
+	w.clk.Advance(30 * time.Millisecond)
 	wantOutput(t, w.resume(ex.ID, nil), `"timed out"`)
 }
 
@@ -341,7 +341,7 @@ steps:
 `)
 	go func() {
 		// Another runner takes the lease over while the task runs.
-		time.Sleep(50 * time.Millisecond)
+		<-w.started
 		l, err := w.j.LeaseOf(context.Background(), "fenced")
 		if err != nil {
 			t.Error(err)
@@ -350,6 +350,7 @@ steps:
 		if _, err := w.j.Acquire(context.Background(), "fenced", journal.Holder{ID: "thief", Host: "h", PID: 1}, time.Minute, l.Token); err != nil {
 			t.Error(err)
 		}
+		close(w.gate) // the slow task ends now
 	}()
 	_, err := w.eng.Run(context.Background(), "w", nil, interpreter.WithExecutionID("fenced"))
 	if !errors.Is(err, journal.ErrFenced) {
@@ -362,7 +363,7 @@ steps:
 }
 
 func TestOnlyDueDeliversNothing(t *testing.T) {
-	w := newWorld(t, `
+	w := newFakeWorld(t, `
 name: w
 timeout: 300ms
 steps:
@@ -373,17 +374,15 @@ steps:
 	if ex.WakeAt.IsZero() {
 		t.Fatal("a paused execution with a workflow timeout has no wake-up time")
 	}
-	if time.Until(ex.WakeAt) > 100*time.Millisecond {
-		still, err := w.eng.Resume(context.Background(), ex.ID, nil, interpreter.OnlyDue())
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantState(t, still, journal.Paused)
+	still, err := w.eng.Resume(context.Background(), ex.ID, nil, interpreter.OnlyDue())
+	if err != nil {
+		t.Fatal(err)
 	}
+	wantState(t, still, journal.Paused)
 	if _, err := w.eng.Resume(context.Background(), ex.ID, "x", interpreter.OnlyDue()); !errors.Is(err, interpreter.ErrInvalidInput) {
 		t.Fatalf("payload with OnlyDue: err = %v", err)
 	}
-	time.Sleep(time.Until(ex.WakeAt) + 10*time.Millisecond)
+	w.clk.Set(ex.WakeAt)
 	done, err := w.eng.Resume(context.Background(), ex.ID, nil, interpreter.OnlyDue())
 	if err != nil {
 		t.Fatal(err)
@@ -393,7 +392,7 @@ steps:
 }
 
 func TestWorkflowTimeoutCompensatesAfterARestart(t *testing.T) {
-	w := newWorld(t, `
+	w := newFakeWorld(t, `
 name: w
 timeout: 200ms
 steps:
@@ -405,9 +404,9 @@ steps:
 `)
 	ex := w.run("w", nil)
 	wantState(t, ex, journal.Paused)
-	time.Sleep(time.Until(ex.WakeAt) + 10*time.Millisecond)
+	w.clk.Set(ex.WakeAt)
 	// A new engine (another process) finds the timeout already passed.
-	other := interpreter.New(w.cat, w.reg, w.j)
+	other := interpreter.New(w.cat, w.reg, w.j, interpreter.WithClock(w.clk))
 	done, err := other.Resume(context.Background(), ex.ID, nil, interpreter.OnlyDue())
 	if err != nil {
 		t.Fatal(err)
@@ -456,7 +455,7 @@ steps:
 }
 
 func TestCallTimeout(t *testing.T) {
-	w := newWorld(t, `
+	w := newFakeWorld(t, `
 name: w
 steps:
   - id: sub
@@ -468,7 +467,9 @@ steps:
   - task: slow
     with: {ms: 5000}
 `)
+	stop := w.ticking(2, 10*time.Millisecond)
 	ex := w.run("w", nil)
+	stop()
 	wantError(t, ex, "Timeout", "sub", "timed out")
 }
 

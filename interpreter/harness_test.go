@@ -30,12 +30,47 @@ type world struct {
 	calls map[string]int
 	flaky atomic.Int64 // failures left for the "flaky" task
 	gate  chan struct{}
-	log   []string
+	// started receives the name of each blocking task as it starts.
+	started chan string
+	log     []string
+	clk     *clock.Fake // set by newFakeWorld
+}
+
+// t0 is when a fake world's clock starts.
+var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+// newFakeWorld is newWorld with one fake clock for the engine and the
+// journal: timers, deadlines and leases move only when the test says.
+func newFakeWorld(t *testing.T, src string, opts ...interpreter.Option) *world {
+	clk := clock.NewFake(t0)
+	w := newWorldOn(t, src, memory.New(memory.WithClock(clk.Now)), append([]interpreter.Option{interpreter.WithClock(clk)}, opts...)...)
+	w.clk = clk
+	return w
+}
+
+// ticking advances the fake clock by step whenever at least n timers are
+// pending (the engine's lease renewer is one), until the returned stop is
+// called: the timers a drive waits on fire without the test sleeping.
+func (w *world) ticking(n int, step time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for w.clk.Waiters(ctx, n) == nil {
+			w.clk.Advance(step)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 func newWorld(t *testing.T, src string, opts ...interpreter.Option) *world {
 	t.Helper()
-	w := &world{t: t, calls: map[string]int{}, j: memory.New(), gate: make(chan struct{})}
+	return newWorldOn(t, src, memory.New(), opts...)
+}
+
+func newWorldOn(t *testing.T, src string, j journal.Journal, opts ...interpreter.Option) *world {
+	t.Helper()
+	w := &world{t: t, calls: map[string]int{}, j: j, gate: make(chan struct{}), started: make(chan string, 64)}
 	w.reg = interpreter.NewRegistry()
 	count := func(name string) {
 		w.mu.Lock()
@@ -67,7 +102,12 @@ func newWorld(t *testing.T, src string, opts ...interpreter.Option) *world {
 	interpreter.Register(w.reg, "slow", func(ctx context.Context, in struct{ MS int }) (string, error) {
 		count("slow")
 		select {
-		case <-time.After(time.Duration(in.MS) * time.Millisecond):
+		case w.started <- "slow":
+		default:
+		}
+		// Slow until cancelled, or until the test opens the gate.
+		select {
+		case <-w.gate:
 			return "slept", nil
 		case <-ctx.Done():
 			return "", ctx.Err()

@@ -70,8 +70,10 @@ func (e *Engine) withHeldLease(ctx context.Context, l journal.Lease, fn func(ctx
 			err = rerr
 		}
 	}
-	if lost.Load() && err == nil {
-		err = journal.ErrFenced
+	if lost.Load() {
+		// Whatever the cancelled drive met last (a cancelled read, say),
+		// the cause is the lost lease.
+		ex, err = nil, journal.ErrFenced
 	}
 	return ex, err
 }

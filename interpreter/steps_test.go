@@ -344,9 +344,13 @@ steps:
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			w := newWorld(t, c.src)
+			// Timers (timeouts, retry delays, sleeps) fire as the fake
+			// clock ticks: nothing sleeps.
+			w := newFakeWorld(t, c.src)
 			w.flaky.Store(2)
+			stop := w.ticking(2, 5*time.Millisecond)
 			ex := w.run("w", c.input)
+			stop()
 			if c.errType != "" {
 				wantState(t, ex, journal.Failed)
 				if ex.Error.Type != c.errType || ex.Error.Step != c.errStep {
@@ -365,7 +369,7 @@ steps:
 }
 
 func TestRetryJournalsEachAttempt(t *testing.T) {
-	w := newWorld(t, `
+	w := newFakeWorld(t, `
 name: w
 steps:
   - id: f
@@ -373,6 +377,7 @@ steps:
     retry: {max_attempts: 4, delay: 1ms, backoff: 2, jitter: true}
 `)
 	w.flaky.Store(2)
+	defer w.ticking(2, time.Millisecond)()
 	ex := w.run("w", nil)
 	wantOutput(t, ex, `"ok"`)
 	if n := w.count("flaky"); n != 3 {
@@ -467,7 +472,7 @@ steps:
 }
 
 func TestSleepWithoutWaitingIsDurable(t *testing.T) {
-	w := newWorld(t, `
+	w := newFakeWorld(t, `
 name: w
 steps:
   - id: nap
@@ -480,12 +485,13 @@ steps:
 	if ex.WakeAt.IsZero() {
 		t.Fatal("a waiting execution has no wake-up time")
 	}
-	if time.Until(ex.WakeAt) > 200*time.Millisecond {
-		early := w.resume(ex.ID, nil)
-		wantState(t, early, journal.Waiting)
+	early := w.resume(ex.ID, nil)
+	wantState(t, early, journal.Waiting)
+	if due, _ := w.eng.List(context.Background(), journal.Filter{Due: w.clk.Now()}); len(due) != 0 {
+		t.Fatalf("due before its time: %v", due)
 	}
-	time.Sleep(time.Until(ex.WakeAt) + 5*time.Millisecond)
-	due, _ := w.eng.List(context.Background(), journal.Filter{Due: time.Now()})
+	w.clk.Set(ex.WakeAt)
+	due, _ := w.eng.List(context.Background(), journal.Filter{Due: w.clk.Now()})
 	if len(due) != 1 || due[0].ID != ex.ID {
 		t.Fatalf("due = %v, want the waiting execution", due)
 	}
@@ -562,8 +568,10 @@ steps:
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			w := newWorld(t, c.src)
+			w := newFakeWorld(t, c.src)
+			stop := w.ticking(2, 5*time.Millisecond)
 			ex := w.run("w", nil)
+			stop()
 			if c.errType != "" {
 				wantState(t, ex, journal.Failed)
 				if ex.Error.Type != c.errType || ex.Error.Step != c.errStep {
@@ -578,7 +586,7 @@ steps:
 }
 
 func TestRetriedCallStartsANewChild(t *testing.T) {
-	w := newWorld(t, `
+	w := newFakeWorld(t, `
 name: w
 steps:
   - id: sub
@@ -590,7 +598,9 @@ steps:
   - task: flaky
 `)
 	w.flaky.Store(1)
+	stop := w.ticking(2, time.Millisecond)
 	ex := w.run("w", nil)
+	stop()
 	wantOutput(t, ex, `"ok"`)
 	children, err := w.eng.List(context.Background(), journal.Filter{ParentID: ex.ID})
 	if err != nil {

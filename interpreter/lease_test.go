@@ -1,0 +1,120 @@
+package interpreter_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
+)
+
+const slowFlow = `
+name: w
+steps:
+  - task: slow
+  - task: echo
+    with: done
+`
+
+var other = journal.Holder{ID: "other-runner", Host: "elsewhere", PID: 7}
+
+// The renewer extends the lease every third of its ttl while a drive runs,
+// so the drive keeps its execution past the first expiry.
+func TestLeaseIsRenewedWhileADriveRuns(t *testing.T) {
+	w := newFakeWorld(t, slowFlow, interpreter.WithLeaseTTL(30*time.Second))
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.eng.Run(ctx, "w", nil, interpreter.WithExecutionID("renewed"))
+		done <- err
+	}()
+	<-w.started
+	for i := 1; i <= 4; i++ {
+		// The renewer's timer is the only one set; once it has fired, the
+		// next one is set only after the renewal is written.
+		if err := w.clk.Waiters(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		w.clk.Advance(10 * time.Second)
+	}
+	if err := w.clk.Waiters(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	l, err := w.j.LeaseOf(ctx, "renewed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := t0.Add(40*time.Second + 30*time.Second); !l.Expires.Equal(want) {
+		t.Errorf("lease expires %v, want %v (renewed at +40s)", l.Expires, want)
+	}
+	// 40 s after it was taken, past its first expiry, it is still held.
+	if _, err := w.j.Acquire(ctx, "renewed", other, time.Minute, 0); !errors.Is(err, journal.ErrBusy) {
+		t.Fatalf("Acquire by another runner: %v, want busy", err)
+	}
+	close(w.gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := w.j.LeaseOf(ctx, "renewed"); l.Token != 0 {
+		t.Errorf("the lease is still held after the drive: %+v", l)
+	}
+}
+
+// A renewal refused because another runner took the lease cancels the
+// drive: the running task sees its context end, nothing more is written,
+// and the drive reports the lost lease.
+func TestLostLeaseCancelsTheDrive(t *testing.T) {
+	w := newFakeWorld(t, slowFlow, interpreter.WithLeaseTTL(30*time.Second))
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.eng.Run(ctx, "w", nil, interpreter.WithExecutionID("lost"))
+		done <- err
+	}()
+	<-w.started
+	l, err := w.j.LeaseOf(ctx, "lost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.j.Acquire(ctx, "lost", other, time.Minute, l.Token); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.clk.Waiters(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	w.clk.Advance(10 * time.Second)
+	if err := <-done; !errors.Is(err, journal.ErrFenced) {
+		t.Fatalf("Run = %v, want the lost lease", err)
+	}
+	evs, _ := w.j.Events(ctx, "lost", 0)
+	if len(evs) != 0 || w.count("echo") != 0 {
+		t.Fatalf("after losing its lease the drive wrote %d events and ran echo %d times", len(evs), w.count("echo"))
+	}
+}
+
+// A lease nobody renews expires after its ttl: until then another runner
+// is refused busy, after it takes the execution over.
+func TestLeaseExpiresWhenNotRenewed(t *testing.T) {
+	w := newFakeWorld(t, `
+name: w
+steps:
+  - pause: go
+  - task: echo
+    with: done
+`)
+	ctx := context.Background()
+	ex := w.run("w", nil)
+	wantState(t, ex, journal.Paused)
+	// A runner on another host takes the lease and dies without renewing.
+	if _, err := w.j.Acquire(ctx, ex.ID, other, 30*time.Second, 0); err != nil {
+		t.Fatal(err)
+	}
+	w.clk.Advance(30*time.Second - time.Nanosecond)
+	if _, err := w.eng.Resume(ctx, ex.ID, "x"); !errors.Is(err, interpreter.ErrBusy) {
+		t.Fatalf("Resume while the lease is live: %v, want busy", err)
+	}
+	w.clk.Advance(time.Nanosecond)
+	wantOutput(t, w.resume(ex.ID, "x"), `"done"`)
+}
