@@ -25,12 +25,7 @@ var other = journal.Holder{ID: "other-runner", Host: "elsewhere", PID: 7}
 func TestLeaseIsRenewedWhileADriveRuns(t *testing.T) {
 	w := newFakeWorld(t, slowFlow, interpreter.WithLeaseTTL(30*time.Second))
 	ctx := context.Background()
-	done := make(chan error, 1)
-	go func() {
-		_, err := w.eng.Run(ctx, "w", nil, interpreter.WithExecutionID("renewed"))
-		done <- err
-	}()
-	<-w.started
+	done := w.startSlow("renewed")
 	for i := 1; i <= 4; i++ {
 		// The renewer's timer is the only one set; once it has fired, the
 		// next one is set only after the renewal is written.
@@ -68,12 +63,7 @@ func TestLeaseIsRenewedWhileADriveRuns(t *testing.T) {
 func TestLostLeaseCancelsTheDrive(t *testing.T) {
 	w := newFakeWorld(t, slowFlow, interpreter.WithLeaseTTL(30*time.Second))
 	ctx := context.Background()
-	done := make(chan error, 1)
-	go func() {
-		_, err := w.eng.Run(ctx, "w", nil, interpreter.WithExecutionID("lost"))
-		done <- err
-	}()
-	<-w.started
+	done := w.startSlow("lost")
 	l, err := w.j.LeaseOf(ctx, "lost")
 	if err != nil {
 		t.Fatal(err)
@@ -117,4 +107,16 @@ steps:
 	}
 	w.clk.Advance(time.Nanosecond)
 	wantOutput(t, w.resume(ex.ID, "x"), `"done"`)
+}
+
+// startSlow runs slowFlow as id on its own goroutine and returns once its
+// slow task runs; the channel gets Run's error.
+func (w *world) startSlow(id string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.eng.Run(context.Background(), "w", nil, interpreter.WithExecutionID(id))
+		done <- err
+	}()
+	<-w.started
+	return done
 }
