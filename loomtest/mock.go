@@ -9,7 +9,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/loomwork/loom/clock"
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/interpreter"
 )
@@ -180,6 +182,13 @@ func (t fileTasks) HasTask(name string) bool {
 }
 func (t fileTasks) TaskNames() []string                { return taskNames(t.real, t.mocks) }
 func (t fileTasks) TaskInputSchema(name string) []byte { return inputSchema(t.real, name) }
+
+// caseClock is a case's clock: now() is the same instant on every call;
+// timers (retry delays, timeouts) run in real time.
+type caseClock struct{ t time.Time }
+
+func (c caseClock) Now() time.Time                       { return c.t }
+func (c caseClock) NewTimer(d time.Duration) clock.Timer { return clock.System{}.NewTimer(d) }
 
 // seeded is a case's random source: the same seed gives the same uuid4(),
 // randint() and jitter.

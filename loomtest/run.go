@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/loomwork/loom/clock"
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
@@ -259,9 +258,7 @@ func (r *Runner) runCase(ctx context.Context, f *File, cat *definition.Catalog, 
 	tasks := newCaseTasks(r.Tasks, c)
 	var mu sync.Mutex
 	ran, skipped := map[string]bool{}, map[string]bool{}
-	// A case's clock: now() is the same instant on every call (a fake
-	// clock nobody advances; its timers never fire).
-	clk := clock.NewFake(c.Clock)
+	clk := caseClock{c.Clock}
 	j := memory.New(memory.WithClock(clk.Now))
 	defer j.Close()
 	eng := interpreter.New(cat, tasks, j,
