@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
 )
 
 // Main runs the loom command named by os.Args over tasks and returns the
@@ -208,6 +210,7 @@ finished execution.`,
 # yaml-language-server: $schema=PATH at the top of a workflow file.`,
 			local: true, run: (*app).schema},
 		graphCommand,
+		doctorCommand,
 		serveCommand,
 		tokenCommand,
 		&command{name: "help", usage: "help [COMMAND | TOPIC]", minArgs: 0, maxArgs: 1,
@@ -277,6 +280,10 @@ func (a *app) fail(err error) int {
 		prefix = a.prog() + " " + cmd + ": "
 	}
 	msg := strings.TrimSpace(err.Error())
+	var ue *journal.UnavailableError
+	if errors.As(err, &ue) && !errors.As(err, new(*outageError)) {
+		msg = ue.Error() // what is unavailable, without the layers that wrapped it
+	}
 	if _, ok := err.(*problemsError); ok && a.cmd != nil && a.cmd.name == "validate" {
 		return exitCode(err) // validate already printed every problem
 	}

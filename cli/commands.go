@@ -131,7 +131,7 @@ func (a *app) openReader() (journal.Journal, error) {
 	}
 	j, err := sqlite.OpenReadOnly(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open the journal: %v", err)
+		return nil, fmt.Errorf("cannot open the journal: %w", err)
 	}
 	return j, nil
 }
@@ -144,7 +144,7 @@ func (a *app) openJournal(create bool) (journal.Journal, error) {
 	if isPostgresURL(path) {
 		j, err := postgres.Open(a.ctx, path)
 		if err != nil {
-			return nil, fmt.Errorf("cannot open the PostgreSQL journal: %v", err)
+			return nil, fmt.Errorf("cannot open the PostgreSQL journal: %w", err)
 		}
 		return j, nil
 	}
@@ -161,7 +161,7 @@ func (a *app) openJournal(create bool) (journal.Journal, error) {
 	}
 	j, err := sqlite.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open the journal: %v", err)
+		return nil, fmt.Errorf("cannot open the journal: %w", err)
 	}
 	return j, nil
 }
@@ -630,6 +630,7 @@ func (a *app) list() error {
 		f.Limit = limit + 1 // one more tells whether some were left out
 	}
 	var exs []*interpreter.Execution
+	var damaged *journal.DamagedRowsError // listed after what could be read
 	j, err := a.openReader()
 	switch {
 	case err == errNoJournal:
@@ -638,7 +639,8 @@ func (a *app) list() error {
 	default:
 		defer a.closeJournal(j)
 		eng, _ := a.engine(nil, j)
-		if exs, err = eng.List(a.ctx, f); err != nil {
+		exs, err = eng.List(a.ctx, f)
+		if err != nil && !errors.As(err, &damaged) {
 			return err
 		}
 	}
@@ -651,11 +653,17 @@ func (a *app) list() error {
 		for _, ex := range exs {
 			out = append(out, recordOf(ex))
 		}
-		return a.printJSON(out)
+		if err := a.printJSON(out); err != nil {
+			return err
+		}
+	} else {
+		a.printList(exs)
+		if more {
+			fmt.Fprintf(a.stderr, "%s: the newest %d shown; --limit N shows more, --limit 0 all\n", a.prog(), limit)
+		}
 	}
-	a.printList(exs)
-	if more {
-		fmt.Fprintf(a.stderr, "%s: the newest %d shown; --limit N shows more, --limit 0 all\n", a.prog(), limit)
+	if damaged != nil {
+		return damaged
 	}
 	return nil
 }
@@ -768,6 +776,9 @@ func (a *app) cancel() error {
 func (a *app) interrupted(id string, err error) error {
 	if a.ctx.Err() != nil {
 		return &interruptedError{id: id, resume: "`" + a.command("resume", id) + "`"}
+	}
+	if errors.Is(err, journal.ErrUnavailable) {
+		return &outageError{err: err, resume: "`" + a.command("resume", id) + "`"}
 	}
 	return err
 }

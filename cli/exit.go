@@ -23,8 +23,13 @@ const (
 	// ExitSuspended: paused, waiting on a timer, or interrupted: a resume
 	// continues it.
 	ExitSuspended = 3
-	// ExitBusy: another runner holds the execution.
+	// ExitBusy: another runner holds the execution, or this runner lost
+	// its lease to another.
 	ExitBusy = 4
+	// ExitUnavailable: the journal is unavailable (disk full, database
+	// down): the execution is intact, and a resume continues it once the
+	// journal is back.
+	ExitUnavailable = 5
 )
 
 // kind classifies a CLI-made error.
@@ -81,6 +86,24 @@ func (e *interruptedError) Error() string {
 	return fmt.Sprintf("interrupted; execution %s is still RUNNING and %s continues it", e.id, e.resume)
 }
 
+// outageError is a run or resume stopped by a journal outage: nothing it
+// could not write is lost, and resume continues the execution.
+type outageError struct {
+	err    error // an ErrUnavailable
+	resume string
+}
+
+func (e *outageError) Error() string {
+	var ue *journal.UnavailableError
+	msg := e.err.Error()
+	if errors.As(e.err, &ue) {
+		msg = ue.Error()
+	}
+	return msg + "; the execution is intact, resume it when the journal is back: " + e.resume
+}
+
+func (e *outageError) Unwrap() error { return e.err }
+
 // exitCode maps an error to the exit status of SPEC §5.
 func exitCode(err error) int {
 	var ce *cliError
@@ -90,6 +113,8 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.Is(err, journal.ErrUnavailable):
+		return ExitUnavailable
 	case errors.As(err, &ce):
 		if ce.kind == kindFailed {
 			return ExitFailed
@@ -177,6 +202,13 @@ func hintFor(cmd string, err error) string {
 		return "nothing was written; the journal does not fit that definition"
 	case errors.Is(err, interpreter.ErrFinished):
 		return "nothing was done"
+	case errors.Is(err, journal.ErrUnavailable):
+		if errors.As(err, new(*outageError)) {
+			return ""
+		}
+		return "nothing was changed; try again when it is back"
+	case errors.Is(err, journal.ErrDamaged):
+		return "`loom doctor` checks the whole journal and says what can be recovered"
 	case errors.Is(err, journal.ErrInvalidID):
 		if cmd == "run" {
 			return "nothing was started"

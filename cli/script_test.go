@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -55,6 +56,7 @@ func TestScript(t *testing.T) {
 			"jsonget":    cmdJSONGet,
 			"holdlease":  cmdHoldLease,
 			"tamper":     cmdTamper,
+			"sql":        cmdSQL,
 			"freeport":   cmdFreePort,
 			"waitserver": cmdWaitServer,
 			"http":       cmdHTTP,
@@ -93,6 +95,23 @@ func openDB(ts *testscript.TestScript) *sqlite.Journal {
 	j, err := sqlite.Open(path)
 	ts.Check(err)
 	return j
+}
+
+// sql STATEMENT: runs one SQL statement on the journal's SQLite file
+// directly, as damage or a hand edit would.
+func cmdSQL(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sql STATEMENT")
+	}
+	path := ts.Getenv("LOOM_DB")
+	if path == "" {
+		path = filepath.Join(ts.Getenv("WORK"), ".loom", "loom.db")
+	}
+	db, err := sql.Open("sqlite3", path)
+	ts.Check(err)
+	defer db.Close()
+	_, err = db.Exec(args[0])
+	ts.Check(err)
 }
 
 // holdlease ID: takes the lease of execution ID for a minute as a live

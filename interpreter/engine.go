@@ -442,18 +442,29 @@ func (e *Engine) get(ctx context.Context, id string) (*journal.Execution, error)
 }
 
 // List returns the executions that match f, newest first.
+//
+// A damaged row does not hide the others: List returns the executions it
+// could read together with a *journal.DamagedRowsError naming the rest.
 func (e *Engine) List(ctx context.Context, f journal.Filter) ([]*Execution, error) {
 	recs, err := e.j.List(ctx, f)
-	if err != nil {
+	var bad *journal.DamagedRowsError
+	if err != nil && !errors.As(err, &bad) {
 		return nil, err
 	}
 	out := make([]*Execution, 0, len(recs))
 	for _, r := range recs {
 		ex, err := toExecution(r)
 		if err != nil {
-			return nil, err
+			if bad == nil {
+				bad = &journal.DamagedRowsError{}
+			}
+			bad.Rows = append(bad.Rows, journal.Damaged(r.ID, err))
+			continue
 		}
 		out = append(out, ex)
+	}
+	if bad != nil {
+		return out, bad
 	}
 	return out, nil
 }

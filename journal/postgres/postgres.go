@@ -94,7 +94,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Journal, error) {
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return migrate(ctx, tx, o.schema) })
 	if err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres journal: %w", err)
+		return nil, fmt.Errorf("postgres journal: %w", unavailable(err))
 	}
 	j := &Journal{opts: o, pool: pool, queue: groupcommit.NewQueue[*op](4*o.maxBatch, ErrClosed)}
 	j.w = &writer{pool: pool, now: o.now, max: o.maxBatch}

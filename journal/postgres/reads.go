@@ -95,7 +95,7 @@ func (j *Journal) Get(ctx context.Context, id string) (*journal.Execution, error
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, fmt.Errorf("journal: get %s: %w", id, journal.ErrNotFound)
 	case err != nil:
-		return nil, fmt.Errorf("journal: get %s: %w", id, err)
+		return nil, fmt.Errorf("journal: get %s: %w", id, unavailable(err))
 	}
 	return e, nil
 }
@@ -105,19 +105,22 @@ func (j *Journal) Events(ctx context.Context, id string, after int64) ([]journal
 	if err := j.readable(ctx); err != nil {
 		return nil, err
 	}
+	// The record's last sequence, read first, says how many events there
+	// must be at least (appends may add more meanwhile).
+	var last int64
+	err := j.pool.QueryRow(ctx, `SELECT last_seq FROM executions WHERE id = $1`, id).Scan(&last)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, fmt.Errorf("journal: events of %s: %w", id, journal.ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("journal: events of %s: %w", id, unavailable(err))
+	}
 	evs, err := j.events(ctx, id, after)
 	if err != nil {
-		return nil, fmt.Errorf("journal: events of %s: %w", id, err)
+		return nil, fmt.Errorf("journal: events of %s: %w", id, unavailable(err))
 	}
-	if len(evs) == 0 {
-		var one int
-		err := j.pool.QueryRow(ctx, `SELECT 1 FROM executions WHERE id = $1`, id).Scan(&one)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return nil, fmt.Errorf("journal: events of %s: %w", id, journal.ErrNotFound)
-		case err != nil:
-			return nil, fmt.Errorf("journal: events of %s: %w", id, err)
-		}
+	if err := journal.CheckEvents(id, last, after, evs); err != nil {
+		return nil, err
 	}
 	return evs, nil
 }
@@ -199,7 +202,7 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 	}
 	rows, err := j.pool.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("journal: list: %w", err)
+		return nil, fmt.Errorf("journal: list: %w", unavailable(err))
 	}
 	defer rows.Close()
 	out := []*journal.Execution{}
@@ -211,7 +214,7 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("journal: list: %w", err)
+		return nil, fmt.Errorf("journal: list: %w", unavailable(err))
 	}
 	return out, nil
 }

@@ -31,7 +31,9 @@ type op struct {
 }
 
 // submit queues o and waits for the commit that holds it.
-func (j *Journal) submit(ctx context.Context, o *op) error { return j.queue.Submit(ctx, o) }
+func (j *Journal) submit(ctx context.Context, o *op) error {
+	return unavailable(j.queue.Submit(ctx, o))
+}
 
 func refuse(err error) error { return groupcommit.Refuse(err) }
 

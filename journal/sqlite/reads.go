@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/loomwork/loom/journal"
+	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 // Reads use the pool: in WAL mode each statement sees the last commit, so a
@@ -39,11 +40,24 @@ func scanExecution(s scanner) (*journal.Execution, error) {
 	if err := s.Scan(&e.ID, &e.Workflow, &e.Version, &state, &parent, &e.RootID, &e.ParentPath,
 		&input, &output, &errj, &pauses, &def, &e.DefinitionHash, &wake, &created, &updated,
 		&labels, &e.StartedBy, &e.CancelRequested, &e.Takeovers, &e.LastSeq); err != nil {
-		return nil, err
+		var se sqlite3.Error
+		if errors.Is(err, sql.ErrNoRows) || errors.As(err, &se) {
+			return nil, classify(e.ID, err)
+		}
+		return nil, journal.Damaged(e.ID, err) // a column that does not convert
 	}
+	e2, err := parseExecution(&e, state, parent, wake, input, output, errj, pauses, def, created, updated, labels)
+	if err != nil {
+		return nil, journal.Damaged(e.ID, err)
+	}
+	return e2, nil
+}
+
+// parseExecution fills e from the columns Scan read as text.
+func parseExecution(e *journal.Execution, state string, parent, wake sql.NullString, input, output, errj, pauses, def []byte, created, updated string, labels []byte) (*journal.Execution, error) {
 	if len(labels) > 0 {
 		if err := json.Unmarshal(labels, &e.Labels); err != nil {
-			return nil, fmt.Errorf("labels of %s: %w", e.ID, err)
+			return nil, fmt.Errorf("its labels are not a JSON object of strings: %w", err)
 		}
 	}
 	e.State, e.ParentID = journal.State(state), parent.String
@@ -51,16 +65,16 @@ func scanExecution(s scanner) (*journal.Execution, error) {
 	var err error
 	if wake.Valid {
 		if e.WakeAt, err = parseTime(wake.String); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("its wake time: %w", err)
 		}
 	}
 	if e.CreatedAt, err = parseTime(created); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("its creation time: %w", err)
 	}
 	if e.UpdatedAt, err = parseTime(updated); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("its update time: %w", err)
 	}
-	return &e, nil
+	return e, nil
 }
 
 func (j *Journal) readable(ctx context.Context) error {
@@ -82,8 +96,10 @@ func (j *Journal) Get(ctx context.Context, id string) (*journal.Execution, error
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("journal: get %s: %w", id, journal.ErrNotFound)
+	case errors.Is(err, journal.ErrDamaged):
+		return nil, err
 	case err != nil:
-		return nil, fmt.Errorf("journal: get %s: %w", id, err)
+		return nil, fmt.Errorf("journal: get %s: %w", id, classify(id, err))
 	}
 	return e, nil
 }
@@ -93,19 +109,22 @@ func (j *Journal) Events(ctx context.Context, id string, after int64) ([]journal
 	if err := j.readable(ctx); err != nil {
 		return nil, err
 	}
+	// The record's last sequence, read first, says how many events there
+	// must be at least (appends may add more meanwhile).
+	var last int64
+	err := j.rdb.QueryRowContext(ctx, `SELECT last_seq FROM executions WHERE id = ?`, id).Scan(&last)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("journal: events of %s: %w", id, journal.ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("journal: events of %s: %w", id, classify(id, err))
+	}
 	evs, err := j.events(ctx, id, after)
 	if err != nil {
-		return nil, fmt.Errorf("journal: events of %s: %w", id, err)
+		return nil, fmt.Errorf("journal: events of %s: %w", id, classify(id, err))
 	}
-	if len(evs) == 0 {
-		var one int
-		err := j.rdb.QueryRowContext(ctx, `SELECT 1 FROM executions WHERE id = ?`, id).Scan(&one)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return nil, fmt.Errorf("journal: events of %s: %w", id, journal.ErrNotFound)
-		case err != nil:
-			return nil, fmt.Errorf("journal: events of %s: %w", id, err)
-		}
+	if err := journal.CheckEvents(id, last, after, evs); err != nil {
+		return nil, err
 	}
 	return evs, nil
 }
@@ -130,7 +149,7 @@ func (j *Journal) events(ctx context.Context, id string, after int64) ([]journal
 		}
 		ev.Kind, ev.Data = journal.EventKind(kind), data
 		if ev.Time, err = parseTime(t); err != nil {
-			return nil, err
+			return nil, journal.Damaged(id, fmt.Errorf("event %d: its time: %w", ev.Seq, err))
 		}
 		evs = append(evs, ev)
 	}
@@ -184,19 +203,28 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 	}
 	rows, err := j.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("journal: list: %w", err)
+		return nil, fmt.Errorf("journal: list: %w", classify("", err))
 	}
 	defer rows.Close()
 	var out []*journal.Execution
+	var bad journal.DamagedRowsError // rows that do not parse: the others are still listed
 	for rows.Next() {
 		e, err := scanExecution(rows)
+		var de *journal.DamagedError
+		if errors.As(err, &de) {
+			bad.Rows = append(bad.Rows, de)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("journal: list: %w", err)
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("journal: list: %w", err)
+		return out, fmt.Errorf("journal: list: %w", classify("", err))
+	}
+	if len(bad.Rows) > 0 {
+		return out, &bad
 	}
 	return out, nil
 }

@@ -80,7 +80,7 @@ func Open(path string, opts ...Option) (*Journal, error) {
 	j := &Journal{opts: o, queue: groupcommit.NewQueue[*op](4*o.maxBatch, ErrClosed)}
 	var err error
 	if j.wdb, err = sql.Open("sqlite3", dsn); err != nil {
-		return nil, fmt.Errorf("sqlite journal %s: %w", path, err)
+		return nil, fmt.Errorf("sqlite journal %s: %w", path, unavailable(err))
 	}
 	j.wdb.SetMaxOpenConns(1)
 	ctx := context.Background()
@@ -99,13 +99,13 @@ func Open(path string, opts ...Option) (*Journal, error) {
 			conn.Close()
 		}
 		j.wdb.Close()
-		return nil, fmt.Errorf("sqlite journal %s: %w", path, err)
+		return nil, fmt.Errorf("sqlite journal %s: %w", path, unavailable(err))
 	}
 
 	if j.rdb, err = sql.Open("sqlite3", dsn+"&_query_only=1"); err != nil {
 		j.w.close()
 		j.wdb.Close()
-		return nil, fmt.Errorf("sqlite journal %s: %w", path, err)
+		return nil, fmt.Errorf("sqlite journal %s: %w", path, unavailable(err))
 	}
 	j.rdb.SetMaxOpenConns(o.readConns)
 	j.rdb.SetMaxIdleConns(o.readConns)

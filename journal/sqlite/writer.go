@@ -33,7 +33,7 @@ func (j *Journal) submit(ctx context.Context, o *op) error {
 	if j.w == nil {
 		return journal.ErrReadOnly // opened by OpenReadOnly
 	}
-	return j.queue.Submit(ctx, o)
+	return unavailable(j.queue.Submit(ctx, o))
 }
 
 // writer owns the write connection. Only its goroutine touches conn.
