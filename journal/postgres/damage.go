@@ -21,7 +21,7 @@ func unavailable(err error) error {
 	if errors.As(err, &pe) {
 		switch {
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
-			strings.HasPrefix(pe.Code, "53"), // insufficient resources: disk full, out of memory, too many connections
+			strings.HasPrefix(pe.Code, "53"),  // insufficient resources: disk full, out of memory, too many connections
 			strings.HasPrefix(pe.Code, "57P"), // admin or crash shutdown, cannot connect now
 			strings.HasPrefix(pe.Code, "58"),  // system error: I/O
 			pe.Code == "25006":                // read-only transaction (a standby)
