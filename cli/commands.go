@@ -130,6 +130,9 @@ func (a *app) openReader() (journal.Journal, error) {
 		return nil, fmt.Errorf("cannot open the journal %s: %v", path, unwrapPath(err))
 	}
 	j, err := sqlite.OpenReadOnly(path)
+	if errors.Is(err, sqlite.ErrUninitialized) {
+		return nil, errNoJournal
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the journal: %w", err)
 	}

@@ -55,12 +55,17 @@ func OpenReadOnly(path string, opts ...Option) (*Journal, error) {
 			firstErr = err
 		}
 		var ve *versionError
-		if errors.As(err, &ve) {
+		if errors.As(err, &ve) || errors.Is(err, ErrUninitialized) {
 			break
 		}
 	}
 	return nil, fmt.Errorf("sqlite journal %s: %w", path, firstErr)
 }
+
+// ErrUninitialized is returned by OpenReadOnly for a file that holds no
+// journal yet (a writer created it and died before its schema was written):
+// for a reader it is an empty journal.
+var ErrUninitialized = errors.New("the file holds no journal yet")
 
 // versionError is a file whose schema this package cannot read without
 // migrating it (or at all).
@@ -77,6 +82,9 @@ func checkVersion(ctx context.Context, db *sql.DB) error {
 	var v int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("read user_version: %w", err)
+	}
+	if v == 0 {
+		return ErrUninitialized
 	}
 	if v != SchemaVersion {
 		return &versionError{have: v}
