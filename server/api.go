@@ -210,11 +210,11 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	if req.ID != "" {
-		rec, err := s.j.Get(ctx, req.ID)
+		rec, err := s.get(ctx, req.ID)
 		if err == nil {
 			return s.existing(w, r, rec, req, wait, until)
 		}
-		if !errors.Is(err, journal.ErrNotFound) {
+		if !errors.Is(err, interpreter.ErrNotFound) {
 			return err
 		}
 	} else {
@@ -250,7 +250,7 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if errors.Is(err, journal.ErrExists) {
-		got, gerr := s.j.Get(ctx, req.ID)
+		got, gerr := s.get(ctx, req.ID)
 		if gerr != nil {
 			return gerr
 		}
@@ -341,7 +341,7 @@ func (s *Server) await(r *http.Request, id string, wait time.Duration, until str
 	}
 	deadline := s.clock.Now().Add(wait)
 	for {
-		rec, err := s.j.Get(ctx, id)
+		rec, err := s.get(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -499,16 +499,17 @@ func first(vs []string) string {
 
 // eventJSON is an event as the API shows it.
 type eventJSON struct {
-	Seq  int64           `json:"seq"`
-	Path string          `json:"path"`
-	Kind string          `json:"kind"`
-	Name string          `json:"name"`
-	Data json.RawMessage `json:"data"`
-	Time time.Time       `json:"time"`
+	Seq     int64           `json:"seq"`
+	Path    string          `json:"path"`
+	Kind    string          `json:"kind"`
+	Name    string          `json:"name"`
+	Ordinal int             `json:"ordinal"`
+	Data    json.RawMessage `json:"data"`
+	Time    time.Time       `json:"time"`
 }
 
 func eventOf(ev journal.Event) eventJSON {
-	return eventJSON{Seq: ev.Seq, Path: ev.Path, Kind: string(ev.Kind), Name: ev.Name, Data: jsonOrNull(ev.Data), Time: ev.Time.UTC()}
+	return eventJSON{Seq: ev.Seq, Path: ev.Path, Kind: string(ev.Kind), Name: ev.Name, Ordinal: ev.Ordinal, Data: jsonOrNull(ev.Data), Time: ev.Time.UTC()}
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
@@ -572,7 +573,7 @@ func (s *Server) resumeExecution(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := r.PathValue("id")
 	ctx := r.Context()
-	rec, err := s.j.Get(ctx, id)
+	rec, err := s.get(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -583,7 +584,7 @@ func (s *Server) resumeExecution(w http.ResponseWriter, r *http.Request) error {
 	deliver := len(req.Payload) > 0 || req.Pause != ""
 	root := rec
 	if rec.RootID != rec.ID {
-		if root, err = s.j.Get(ctx, rec.RootID); err != nil {
+		if root, err = s.get(ctx, rec.RootID); err != nil {
 			return err
 		}
 	}
@@ -672,7 +673,7 @@ func (s *Server) cancelExecution(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := r.PathValue("id")
 	ctx := r.Context()
-	rec, err := s.j.Get(ctx, id)
+	rec, err := s.get(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -683,7 +684,7 @@ func (s *Server) cancelExecution(w http.ResponseWriter, r *http.Request) error {
 	case journal.Cancelled:
 		return s.writeRecord(w, r, http.StatusOK, rec)
 	case journal.Completed, journal.Failed:
-		return apiErr(http.StatusConflict, "finished", fmt.Sprintf("execution %s is already %s; nothing was done", id, rec.State))
+		return fmt.Errorf("%w: execution %s is already %s", interpreter.ErrFinished, id, rec.State)
 	}
 	if rec, err = s.j.RequestCancel(ctx, id); err != nil {
 		return err
@@ -701,13 +702,13 @@ func (s *Server) definition(w http.ResponseWriter, r *http.Request) error {
 	if _, err := query(r); err != nil {
 		return err
 	}
-	rec, err := s.j.Get(r.Context(), r.PathValue("id"))
+	rec, err := s.get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	root := rec
 	if rec.RootID != rec.ID {
-		if root, err = s.j.Get(r.Context(), rec.RootID); err != nil {
+		if root, err = s.get(r.Context(), rec.RootID); err != nil {
 			return err
 		}
 	}
@@ -749,4 +750,14 @@ func (s *Server) getWorkflow(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, s.workflowJSON(name, true))
 	return nil
+}
+
+// get reads an execution's record; an unknown id is refused as the engine
+// refuses it, so the API and the CLI say the same.
+func (s *Server) get(ctx context.Context, id string) (*journal.Execution, error) {
+	rec, err := s.j.Get(ctx, id)
+	if errors.Is(err, journal.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no execution with id %q", interpreter.ErrNotFound, id)
+	}
+	return rec, err
 }

@@ -30,7 +30,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, id string,
 		after = n
 	}
 	ctx := r.Context()
-	if _, err := s.j.Get(ctx, id); err != nil {
+	if _, err := s.get(ctx, id); err != nil {
 		return err
 	}
 	sub, unsub := s.hub.subscribe(id)
@@ -47,7 +47,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, id string,
 	for {
 		// The record first: if it is finished, the events read after it
 		// hold every event it will ever have.
-		rec, err := s.j.Get(ctx, id)
+		rec, err := s.get(ctx, id)
 		if err != nil {
 			return nil
 		}

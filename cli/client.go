@@ -1,0 +1,460 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/server"
+)
+
+// The CLI as a client of loom serve (SPEC §6): with --server URL (or
+// $LOOM_SERVER, and $LOOM_TOKEN), run, resume, status, list, show and
+// cancel talk to a server instead of opening the journal. They fetch over
+// HTTP and print with the same code as the local commands, so output and
+// exit codes stay the same.
+
+var flagServer = flagSpec{"server", "URL", "talk to a loom serve at URL instead of the journal (default $LOOM_SERVER)"}
+
+func init() {
+	remote := map[string]func(*app) error{
+		"run": (*app).remoteRun, "resume": (*app).remoteResume, "status": (*app).remoteStatus,
+		"list": (*app).remoteList, "show": (*app).remoteShow, "cancel": (*app).remoteCancel,
+	}
+	for name, rfn := range remote {
+		c := lookupCommand(name)
+		local, rfn := c.run, rfn
+		c.flags = append(c.flags, flagServer)
+		c.run = func(a *app) error {
+			if a.serverURL() != "" && !(name == "resume" && a.p.has("due")) {
+				return rfn(a)
+			}
+			return local(a)
+		}
+	}
+}
+
+// exitUnavailable is SPEC §5's status 5: the server cannot be reached or
+// answers 503; the execution is intact.
+const exitUnavailable = 5
+
+func (a *app) serverURL() string {
+	if v := a.p.get("server"); v != "" {
+		return v
+	}
+	return a.getenv("LOOM_SERVER")
+}
+
+// client talks to one server.
+type client struct {
+	a     *app
+	base  string
+	token string
+}
+
+func (a *app) client() (*client, error) {
+	raw := strings.TrimRight(a.serverURL(), "/")
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usagef("--server %q is not an http:// or https:// URL", raw)
+	}
+	c := &client{a: a, base: raw, token: a.getenv("LOOM_TOKEN")}
+	if c.token != "" && u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		return nil, refusef("refusing to send $LOOM_TOKEN over plain http:// to %s; use https://", u.Host)
+	}
+	return c, nil
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// apiError is an error answer of the server, mapped to what the local
+// command would have returned, so exitCode and hint treat it alike.
+type apiError struct {
+	code, msg string
+	is        []error
+}
+
+func (e *apiError) Error() string   { return e.msg }
+func (e *apiError) Unwrap() []error { return e.is }
+
+// unreachable: the server did not answer or answered 503.
+type unreachable struct{ msg string }
+
+func (e *unreachable) Error() string { return e.msg }
+
+// do sends a request and decodes a 2xx answer into out.
+func (c *client) do(method, path string, body, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(c.a.ctx, method, c.base+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, &unreachable{fmt.Sprintf("cannot reach the server at %s: %v; the execution is intact, try again", c.base, unwrapURL(err))}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, &unreachable{fmt.Sprintf("the server at %s broke off its answer: %v", c.base, err)}
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+			return resp.StatusCode, &unreachable{fmt.Sprintf("the server at %s answered %s", c.base, resp.Status)}
+		}
+		return resp.StatusCode, apiErrorOf(resp.StatusCode, e.Error.Code, e.Error.Message)
+	}
+	if out != nil {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		if err := dec.Decode(out); err != nil {
+			return resp.StatusCode, fmt.Errorf("the server's answer is not the JSON expected: %v", err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return unwrapNet(ue.Err)
+	}
+	return err
+}
+
+// apiErrorOf maps SPEC §6's error codes back to the refusals of the local
+// commands.
+func apiErrorOf(status int, code, msg string) error {
+	e := &apiError{code: code, msg: msg}
+	switch code {
+	case "not_found":
+		e.is = []error{interpreter.ErrNotFound}
+	case "invalid_input", "invalid_payload":
+		e.is = []error{interpreter.ErrInvalidInput}
+	case "not_paused":
+		e.is = []error{interpreter.ErrNotPaused}
+	case "pause_timed_out":
+		e.is = []error{interpreter.ErrNotPaused, interpreter.ErrPauseTimedOut}
+	case "busy":
+		e.is = []error{journal.ErrBusy}
+	case "finished":
+		e.is = []error{interpreter.ErrFinished}
+	case "execution_exists":
+		e.is = []error{journal.ErrExists}
+	case "non_determinism":
+		e.is = []error{interpreter.ErrNonDeterminism}
+	default:
+		if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+			return &unreachable{msg}
+		}
+		return &cliError{kind: kindRefused, msg: msg}
+	}
+	return e
+}
+
+// remote runs fn and turns an unreachable server into exit 5 with its
+// sentence.
+func (a *app) remote(fn func(c *client) error) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	err = fn(c)
+	var u *unreachable
+	if errors.As(err, &u) {
+		fmt.Fprintf(a.stderr, "%s %s: %s\n", a.prog(), a.cmd.name, oneLine(u.msg))
+		return exitWith(exitUnavailable)
+	}
+	return err
+}
+
+// get reads an execution, waiting (repeated long polls) while it is
+// RUNNING when settle is set.
+func (c *client) get(id string, settle bool) (*interpreter.Execution, error) {
+	for {
+		var rec server.Record
+		path := "/v1/executions/" + url.PathEscape(id)
+		if settle {
+			path += "?wait=60s&until=settled"
+		}
+		if _, err := c.do("GET", path, nil, &rec); err != nil {
+			return nil, err
+		}
+		if !settle || rec.State != journal.Running {
+			return rec.Execution()
+		}
+	}
+}
+
+func (a *app) remoteRun() error {
+	return a.remote(func(c *client) error {
+		path := a.p.args[0]
+		cat, err := a.load(path, false)
+		if err != nil {
+			return err
+		}
+		name, err := pickWorkflow(cat, a.p.get("workflow"), path)
+		if err != nil {
+			return err
+		}
+		if a.p.has("id") {
+			if err := journal.CheckID(a.p.get("id")); err != nil {
+				return err
+			}
+		}
+		in, _, err := a.input()
+		if err != nil {
+			return err
+		}
+		body := map[string]any{"workflow": name, "input": in}
+		if a.p.has("id") {
+			body["id"] = a.p.get("id")
+		}
+		var rec server.Record
+		st, err := c.do("POST", "/v1/executions?wait=60s&until=settled", body, &rec)
+		if err != nil {
+			return err
+		}
+		if st == http.StatusOK {
+			return &cliError{kind: kindRefused, msg: fmt.Sprintf("an execution with id %q exists already", a.p.get("id")),
+				hint: "nothing was started; choose another --id, or see it with " + a.command("status", a.p.get("id"))}
+		}
+		ex, err := rec.Execution()
+		if err == nil && ex.State == journal.Running {
+			ex, err = c.get(ex.ID, true)
+		}
+		if err != nil {
+			return err
+		}
+		return a.report(ex)
+	})
+}
+
+func (a *app) remoteResume() error {
+	return a.remote(func(c *client) error {
+		if len(a.p.args) != 1 {
+			return usagef("usage: loom resume ID [--input JSON | --input-file FILE] [--pause NAME_OR_PATH] (or loom resume --due)")
+		}
+		if a.p.has("definition") {
+			return usagef("--definition upgrades through the journal; it does not work with --server")
+		}
+		id := a.p.args[0]
+		payload, given, err := a.input()
+		if err != nil {
+			return err
+		}
+		body := map[string]any{}
+		if given {
+			body["payload"] = payload
+		}
+		if p := a.p.get("pause"); p != "" {
+			body["pause"] = p
+		}
+		var rec server.Record
+		if _, err := c.do("POST", "/v1/executions/"+url.PathEscape(id)+"/resume?wait=60s&until=settled", body, &rec); err != nil {
+			return err
+		}
+		ex, err := rec.Execution()
+		if err == nil && ex.State == journal.Running {
+			ex, err = c.get(id, true)
+		}
+		if err != nil {
+			return err
+		}
+		return a.report(ex)
+	})
+}
+
+func (a *app) remoteStatus() error {
+	return a.remote(func(c *client) error {
+		ex, err := c.get(a.p.args[0], false)
+		if err != nil {
+			return err
+		}
+		if a.p.has("json") {
+			return a.printJSON(recordOf(ex))
+		}
+		a.printStatus(ex)
+		return nil
+	})
+}
+
+func (a *app) remoteList() error {
+	return a.remote(func(c *client) error {
+		q := url.Values{}
+		if !a.p.has("all") {
+			q.Set("roots", "true")
+		}
+		if s := a.p.get("state"); s != "" {
+			q.Set("state", strings.ToUpper(s))
+		}
+		if w := a.p.get("workflow"); w != "" {
+			q.Set("workflow", w)
+		}
+		limit := defaultListLimit
+		if a.p.has("limit") {
+			n, err := strconv.Atoi(a.p.get("limit"))
+			if err != nil || n < 0 {
+				return usagef("--limit wants a whole number of executions, 0 for all; got %q", a.p.get("limit"))
+			}
+			limit = n
+		}
+		var exs []*interpreter.Execution
+		more := false
+		for cursor := ""; ; {
+			page := url.Values{}
+			for k, v := range q {
+				page[k] = v
+			}
+			page.Set("limit", "500")
+			if cursor != "" {
+				page.Set("cursor", cursor)
+			}
+			var out struct {
+				Executions []server.Record `json:"executions"`
+				Next       *string         `json:"next_cursor"`
+			}
+			if _, err := c.do("GET", "/v1/executions?"+page.Encode(), nil, &out); err != nil {
+				return err
+			}
+			for i := range out.Executions {
+				ex, err := out.Executions[i].Execution()
+				if err != nil {
+					return err
+				}
+				exs = append(exs, ex)
+			}
+			if limit > 0 && len(exs) > limit {
+				exs, more = exs[:limit], true
+				break
+			}
+			if out.Next == nil {
+				break
+			}
+			cursor = *out.Next
+		}
+		if a.p.has("json") {
+			recs := make([]record, 0, len(exs))
+			for _, ex := range exs {
+				recs = append(recs, recordOf(ex))
+			}
+			return a.printJSON(recs)
+		}
+		a.printList(exs)
+		if more {
+			fmt.Fprintf(a.stderr, "%s: the newest %d shown; --limit N shows more, --limit 0 all\n", a.prog(), limit)
+		}
+		return nil
+	})
+}
+
+func (a *app) remoteShow() error {
+	return a.remote(func(c *client) error {
+		id := a.p.args[0]
+		ex, err := c.get(id, false)
+		if err != nil {
+			return err
+		}
+		var evs []journal.Event
+		for after := int64(0); ; {
+			var out struct {
+				Events []struct {
+					Seq     int64           `json:"seq"`
+					Path    string          `json:"path"`
+					Kind    string          `json:"kind"`
+					Name    string          `json:"name"`
+					Ordinal int             `json:"ordinal"`
+					Data    json.RawMessage `json:"data"`
+					Time    time.Time       `json:"time"`
+				} `json:"events"`
+				More bool `json:"has_more"`
+			}
+			if _, err := c.do("GET", fmt.Sprintf("/v1/executions/%s/events?after=%d&limit=10000", url.PathEscape(id), after), nil, &out); err != nil {
+				return err
+			}
+			for _, e := range out.Events {
+				data := e.Data
+				if string(data) == "null" {
+					data = nil
+				}
+				evs = append(evs, journal.Event{Seq: e.Seq, Path: e.Path, Kind: journal.EventKind(e.Kind), Name: e.Name, Ordinal: e.Ordinal, Data: data, Time: e.Time})
+				after = e.Seq
+			}
+			if !out.More {
+				break
+			}
+		}
+		if a.p.has("json") {
+			out := make([]eventJSON, 0, len(evs))
+			for _, ev := range evs {
+				out = append(out, eventOf(ev))
+			}
+			return a.printJSON(out)
+		}
+		a.printTimeline(ex, evs)
+		return nil
+	})
+}
+
+func (a *app) remoteCancel() error {
+	return a.remote(func(c *client) error {
+		id := a.p.args[0]
+		var rec server.Record
+		if _, err := c.do("POST", "/v1/executions/"+url.PathEscape(id)+"/cancel", nil, &rec); err != nil {
+			return err
+		}
+		ex, err := rec.Execution()
+		for err == nil && !ex.State.Finished() {
+			var r server.Record
+			if _, err = c.do("GET", "/v1/executions/"+url.PathEscape(id)+"?wait=60s&until=finished", nil, &r); err == nil {
+				ex, err = r.Execution()
+			}
+			if a.ctx.Err() != nil {
+				return context.Cause(a.ctx)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if a.p.has("json") {
+			if err := a.printJSON(recordOf(ex)); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(a.stderr, "%s: execution %s is %s\n", a.prog(), ex.ID, ex.State)
+		return nil
+	})
+}
