@@ -45,10 +45,6 @@ func init() {
 	}
 }
 
-// exitUnavailable is SPEC §5's status 5: the server cannot be reached or
-// answers 503; the execution is intact.
-const exitUnavailable = 5
-
 func (a *app) serverURL() string {
 	if v := a.p.get("server"); v != "" {
 		return v
@@ -196,7 +192,7 @@ func (a *app) remote(fn func(c *client) error) error {
 	var u *unreachable
 	if errors.As(err, &u) {
 		fmt.Fprintf(a.stderr, "%s %s: %s\n", a.prog(), a.cmd.name, oneLine(u.msg))
-		return exitWith(exitUnavailable)
+		return exitWith(ExitUnavailable)
 	}
 	return err
 }
