@@ -349,12 +349,15 @@ func (s *Server) await(r *http.Request, id string, wait time.Duration, until str
 		if wait <= 0 || holds(rec) || left <= 0 {
 			return rec, nil
 		}
+		tc, stop := s.timer(min(left, watchPoll))
 		select {
 		case <-sub:
-		case <-s.clock.After(min(left, watchPoll)):
+		case <-tc:
 		case <-ctx.Done():
+			stop()
 			return rec, nil
 		}
+		stop()
 	}
 }
 
@@ -635,10 +638,12 @@ func (s *Server) resumeExecution(w http.ResponseWriter, r *http.Request) error {
 		for {
 			_, err := s.resume.ResumePause(dctx, id, req.Pause, payload)
 			if errors.Is(err, journal.ErrBusy) && s.clock.Now().Before(give) {
+				tc, stop := s.timer(100 * time.Millisecond)
 				select {
-				case <-s.clock.After(100 * time.Millisecond):
+				case <-tc:
 					continue
 				case <-dctx.Done():
+					stop()
 				}
 			}
 			done <- result{err}

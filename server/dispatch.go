@@ -43,12 +43,15 @@ func (s *Server) Run(ctx context.Context) error {
 				wait = max(d, 0)
 			}
 		}
+		tc, stop := s.timer(wait)
 		select {
 		case <-ctx.Done():
+			stop()
 			return nil
 		case <-s.poke:
-		case <-s.clock.After(wait):
+		case <-tc:
 		}
+		stop()
 	}
 }
 
@@ -212,10 +215,12 @@ func (s *Server) missingTasks(rec *journal.Execution) string {
 // them first and runs the cancel.
 func (s *Server) watchCancels(ctx context.Context) {
 	for {
+		tc, stop := s.timer(cancelCheck)
 		select {
 		case <-ctx.Done():
+			stop()
 			return
-		case <-s.clock.After(cancelCheck):
+		case <-tc:
 		}
 		s.mu.Lock()
 		roots := map[string]bool{}

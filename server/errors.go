@@ -70,6 +70,8 @@ func errorOf(err error) *Error {
 		return apiErr(http.StatusConflict, "execution_exists", err.Error())
 	case errors.Is(err, interpreter.ErrNonDeterminism):
 		return apiErr(http.StatusConflict, "non_determinism", err.Error())
+	case errors.Is(err, journal.ErrDamaged):
+		return apiErr(http.StatusInternalServerError, "journal_damaged", err.Error()+"; `loom doctor` says what can be recovered")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		e := apiErr(http.StatusServiceUnavailable, "journal_unavailable", "the request was cut short before the journal answered")
 		e.RetryAfter = 1

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/loomwork/loom/builtins"
+	"github.com/loomwork/loom/clock"
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
@@ -39,8 +40,10 @@ type Config struct {
 	MaxWait time.Duration
 	// LeaseTTL is how long a lease lasts unless renewed (default 30 s).
 	LeaseTTL time.Duration
-	// Clock is the dispatcher's clock (default: the system's).
-	Clock Clock
+	// Clock is the service's clock: the dispatcher's polls, long polls,
+	// and the engines' timers (default: the system's). Tests move a
+	// clock.Fake by hand.
+	Clock clock.Clock
 	// PollInterval is how often the dispatcher looks for work (default
 	// 1 s, each wait jittered by ±20 %).
 	PollInterval time.Duration
@@ -61,7 +64,7 @@ type Server struct {
 	cfg    Config
 	j      *observed
 	hub    *hub
-	clock  Clock
+	clock  clock.Clock
 	log    *slog.Logger
 	holder journal.Holder
 	// drive drives what this process claimed or started; resume serves
@@ -119,7 +122,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.LeaseTTL = journal.DefaultLeaseTTL
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = systemClock{}
+		cfg.Clock = clock.System{}
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
@@ -139,7 +142,7 @@ func New(cfg Config) (*Server, error) {
 	opts := func(h journal.Holder) []interpreter.Option {
 		// Timers due within 5 s are waited out in place; a longer one frees
 		// the slot (the execution becomes WAITING) and a claim fires it.
-		o := []interpreter.Option{interpreter.WithHolder(h), interpreter.WithLeaseTTL(cfg.LeaseTTL),
+		o := []interpreter.Option{interpreter.WithHolder(h), interpreter.WithLeaseTTL(cfg.LeaseTTL), interpreter.WithClock(cfg.Clock),
 			interpreter.WithTimerWait(true, 5*time.Second)}
 		return append(o, cfg.EngineOptions...)
 	}
@@ -148,6 +151,12 @@ func New(cfg Config) (*Server, error) {
 	s.workCtx, s.stopWork = context.WithCancel(context.Background())
 	s.lastOK.Store(s.clock.Now().UnixNano())
 	return s, nil
+}
+
+// timer fires once d has passed on the server's clock; stop releases it.
+func (s *Server) timer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := s.clock.NewTimer(d)
+	return t.C(), t.Stop
 }
 
 // Holder is the identity this process claims executions under.

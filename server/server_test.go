@@ -10,64 +10,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/loomwork/loom/builtins"
+	"github.com/loomwork/loom/clock"
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
 	"github.com/loomwork/loom/journal/sqlite"
 )
-
-// fakeClock is a clock a test moves by hand; After fires when Advance
-// passes its time.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []fakeWaiter
-}
-
-type fakeWaiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Now().UTC()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.waiters = append(c.waiters, fakeWaiter{c.now.Add(d), ch})
-	return ch
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	keep := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
-			w.ch <- c.now
-		} else {
-			keep = append(keep, w)
-		}
-	}
-	c.waiters = keep
-}
 
 // harness is a server on a SQLite journal behind httptest, with its
 // dispatcher running.
@@ -75,7 +27,7 @@ type harness struct {
 	t       *testing.T
 	srv     *Server
 	http    *httptest.Server
-	clock   *fakeClock
+	clock   *clock.Fake
 	j       journal.Journal
 	polled  chan struct{}
 	records chan string // what the record task saw, in order
@@ -86,7 +38,7 @@ type harnessOpt func(*Config)
 
 func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: newFakeClock(), polled: make(chan struct{}, 100),
+	h := &harness{t: t, clock: clock.NewFake(time.Now().UTC()), polled: make(chan struct{}, 100),
 		records: make(chan string, 100), blocked: make(chan string, 10)}
 	reg := interpreter.NewRegistry(builtins.Standard())
 	interpreter.Register(reg, "record", func(ctx context.Context, in string) (string, error) {
@@ -296,12 +248,50 @@ func TestPauseResumeOverHTTP(t *testing.T) {
 
 func TestTimerFiresWithNoClientCall(t *testing.T) {
 	h := newHarness(t)
-	// The engine waits out timers within 5 s in place: a 2 s sleep
-	// completes with no further call.
-	st, _, rec := h.do("POST", "/v1/executions?wait=60s&until=finished", `{"workflow": "nap", "id": "n1"}`)
-	if st != 201 || rec["state"] != "COMPLETED" {
-		t.Fatalf("nap: %d %v", st, rec)
+	for _, tc := range []struct {
+		workflow string
+		sleep    time.Duration
+	}{
+		// Waited out in place by the drive that set it (≤ 5 s).
+		{"nap", 2 * time.Second},
+		// WAITING with its slot freed; the dispatcher claims it when due.
+		{"longnap", 30 * time.Second},
+	} {
+		id := tc.workflow + "-1"
+		sub, done := h.srv.hub.subscribe(id)
+		st, _, rec := h.do("POST", "/v1/executions", `{"workflow": "`+tc.workflow+`", "id": "`+id+`"}`)
+		if st != 201 {
+			t.Fatalf("%s: %d %v", id, st, rec)
+		}
+		for !h.hasEvent(id, journal.TimerSet) {
+			<-sub
+		}
+		done()
+		if tc.sleep > 5*time.Second {
+			if rec := h.settle(id); rec["state"] != "WAITING" {
+				t.Fatalf("%s before its time: %v", id, rec)
+			}
+		}
+		h.clock.Advance(tc.sleep + time.Second)
+		st, _, rec = h.do("GET", "/v1/executions/"+id+"?wait=60s&until=finished", "")
+		if st != 200 || rec["state"] != "COMPLETED" {
+			t.Fatalf("%s after its time: %d %v", id, st, rec)
+		}
 	}
+}
+
+// hasEvent reports whether execution id has journaled an event of kind.
+func (h *harness) hasEvent(id string, kind journal.EventKind) bool {
+	evs, err := h.j.Events(context.Background(), id, 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.Kind == kind {
+			return true
+		}
+	}
+	return false
 }
 
 func TestCancelRunningRunsCompensations(t *testing.T) {
@@ -486,7 +476,7 @@ func TestHealthAndWorkflows(t *testing.T) {
 		t.Errorf("readyz: %d", st)
 	}
 	st, _, body := h.do("GET", "/v1/workflows", "")
-	if st != 200 || len(body["workflows"].([]any)) != 4 {
+	if st != 200 || len(body["workflows"].([]any)) != 5 {
 		t.Errorf("workflows: %d %v", st, body)
 	}
 	st, _, body = h.do("GET", "/v1/workflows/hello", "")

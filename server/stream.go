@@ -44,6 +44,10 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, id string,
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, "retry: 2000\n\n")
 	_ = rc.Flush()
+	// The keep-alive is wall-clock time: it is for proxies, not for the
+	// workflow's clock.
+	keep := time.NewTicker(keepAlive)
+	defer keep.Stop()
 	for {
 		// The record first: if it is finished, the events read after it
 		// hold every event it will ever have.
@@ -72,15 +76,19 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, id string,
 		if err := rc.Flush(); err != nil {
 			return nil
 		}
+		tc, stop := s.timer(watchPoll)
 		select {
 		case <-ctx.Done():
+			stop()
 			return nil
 		case <-s.workCtx.Done():
+			stop()
 			return nil // draining: clients reconnect elsewhere with Last-Event-ID
 		case <-sub:
-		case <-s.clock.After(watchPoll):
-		case <-time.After(keepAlive):
+		case <-tc:
+		case <-keep.C:
 			fmt.Fprint(w, ": keep-alive\n\n")
 		}
+		stop()
 	}
 }
