@@ -14,6 +14,7 @@ import (
 
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/sealed"
 )
 
 // Main runs the loom command named by os.Args over tasks and returns the
@@ -77,6 +78,9 @@ type app struct {
 
 	cmd *command
 	p   parsed
+	// view is the journal a view command (status, show, list) reads
+	// through, which knows what it could not decrypt.
+	view *sealed.Journal
 }
 
 // command is one loom subcommand.
@@ -261,7 +265,9 @@ func (a *app) dispatch(args []string) int {
 			return a.fail(usagef("usage: loom %s", strings.SplitN(a.cmd.usage, "\n", 2)[0]))
 		}
 	}
-	return a.fail(a.cmd.run(a))
+	err = a.cmd.run(a)
+	a.noteEncrypted()
+	return a.fail(err)
 }
 
 // fail prints err as one line on stderr and returns its exit status. A

@@ -149,7 +149,7 @@ func (a *app) openJournal(create bool) (journal.Journal, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cannot open the PostgreSQL journal: %w", err)
 		}
-		return j, nil
+		return a.sealJournal(j)
 	}
 	if _, err := os.Stat(path); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -166,7 +166,7 @@ func (a *app) openJournal(create bool) (journal.Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the journal: %w", err)
 	}
-	return j, nil
+	return a.sealJournal(j)
 }
 
 // earlyJournal is a journal being opened in the background.

@@ -1,9 +1,11 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,13 +55,14 @@ func TestScript(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"jsonget":    cmdJSONGet,
-			"holdlease":  cmdHoldLease,
-			"tamper":     cmdTamper,
-			"sql":        cmdSQL,
-			"freeport":   cmdFreePort,
-			"waitserver": cmdWaitServer,
-			"http":       cmdHTTP,
+			"jsonget":     cmdJSONGet,
+			"holdlease":   cmdHoldLease,
+			"tamper":      cmdTamper,
+			"sql":         cmdSQL,
+			"freeport":    cmdFreePort,
+			"waitserver":  cmdWaitServer,
+			"http":        cmdHTTP,
+			"nocleartext": cmdNoClearText,
 		},
 	})
 }
@@ -150,4 +153,30 @@ func cmdTamper(ts *testscript.TestScript, neg bool, args []string) {
 			Data: json.RawMessage(`{"output": 1, "started_at": "2020-01-01T00:00:00Z"}`), Time: time.Now()}}})
 	ts.Check(err)
 	ts.Check(j.Release(ctx, l))
+}
+
+// nocleartext DIR VALUE: no file under DIR (a SQLite journal, its WAL and
+// shared memory) holds VALUE in clear.
+func cmdNoClearText(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: nocleartext DIR VALUE")
+	}
+	files := 0
+	ts.Check(filepath.WalkDir(ts.MkAbs(args[0]), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		if bytes.Contains(b, []byte(args[1])) {
+			ts.Fatalf("%s holds %q in clear", path, args[1])
+		}
+		return nil
+	}))
+	if files == 0 {
+		ts.Fatalf("no file under %s", args[0])
+	}
 }

@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/loomwork/loom/journal"
@@ -60,6 +62,31 @@ type Journal struct {
 	journal.Journal
 	keys   *Keys
 	opaque bool
+
+	mu     sync.Mutex
+	hidden map[string]bool // key ids of values a View could not open
+}
+
+func (s *Journal) hide(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hidden == nil {
+		s.hidden = map[string]bool{}
+	}
+	s.hidden[key] = true
+}
+
+// Hidden lists, sorted, the key ids of values a View read as Opaque
+// because it lacks their key.
+func (s *Journal) Hidden() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.hidden))
+	for k := range s.hidden {
+		ids = append(ids, k)
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // Wrap returns j sealing every payload with keys' current key. With nil
@@ -70,8 +97,9 @@ func Wrap(j journal.Journal, keys *Keys) *Journal {
 }
 
 // View is Wrap for reading only: a value it cannot open (no key, or not
-// this key) reads as the JSON string "(encrypted with key ID)" instead of
-// failing, so status and show can print what is in clear.
+// this key) reads as Opaque's text, "(encrypted with key ID)", instead of
+// failing, so status and show can print what is in clear; Hidden then
+// names the keys it lacked.
 func View(j journal.Journal, keys *Keys) *Journal {
 	return &Journal{Journal: j, keys: keys, opaque: true}
 }
@@ -79,9 +107,27 @@ func View(j journal.Journal, keys *Keys) *Journal {
 // Encrypting reports whether new payloads are sealed.
 func (s *Journal) Encrypting() bool { return s.keys != nil }
 
-// Opaque is what View reads for a value sealed with key id.
-func Opaque(id string) json.RawMessage {
-	b, _ := json.Marshal("(encrypted with key " + id + ")")
+// Opaque is the text View reads in place of a value sealed with key id.
+func Opaque(id string) string { return "(encrypted with key " + id + ")" }
+
+// opaque is what View reads for a document sealed with key id, shaped as
+// the document would be so that a reader finds its fields: a record's
+// error is an error object, an event's data carries its kind's value field.
+func opaque(field string, kind journal.EventKind, id string) json.RawMessage {
+	text := Opaque(id)
+	var v any = text
+	switch {
+	case field == "error":
+		v = map[string]any{"type": "Encrypted", "message": text}
+	case field != "event":
+	case kind == journal.StepFailed:
+		v = map[string]any{"error": map[string]any{"type": "Encrypted", "message": text}}
+	case kind == journal.Builtin:
+		v = map[string]any{"value": text}
+	default:
+		v = map[string]any{"output": text}
+	}
+	b, _ := json.Marshal(v)
 	return b
 }
 
@@ -106,7 +152,9 @@ func (s *Journal) seal(raw json.RawMessage, ad []byte) (json.RawMessage, error) 
 	return json.Marshal(envelope{V: 1, Key: s.keys.current, Data: base64.StdEncoding.EncodeToString(ct)})
 }
 
-func (s *Journal) open(id string, raw json.RawMessage, ad []byte) (json.RawMessage, error) {
+// open returns the clear document raw seals (raw itself when it is not
+// sealed); field and kind shape what a View reads without the key.
+func (s *Journal) open(id string, raw json.RawMessage, ad []byte, field string, kind journal.EventKind) (json.RawMessage, error) {
 	key, ok := IsSealed(raw)
 	if !ok {
 		return raw, nil // written in clear (before a key was configured)
@@ -122,7 +170,8 @@ func (s *Journal) open(id string, raw json.RawMessage, ad []byte) (json.RawMessa
 	}
 	if aead == nil {
 		if s.opaque {
-			return Opaque(key), nil
+			s.hide(key)
+			return opaque(field, kind, key), nil
 		}
 		return nil, &KeyError{ExecutionID: id, Key: key, NoKeys: s.keys == nil}
 	}
@@ -165,7 +214,7 @@ func (s *Journal) openRecord(e *journal.Execution) error {
 		name string
 		v    *json.RawMessage
 	}{{"input", &e.Input}, {"output", &e.Output}, {"error", &e.Error}} {
-		if *f.v, err = s.open(e.ID, *f.v, recordAD(e.ID, f.name)); err != nil {
+		if *f.v, err = s.open(e.ID, *f.v, recordAD(e.ID, f.name), f.name, ""); err != nil {
 			return err
 		}
 	}
@@ -229,7 +278,7 @@ func (s *Journal) Events(ctx context.Context, id string, after int64) ([]journal
 		return nil, err
 	}
 	for i := range evs {
-		if evs[i].Data, err = s.open(id, evs[i].Data, eventAD(id, &evs[i])); err != nil {
+		if evs[i].Data, err = s.open(id, evs[i].Data, eventAD(id, &evs[i]), "event", evs[i].Kind); err != nil {
 			return nil, err
 		}
 	}

@@ -195,8 +195,19 @@ func TestRotationAndKeyErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(v.Input) != `"(encrypted with key old)"` || v.Workflow != "wf" {
-		t.Errorf("view: input %s, workflow %s", v.Input, v.Workflow)
+	if string(v.Input) != `"(encrypted with key old)"` || string(v.Error) != `{"message":"(encrypted with key old)","type":"Encrypted"}` || v.Workflow != "wf" {
+		t.Errorf("view: input %s, error %s, workflow %s", v.Input, v.Error, v.Workflow)
+	}
+	view := sealed.View(mem, nil)
+	evs, err := view.Events(context.Background(), "a", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(evs[0].Data) != `{"error":{"message":"(encrypted with key old)","type":"Encrypted"}}` || string(evs[1].Data) != `{"output":"(encrypted with key old)"}` {
+		t.Errorf("view: events %s, %s", evs[0].Data, evs[1].Data)
+	}
+	if h := view.Hidden(); len(h) != 1 || h[0] != "old" {
+		t.Errorf("Hidden() = %v", h)
 	}
 }
 
