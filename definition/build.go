@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loomwork/loom/secrets"
 	"github.com/santhosh-tekuri/jsonschema/v5"
 	"gopkg.in/yaml.v3"
 )
@@ -42,12 +43,13 @@ type builder struct {
 // ref is a use of a workflow or a task name, checked against the catalog
 // or the task registry once every file is loaded.
 type ref struct {
-	from *Workflow
-	call string
-	task string
-	pos  Pos
-	with *yaml.Node // a task's input, for TaskInputSchema
-	s    *source
+	from   *Workflow
+	call   string
+	task   string
+	secret string // a literal secret("NAME")
+	pos    Pos
+	with   *yaml.Node // a task's input, for TaskInputSchema
+	s      *source
 }
 
 type pendingRef struct {
@@ -898,6 +900,13 @@ func (b *builder) compileExpr(n *yaml.Node, sg segment, sc *scope) *Expr {
 		}
 		b.add(at(off), fmt.Sprintf("%s in %s", msg, e.describe()))
 		return nil
+	}
+	for _, sr := range c.secrets {
+		if err := secrets.CheckName(sr.Name); err != nil {
+			b.add(at(sr.Off), err.Error())
+			continue
+		}
+		*b.refs = append(*b.refs, ref{from: b.wf, secret: sr.Name, pos: at(sr.Off)})
 	}
 	for _, r := range c.refs {
 		if !sc.sees(r.ID) {

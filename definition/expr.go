@@ -306,6 +306,7 @@ func envFor(extra []string) *exprEnv {
 	for k, f := range funcs {
 		env[k] = types.TypeOf(f)
 	}
+	env[SecretFunc] = types.TypeOf(func(name string) (string, error) { return "", nil })
 	for _, n := range extra {
 		env[n] = types.Any
 	}
@@ -467,7 +468,15 @@ type stepRef struct {
 type compiled struct {
 	program *vm.Program
 	refs    []stepRef
+	secrets []secretRef
 	err     error
+}
+
+// secretRef is a secret("NAME") with a literal name, at rune offset Off
+// of its source (the name's).
+type secretRef struct {
+	Name string
+	Off  int
 }
 
 // compile compiles src in env and collects its step references.
@@ -483,6 +492,7 @@ func compile(env *exprEnv, src string) *compiled {
 	}()
 	if c.err == nil {
 		c.refs = findRefs(c.program.Node())
+		c.secrets = findSecrets(c.program.Node())
 	}
 	return c
 }
@@ -525,6 +535,33 @@ func findRefs(root ast.Node) []stepRef {
 }
 
 type refVisitor struct{ refs *[]stepRef }
+
+// SecretFunc is the name of the expression function that reads a secret;
+// the interpreter binds it to the engine's provider at run time.
+const SecretFunc = "secret"
+
+func findSecrets(root ast.Node) []secretRef {
+	var out []secretRef
+	ast.Walk(&root, secretVisitor(func(n *ast.CallNode) {
+		id, ok := n.Callee.(*ast.IdentifierNode)
+		if !ok || id.Value != SecretFunc || len(n.Arguments) != 1 {
+			return
+		}
+		if s, ok := n.Arguments[0].(*ast.StringNode); ok {
+			out = append(out, secretRef{Name: s.Value, Off: s.Location().From})
+		}
+	}))
+	sort.Slice(out, func(i, j int) bool { return out[i].Off < out[j].Off })
+	return out
+}
+
+type secretVisitor func(*ast.CallNode)
+
+func (v secretVisitor) Visit(node *ast.Node) {
+	if c, ok := (*node).(*ast.CallNode); ok {
+		v(c)
+	}
+}
 
 func (v *refVisitor) Visit(node *ast.Node) {
 	m, ok := (*node).(*ast.MemberNode)

@@ -1,6 +1,7 @@
 package definition
 
 import (
+	stdctx "context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -32,13 +33,34 @@ func (f fakeTasks) TaskInputSchema(name string) []byte {
 	return nil
 }
 
+// fakeSecrets is a secret provider that lists these (Canonical) names.
+type fakeSecrets []string
+
+func (f fakeSecrets) Lookup(_ stdctx.Context, name string) (string, bool, error) {
+	for _, n := range f {
+		if n == strings.ToUpper(name) {
+			return "value of " + n, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+func (f fakeSecrets) Names(stdctx.Context) ([]string, error) { return f, nil }
+
 // loadArchive loads the .yaml/.yml files of an archive as one catalog.
 // "tasks: a, b" and "task: name=JSON Schema" lines in the archive's
-// comment enable WithTasks.
+// comment enable WithTasks; "secrets: a, b" WithSecrets.
 func loadArchive(ar *txtar.Archive) (*Catalog, error) {
 	var opts []Option
 	var ft fakeTasks
 	for _, line := range strings.Split(string(ar.Comment), "\n") {
+		if rest, ok := strings.CutPrefix(line, "secrets:"); ok {
+			var fs fakeSecrets
+			for _, n := range strings.Split(rest, ",") {
+				fs = append(fs, strings.ToUpper(strings.TrimSpace(n)))
+			}
+			opts = append(opts, WithSecrets(fs))
+		}
 		if rest, ok := strings.CutPrefix(line, "tasks:"); ok {
 			if ft == nil {
 				ft = fakeTasks{}

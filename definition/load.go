@@ -2,9 +2,11 @@ package definition
 
 import (
 	"bytes"
+	stdctx "context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/loomwork/loom/secrets"
 	"github.com/santhosh-tekuri/jsonschema/v5"
 	"gopkg.in/yaml.v3"
 )
@@ -36,11 +39,16 @@ type taskNames interface {
 type Option func(*options)
 
 type options struct {
-	tasks Tasks
+	tasks   Tasks
+	secrets secrets.Provider
 }
 
 // WithTasks makes unknown task names errors.
 func WithTasks(t Tasks) Option { return func(o *options) { o.tasks = t } }
+
+// WithSecrets makes a secret("NAME") with a literal name that p does not
+// list an error, when p can list its secrets (secrets.Lister).
+func WithSecrets(p secrets.Provider) Option { return func(o *options) { o.secrets = p } }
 
 // loader accumulates the workflows and problems of one Load or Parse.
 type loader struct {
@@ -219,6 +227,7 @@ func (l *loader) finish(path string) (*Catalog, error) {
 }
 
 func (l *loader) checkRefs() {
+	l.checkSecrets()
 	var known []string
 	if tn, ok := l.opts.tasks.(taskNames); ok {
 		known = tn.TaskNames()
@@ -233,6 +242,7 @@ func (l *loader) checkRefs() {
 				}
 				l.errs.Add(r.pos, msg)
 			}
+		case r.secret != "":
 		case r.task != "" && l.opts.tasks != nil:
 			if !l.opts.tasks.HasTask(r.task) {
 				msg := fmt.Sprintf("unknown task %q", r.task)
@@ -244,6 +254,57 @@ func (l *loader) checkRefs() {
 			}
 			l.checkTaskInput(r)
 		}
+	}
+}
+
+// checkSecrets reports the literal secret names the provider does not
+// list: a run would fail at the first step that reads one.
+func (l *loader) checkSecrets() {
+	if l.opts.secrets == nil {
+		return
+	}
+	var names []string
+	for _, r := range l.refs {
+		if r.secret != "" {
+			names = append(names, r.secret)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	ctx := stdctx.Background()
+	unknown, listed, err := secrets.Unknown(ctx, l.opts.secrets, names)
+	if !listed {
+		return
+	}
+	if err != nil {
+		l.errs.Add(l.refs[0].pos, fmt.Sprintf("the secrets cannot be listed: %v", err))
+		return
+	}
+	missing := map[string]bool{}
+	for _, n := range unknown {
+		missing[n] = true
+	}
+	var have []string // lower case, as workflows usually spell them
+	if lister, ok := l.opts.secrets.(secrets.Lister); ok {
+		names, _ := lister.Names(ctx)
+		for _, n := range names {
+			have = append(have, strings.ToLower(n))
+		}
+	}
+	for _, r := range l.refs {
+		if r.secret == "" || !missing[r.secret] {
+			continue
+		}
+		_, err := secrets.Resolve(ctx, l.opts.secrets, nil, r.secret)
+		msg := "unknown secret " + fmt.Sprintf("%q", r.secret)
+		if nf := (*secrets.NotFoundError)(nil); errors.As(err, &nf) && len(nf.Where) > 0 {
+			msg += ": set " + strings.Join(nf.Where, " or ")
+		}
+		if s := suggest(r.secret, have); s != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
+		}
+		l.errs.Add(r.pos, msg)
 	}
 }
 
