@@ -58,6 +58,25 @@ func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, idemKey{}, key)
 }
 
+type maskKey struct{}
+
+// WithMask gives the tasks run with ctx a function that masks secret
+// values in what they print (the log task's line): what a task returns is
+// masked by the engine before it is journaled, but a task's own output
+// reaches the terminal first.
+func WithMask(ctx context.Context, mask func(string) string) context.Context {
+	return context.WithValue(ctx, maskKey{}, mask)
+}
+
+// Masked returns s masked by the function WithMask put in ctx (s itself
+// when there is none).
+func Masked(ctx context.Context, s string) string {
+	if f, ok := ctx.Value(maskKey{}).(func(string) string); ok {
+		return f(s)
+	}
+	return s
+}
+
 // IdempotencyKey returns the key WithIdempotencyKey put in ctx, or "".
 func IdempotencyKey(ctx context.Context) string {
 	s, _ := ctx.Value(idemKey{}).(string)
@@ -147,7 +166,7 @@ func echoTask(_ context.Context, in json.RawMessage) (any, error) {
 
 var logLevels = []string{"debug", "info", "warn", "error"}
 
-func (s *TaskSet) logTask(_ context.Context, in json.RawMessage) (any, error) {
+func (s *TaskSet) logTask(ctx context.Context, in json.RawMessage) (any, error) {
 	f, err := decodeObject("log", in, "message", "level")
 	if err != nil {
 		return nil, err
@@ -169,7 +188,7 @@ func (s *TaskSet) logTask(_ context.Context, in json.RawMessage) (any, error) {
 	line := "[" + level + "] " + strings.TrimRight(msg, "\r\n") + "\n"
 	s.stderrMu.Lock()
 	defer s.stderrMu.Unlock()
-	_, err = io.WriteString(s.stderr, line)
+	_, err = io.WriteString(s.stderr, Masked(ctx, line))
 	return nil, err
 }
 

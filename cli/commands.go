@@ -65,6 +65,7 @@ func (a *app) load(path string, checkTasks bool) (*definition.Catalog, error) {
 	if checkTasks {
 		opts = append(opts, definition.WithTasks(a.tasks))
 	}
+	opts = append(opts, a.secretCheck()...)
 	cat, err := definition.Load(path, opts...)
 	if err == nil {
 		return cat, nil
@@ -273,7 +274,7 @@ func (a *app) noJournalFor(id string) error {
 // engine builds an engine for the command; progress is shown on a
 // terminal unless --quiet.
 func (a *app) engine(cat *definition.Catalog, j journal.Journal) (*interpreter.Engine, *progressView) {
-	opts := []interpreter.Option{interpreter.WithTimerWait(!a.p.has("no-wait"), 0)}
+	opts := []interpreter.Option{interpreter.WithTimerWait(!a.p.has("no-wait"), 0), interpreter.WithSecrets(a.secretProvider())}
 	var pv *progressView
 	if !a.p.has("quiet") && isTerminal(a.stderr) {
 		pv = newProgressView(a.stderr)
@@ -404,6 +405,9 @@ func (a *app) runCmd() error {
 	}
 	name, err := pickWorkflow(cat, a.p.get("workflow"), path)
 	if err != nil {
+		return err
+	}
+	if err := a.checkRunSecrets(cat, name, path); err != nil {
 		return err
 	}
 	if a.p.has("id") {

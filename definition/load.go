@@ -260,52 +260,81 @@ func (l *loader) checkRefs() {
 // checkSecrets reports the literal secret names the provider does not
 // list: a run would fail at the first step that reads one.
 func (l *loader) checkSecrets() {
-	if l.opts.secrets == nil {
-		return
-	}
-	var names []string
 	for _, r := range l.refs {
 		if r.secret != "" {
-			names = append(names, r.secret)
+			l.cat.secretRefs = append(l.cat.secretRefs, r)
 		}
 	}
-	if len(names) == 0 {
-		return
+	if l.opts.secrets != nil {
+		l.errs = append(l.errs, secretProblems(l.cat.secretRefs, l.opts.secrets)...)
+	}
+}
+
+// CheckSecrets reports, as an ErrorList, the literal secret("NAME") names
+// of root and of every workflow it can start that p does not provide, when
+// p can list its secrets (nil otherwise): what Run would otherwise find
+// only at the step that reads one.
+func (c *Catalog) CheckSecrets(root string, p secrets.Provider) error {
+	reach := c.reachable(root)
+	var refs []ref
+	for _, r := range c.secretRefs {
+		if r.from != nil && reach[r.from.Name] {
+			refs = append(refs, r)
+		}
+	}
+	errs := secretProblems(refs, p)
+	if len(errs) == 0 {
+		return nil
+	}
+	errs.finish()
+	return errs
+}
+
+// secretProblems checks secret references against p.
+func secretProblems(refs []ref, p secrets.Provider) ErrorList {
+	if len(refs) == 0 || p == nil {
+		return nil
+	}
+	names := make([]string, 0, len(refs))
+	for _, r := range refs {
+		names = append(names, r.secret)
 	}
 	ctx := stdctx.Background()
-	unknown, listed, err := secrets.Unknown(ctx, l.opts.secrets, names)
+	unknown, listed, err := secrets.Unknown(ctx, p, names)
 	if !listed {
-		return
+		return nil
 	}
+	var errs ErrorList
 	if err != nil {
-		l.errs.Add(l.refs[0].pos, fmt.Sprintf("the secrets cannot be listed: %v", err))
-		return
+		errs.Add(refs[0].pos, fmt.Sprintf("the secrets cannot be listed: %v", err))
+		return errs
 	}
 	missing := map[string]bool{}
 	for _, n := range unknown {
 		missing[n] = true
 	}
 	var have []string // lower case, as workflows usually spell them
-	if lister, ok := l.opts.secrets.(secrets.Lister); ok {
+	if lister, ok := p.(secrets.Lister); ok {
 		names, _ := lister.Names(ctx)
 		for _, n := range names {
 			have = append(have, strings.ToLower(n))
 		}
 	}
-	for _, r := range l.refs {
-		if r.secret == "" || !missing[r.secret] {
+	for _, r := range refs {
+		if !missing[r.secret] {
 			continue
 		}
-		_, err := secrets.Resolve(ctx, l.opts.secrets, nil, r.secret)
-		msg := "unknown secret " + fmt.Sprintf("%q", r.secret)
+		_, err := secrets.Resolve(ctx, p, nil, r.secret)
+		msg := fmt.Sprintf("unknown secret %q", r.secret)
 		if nf := (*secrets.NotFoundError)(nil); errors.As(err, &nf) && len(nf.Where) > 0 {
 			msg += ": set " + strings.Join(nf.Where, " or ")
 		}
 		if s := suggest(r.secret, have); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
-		l.errs.Add(r.pos, msg)
+		errs.Add(r.pos, msg)
 	}
+	return errs
 }
 
 // checkTaskInput validates a literal `with` against the task's input schema.
@@ -429,15 +458,8 @@ func (c *Catalog) Workflow(name string) *Workflow { return c.workflows[name] }
 // Names returns the workflow names, sorted.
 func (c *Catalog) Names() []string { return append([]string(nil), c.names...) }
 
-// Pin returns the canonical form of root and every workflow it can start
-// (through call, map.call, compensate.call and fallback.call): each
-// workflow as JSON in its source's key order (see canonical), ordered by name and joined with
-// "\n---\n", and the hex SHA-256 of those bytes. Parse("pinned", src) loads
-// it back.
-func (c *Catalog) Pin(root string) (src []byte, hash string, err error) {
-	if c.workflows[root] == nil {
-		return nil, "", fmt.Errorf("pin: no workflow %q in the catalog", root)
-	}
+// reachable is root and every workflow it can start, transitively.
+func (c *Catalog) reachable(root string) map[string]bool {
 	reach := map[string]bool{}
 	var visit func(string)
 	visit = func(name string) {
@@ -454,6 +476,19 @@ func (c *Catalog) Pin(root string) (src []byte, hash string, err error) {
 		}
 	}
 	visit(root)
+	return reach
+}
+
+// Pin returns the canonical form of root and every workflow it can start
+// (through call, map.call, compensate.call and fallback.call): each
+// workflow as JSON in its source's key order (see canonical), ordered by name and joined with
+// "\n---\n", and the hex SHA-256 of those bytes. Parse("pinned", src) loads
+// it back.
+func (c *Catalog) Pin(root string) (src []byte, hash string, err error) {
+	if c.workflows[root] == nil {
+		return nil, "", fmt.Errorf("pin: no workflow %q in the catalog", root)
+	}
+	reach := c.reachable(root)
 	names := make([]string, 0, len(reach))
 	for n := range reach {
 		names = append(names, n)

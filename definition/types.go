@@ -19,8 +19,9 @@ type Pos struct {
 // Catalog is every workflow loaded from one file or directory, by name. It is
 // immutable once returned by Load or Parse and safe for concurrent use.
 type Catalog struct {
-	workflows map[string]*Workflow
-	names     []string // sorted
+	workflows  map[string]*Workflow
+	names      []string // sorted
+	secretRefs []ref    // literal secret("NAME") uses, for CheckSecrets
 }
 
 // Workflow is one checked workflow definition.

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/secrets"
 )
 
 // appender writes one execution's events in order under the root's lease.
@@ -17,6 +18,7 @@ type appender struct {
 	j     journal.Journal
 	id    string
 	token func() int64
+	mask  *secrets.Masker // secret values to mask in what is written
 
 	mu        sync.Mutex
 	cond      *sync.Cond
@@ -40,6 +42,7 @@ func newAppender(j journal.Journal, id string, seq int64, token func() int64) *a
 // waiting. Builtin values use it: they must be durable before any effect
 // that depends on them, and every such effect commits through append.
 func (a *appender) enqueue(evs ...journal.Event) {
+	maskWrite(a.mask, evs, nil)
 	a.mu.Lock()
 	a.queue = append(a.queue, evs...)
 	a.mu.Unlock()
@@ -58,6 +61,7 @@ func (a *appender) appendRelease(evs []journal.Event, upd *journal.Update) error
 }
 
 func (a *appender) write(evs []journal.Event, upd *journal.Update, release bool) error {
+	maskWrite(a.mask, evs, upd)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.queue = append(a.queue, evs...)

@@ -22,6 +22,7 @@ type drive struct {
 	cat   *definition.Catalog // the pinned (or upgraded) catalog
 	live  bool
 	token func() int64 // the lease's fencing token (live)
+	driveMask
 	execs sync.Map     // id → *exec, children loaded during this drive
 
 	// stopRenew stops the lease renewer; released says the drive's last
@@ -76,8 +77,10 @@ func (d *drive) newExec(rec *journal.Execution, ev *events) (*exec, error) {
 	e := d.eng
 	h := &history{id: rec.ID, live: d.live, clk: e.clock, rnd: e.rnd, ev: ev,
 		waitTimers: e.waitTimers, maxWait: e.maxWait, calls: map[string]int{}}
+	d.maskWriteOnly(wf, in)
 	if d.live {
 		h.app = newAppender(e.j, rec.ID, ev.last, d.token)
+		h.app.mask = d.masker()
 	}
 	x := &exec{d: d, rec: rec, wf: wf, h: h, vars: map[string]any{}, input: in}
 	d.execs.Store(rec.ID, x)

@@ -32,6 +32,7 @@ type Engine struct {
 	maxWait    time.Duration
 	onProgress func(Progress)
 	onStep     func(StepEvent)
+	sec        secretState
 
 	pinned sync.Map // definition hash → *definition.Catalog
 	pins   sync.Map // workflow name → pin, of e.cat
@@ -178,6 +179,9 @@ func (e *Engine) Run(ctx context.Context, workflow string, input any, opts ...Ru
 	if err != nil {
 		return nil, err
 	}
+	if err := e.checkWriteOnly(wf); err != nil {
+		return nil, err
+	}
 	src, hash, err := e.pin(workflow)
 	if err != nil {
 		return nil, err
@@ -273,7 +277,7 @@ func (e *Engine) ResumePause(ctx context.Context, id, pause string, payload any,
 		if deliver || cfg.upgrade != nil {
 			return nil, fmt.Errorf("%w: execution %s is %s", ErrNotPaused, id, rec.State)
 		}
-		return toExecution(rec)
+		return e.toExecution(rec)
 	}
 	return e.withLease(ctx, rec.RootID, func(ctx context.Context, d *drive) (*Execution, error) {
 		rec, err := e.get(ctx, id) // again, under the lease
@@ -284,7 +288,7 @@ func (e *Engine) ResumePause(ctx context.Context, id, pause string, payload any,
 			if deliver {
 				return nil, fmt.Errorf("%w: execution %s is %s", ErrNotPaused, id, rec.State)
 			}
-			return toExecution(rec)
+			return e.toExecution(rec)
 		}
 		if cfg.upgrade != nil {
 			if err := e.upgrade(ctx, d, rec.RootID, cfg.upgrade); err != nil {
@@ -381,7 +385,7 @@ func (e *Engine) deliver(ctx context.Context, d *drive, rec *journal.Execution, 
 	running := journal.Running
 	_, err = e.j.Append(ctx, journal.Append{ExecutionID: target, Token: d.token(), ExpectedSeq: last,
 		Events: []journal.Event{{Path: p.Path, Kind: journal.StepCompleted, Name: name,
-			Data: journal.StepCompletedData{Output: encodeJSON(val), StartedAt: opened}.Encode(), Time: e.now()}},
+			Data: e.sec.masker.JSON(journal.StepCompletedData{Output: encodeJSON(val), StartedAt: opened}.Encode()), Time: e.now()}},
 		Update: &journal.Update{State: &running}})
 	return err
 }
@@ -430,7 +434,7 @@ func (e *Engine) Get(ctx context.Context, id string) (*Execution, error) {
 	if err != nil {
 		return nil, err
 	}
-	return toExecution(rec)
+	return e.toExecution(rec)
 }
 
 func (e *Engine) get(ctx context.Context, id string) (*journal.Execution, error) {
@@ -453,7 +457,7 @@ func (e *Engine) List(ctx context.Context, f journal.Filter) ([]*Execution, erro
 	}
 	out := make([]*Execution, 0, len(recs))
 	for _, r := range recs {
-		ex, err := toExecution(r)
+		ex, err := e.toExecution(r)
 		if err != nil {
 			if bad == nil {
 				bad = &journal.DamagedRowsError{}

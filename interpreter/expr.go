@@ -53,6 +53,7 @@ func (x *exec) eval(sc *scope, path, what string, fn func(env map[string]any) (a
 	for k, f := range builtins.Funcs(signalRecorder{x.h, path, st}, x.d.eng.clock, x.d.eng.rnd) {
 		env[k] = f
 	}
+	env[definition.SecretFunc] = x.secretFunc()
 	v, err := fn(env)
 	if st.err != nil {
 		if st.err == errNotRecorded {

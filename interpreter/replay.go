@@ -77,6 +77,14 @@ func (e *Engine) Replay(ctx context.Context, id string) (*ReplayResult, error) {
 	}
 	derived := *recorded
 	derived.State, derived.Output, derived.Error, derived.Pauses = oc.state, oc.output, oc.err, oc.pauses
+	// What was recorded was masked; so is what a replay derives.
+	derived.Output = maskValue(target.d.masker(), derived.Output)
+	if derived.Error != nil {
+		masked := *derived.Error
+		masked.Message = target.d.masker().String(masked.Message)
+		masked.Data = maskValue(target.d.masker(), masked.Data)
+		derived.Error = &masked
+	}
 	for i := range derived.Pauses {
 		if derived.Pauses[i].ExecutionID == target.rec.ID {
 			derived.Pauses[i].ExecutionID = ""

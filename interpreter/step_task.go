@@ -148,6 +148,7 @@ func (x *exec) callTask(ctx context.Context, name string, in any, timeout time.D
 	key := x.rec.ID + "/" + ap
 	tctx := context.WithValue(ctx, idemKey{}, key)
 	tctx = builtins.WithIdempotencyKey(tctx, key)
+	tctx = builtins.WithMask(tctx, x.d.masker().String)
 	cancel := func() {}
 	if timeout > 0 {
 		tctx, cancel = x.h.timeout(tctx, timeout)

@@ -25,13 +25,13 @@ var allowed = map[string][]string{
 	"journal/internal/groupcommit": {},
 	"journal/internal/timetext":    {},
 	"journal/journaltest":          {"journal"},
-	"definition":                   {"schemas", "builtins"},
-	"interpreter":                  {"definition", "journal", "builtins", "schemas", "clock"},
-	"loomtest":                     {"definition", "journal", "journal/memory", "interpreter", "builtins", "schemas", "clock"},
+	"definition":                   {"schemas", "builtins", "secrets"},
+	"interpreter":                  {"definition", "journal", "builtins", "schemas", "clock", "secrets"},
+	"loomtest":                     {"definition", "journal", "journal/memory", "interpreter", "builtins", "schemas", "clock", "secrets"},
 	"console":                      {},
 	// server must not import a journal backend: an embedding program
 	// chooses one.
-	"server": {"interpreter", "definition", "journal", "builtins", "schemas", "clock"},
+	"server": {"interpreter", "definition", "journal", "builtins", "schemas", "clock", "secrets"},
 }
 
 func TestPackageGraph(t *testing.T) {

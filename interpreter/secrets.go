@@ -1,0 +1,146 @@
+package interpreter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/loomwork/loom/definition"
+	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/secrets"
+)
+
+// secretState is what an engine knows of secrets: where secret("NAME")
+// reads them, and every value read so far, masked wherever the engine
+// journals or prints a string.
+type secretState struct {
+	provider secrets.Provider
+	masker   secrets.Masker
+}
+
+// WithSecrets makes secret("NAME") in expressions read p (for example
+// secrets.Chain{secrets.Env{}, secrets.Dir{Path: "/run/secrets"}}). Without
+// it, secret() reads $LOOM_SECRET_NAME. A secret's value is never
+// journaled: a replay reads it again.
+func WithSecrets(p secrets.Provider) Option { return func(e *Engine) { e.sec.provider = p } }
+
+// ErrNoEncryption refuses an input with write-only fields when the journal
+// does not encrypt.
+var ErrNoEncryption = errors.New("write-only input needs an encrypted journal")
+
+// encrypting is what a journal that encrypts its payloads has
+// (journal/sealed).
+type encrypting interface{ Encrypting() bool }
+
+// checkWriteOnly refuses to start wf when its input has write-only fields
+// and the journal would store them in clear.
+func (e *Engine) checkWriteOnly(wf *definition.Workflow) error {
+	if !wf.HasWriteOnlyInput() {
+		return nil
+	}
+	if enc, ok := e.j.(encrypting); ok && enc.Encrypting() {
+		return nil
+	}
+	return fmt.Errorf("%w: workflow %s marks input %v writeOnly, which Loom stores only encrypted: make a key with `loom key new > loom.key` and pass --key-file loom.key (or set $LOOM_KEY_FILE)",
+		ErrInvalidInput, wf.Name, wf.WriteOnlyFields())
+}
+
+// masker is the drive's masker: the engine's secrets, and the write-only
+// input values of every execution of the drive.
+func (d *drive) masker() *secrets.Masker {
+	d.maskOnce.Do(func() { d.mask = secrets.NewMasker(&d.eng.sec.masker) })
+	return d.mask
+}
+
+// maskWriteOnly registers an execution's write-only input values with its
+// drive's masker.
+func (d *drive) maskWriteOnly(wf *definition.Workflow, input any) {
+	for _, v := range wf.WriteOnlyValues(input) {
+		d.masker().Add(v)
+	}
+}
+
+// secretFunc is secret("NAME") for the expressions of x: it reads the
+// provider every time (a replay reads it again, nothing is journaled) and
+// registers the value for masking.
+func (x *exec) secretFunc() func(string) (string, error) {
+	return func(name string) (string, error) {
+		p := x.d.eng.sec.provider
+		if p == nil {
+			p = secrets.Env{}
+		}
+		return secrets.Resolve(context.Background(), p, &x.d.eng.sec.masker, name)
+	}
+}
+
+// maskWrite masks, in place, every secret value in what an append is about
+// to journal: the events' data and the record's output and error. The
+// record in hand is updated from the same update, so what the engine
+// returns and prints is masked too.
+func maskWrite(m *secrets.Masker, evs []journal.Event, upd *journal.Update) {
+	if m.Empty() {
+		return
+	}
+	for i := range evs {
+		evs[i].Data = m.JSON(evs[i].Data)
+	}
+	if upd != nil {
+		upd.Output = m.JSON(upd.Output)
+		upd.Error = m.JSON(upd.Error)
+	}
+}
+
+// maskValue masks a decoded value (a replay's derived output, compared
+// with the masked one recorded).
+func maskValue(m *secrets.Masker, v any) any {
+	if m.Empty() {
+		return v
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	out, err := decodeJSON(m.JSON(b))
+	if err != nil {
+		return v
+	}
+	return out
+}
+
+// maskedInput is r's input as the engine shows it: write-only fields
+// masked. It finds the input schema in the pinned definition, which is
+// parsed only when it mentions writeOnly.
+func (e *Engine) maskedInput(r *journal.Execution, in any) any {
+	if in == nil || !bytes.Contains(r.Definition, []byte("writeOnly")) {
+		return in
+	}
+	cat, err := e.catalogFor(r, nil)
+	if err != nil {
+		return in
+	}
+	if wf := cat.Workflow(r.Workflow); wf != nil {
+		return wf.MaskInput(in)
+	}
+	return in
+}
+
+// drive fields for masking, kept together here.
+type driveMask struct {
+	maskOnce sync.Once
+	mask     *secrets.Masker
+}
+
+// toExecution is the package's toExecution with write-only input fields
+// masked: what the engine gives callers, who print it.
+func (e *Engine) toExecution(r *journal.Execution) (*Execution, error) {
+	ex, err := toExecution(r)
+	if err != nil {
+		return nil, err
+	}
+	ex.Input = e.maskedInput(r, ex.Input)
+	return ex, nil
+}
+
