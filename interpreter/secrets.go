@@ -143,4 +143,3 @@ func (e *Engine) toExecution(r *journal.Execution) (*Execution, error) {
 	ex.Input = e.maskedInput(r, ex.Input)
 	return ex, nil
 }
-
