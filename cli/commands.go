@@ -137,7 +137,7 @@ func (a *app) openReader() (journal.Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the journal: %w", err)
 	}
-	return j, nil
+	return a.sealJournal(j)
 }
 
 // openJournal opens the journal. Commands that only read or continue
@@ -274,7 +274,7 @@ func (a *app) noJournalFor(id string) error {
 // engine builds an engine for the command; progress is shown on a
 // terminal unless --quiet.
 func (a *app) engine(cat *definition.Catalog, j journal.Journal) (*interpreter.Engine, *progressView) {
-	opts := []interpreter.Option{interpreter.WithTimerWait(!a.p.has("no-wait"), 0), interpreter.WithSecrets(a.secretProvider())}
+	opts := append([]interpreter.Option{interpreter.WithTimerWait(!a.p.has("no-wait"), 0)}, a.secretOptions()...)
 	var pv *progressView
 	if !a.p.has("quiet") && isTerminal(a.stderr) {
 		pv = newProgressView(a.stderr)

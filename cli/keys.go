@@ -19,11 +19,20 @@ func init() {
 	for _, c := range commands {
 		for i, f := range c.flags {
 			if f.name == flagDB.name {
-				c.flags = append(c.flags[:i+1], append([]flagSpec{flagKeyFile}, c.flags[i+1:]...)...)
+				c.flags = insertFlag(c.flags, i+1, flagKeyFile)
 				break
 			}
 		}
 	}
+}
+
+// insertFlag inserts f at i (before --help when i is past it), keeping
+// the help's order: a command's own flags, then --db and its companions.
+func insertFlag(flags []flagSpec, i int, f flagSpec) []flagSpec {
+	if i >= len(flags) && len(flags) > 0 && flags[len(flags)-1].name == flagHelp.name {
+		i = len(flags) - 1
+	}
+	return append(flags[:i], append([]flagSpec{f}, flags[i:]...)...)
 }
 
 // viewCommands only print: without the key they show what is in clear and

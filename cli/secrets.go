@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/loomwork/loom/definition"
+	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/secrets"
 )
 
@@ -17,17 +18,27 @@ var flagSecretsDir = flagSpec{"secrets-dir", "DIR", "read secret(\"name\") also 
 var flagCheckSecrets = flagSpec{"check-secrets", "", "report secret(\"name\") names that neither $LOOM_SECRET_NAME nor --secrets-dir provides"}
 
 // secretCommands evaluate expressions, so they read secrets.
-var secretCommands = map[string]bool{"validate": true, "run": true, "resume": true, "replay": true, "cancel": true}
+var secretCommands = map[string]bool{"validate": true, "run": true, "resume": true, "replay": true, "cancel": true, "serve": true, "check": true}
 
 func init() {
 	for _, c := range commands {
 		if secretCommands[c.name] {
-			c.flags = append(c.flags, flagSecretsDir)
+			c.flags = insertFlag(c.flags, len(c.flags), flagSecretsDir)
 		}
 		if c.name == "validate" {
-			c.flags = append(c.flags, flagCheckSecrets)
+			c.flags = insertFlag(c.flags, len(c.flags), flagCheckSecrets)
 		}
 	}
+}
+
+// secretOptions are the engine options of secrets: where secret() reads,
+// and whether the journal encrypts (a key file is given).
+func (a *app) secretOptions() []interpreter.Option {
+	opts := []interpreter.Option{interpreter.WithSecrets(a.secretProvider())}
+	if a.keyFile() != "" {
+		opts = append(opts, interpreter.WithEncryption())
+	}
+	return opts
 }
 
 // secretsDir is --secrets-dir, else $LOOM_SECRETS_DIR.

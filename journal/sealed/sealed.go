@@ -16,8 +16,10 @@ import (
 	"github.com/loomwork/loom/journal"
 )
 
-// prefix starts every sealed document, as seal writes it.
-const prefix = `{"$loom_sealed":1,"key":`
+// prefix starts every sealed document: as seal writes it, and as a backend
+// that stores JSON re-encoded with sorted keys gives it back ('$' sorts
+// first).
+const prefix = `{"$loom_sealed":1,`
 
 type envelope struct {
 	V    int    `json:"$loom_sealed"`
