@@ -218,11 +218,7 @@ func (a *app) serve() error {
 		}
 	}
 	srv, err := server.New(server.Config{Catalog: cat, Tasks: a.tasks, Journal: j, Concurrency: o.concurrency,
-<<<<<<< HEAD
-		Tokens: tokens, MaxBody: o.maxBody, MaxWait: o.maxWait, Logger: log, LeaseTTL: ttl})
-=======
-		Tokens: tokens, MaxBody: o.maxBody, MaxWait: o.maxWait, Logger: log, EngineOptions: a.secretOptions()})
->>>>>>> 65c4d66 (secrets wiring: read-only opens and loom serve/check get the key file and --secrets-dir; WithEncryption for journals under other wrappers; sealed documents recognised with keys in any order)
+		Tokens: tokens, MaxBody: o.maxBody, MaxWait: o.maxWait, Logger: log, LeaseTTL: ttl, EngineOptions: a.secretOptions()})
 	if err != nil {
 		return err
 	}
