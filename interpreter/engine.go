@@ -277,7 +277,7 @@ func (e *Engine) ResumePause(ctx context.Context, id, pause string, payload any,
 		if deliver || cfg.upgrade != nil {
 			return nil, fmt.Errorf("%w: execution %s is %s", ErrNotPaused, id, rec.State)
 		}
-		return e.toExecution(rec)
+		return e.toExecution(ctx, rec)
 	}
 	return e.withLease(ctx, rec.RootID, func(ctx context.Context, d *drive) (*Execution, error) {
 		rec, err := e.get(ctx, id) // again, under the lease
@@ -288,7 +288,7 @@ func (e *Engine) ResumePause(ctx context.Context, id, pause string, payload any,
 			if deliver {
 				return nil, fmt.Errorf("%w: execution %s is %s", ErrNotPaused, id, rec.State)
 			}
-			return e.toExecution(rec)
+			return e.toExecution(ctx, rec)
 		}
 		if cfg.upgrade != nil {
 			if err := e.upgrade(ctx, d, rec.RootID, cfg.upgrade); err != nil {
@@ -434,7 +434,7 @@ func (e *Engine) Get(ctx context.Context, id string) (*Execution, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.toExecution(rec)
+	return e.toExecution(ctx, rec)
 }
 
 func (e *Engine) get(ctx context.Context, id string) (*journal.Execution, error) {
@@ -457,7 +457,7 @@ func (e *Engine) List(ctx context.Context, f journal.Filter) ([]*Execution, erro
 	}
 	out := make([]*Execution, 0, len(recs))
 	for _, r := range recs {
-		ex, err := e.toExecution(r)
+		ex, err := e.toExecution(ctx, r)
 		if err != nil {
 			if bad == nil {
 				bad = &journal.DamagedRowsError{}

@@ -19,7 +19,8 @@ import (
 type secretState struct {
 	provider  secrets.Provider
 	masker    secrets.Masker
-	encrypted bool // WithEncryption
+	encrypted bool     // WithEncryption
+	plain     sync.Map // definition hash → true: its workflows have no write-only input
 }
 
 // WithSecrets makes secret("NAME") in expressions read p (for example
@@ -118,17 +119,47 @@ func maskValue(m *secrets.Masker, v any) any {
 }
 
 // maskedInput is r's input as the engine shows it: write-only fields
-// masked. It finds the input schema in the pinned definition, which is
-// parsed only when it mentions writeOnly.
-func (e *Engine) maskedInput(r *journal.Execution, in any) any {
-	if in == nil || !bytes.Contains(r.Definition, []byte("writeOnly")) {
+// masked. It finds the input schema in the pinned definition, parsed only
+// when it mentions writeOnly; a record listed without its definition is
+// looked up once per definition hash.
+func (e *Engine) maskedInput(ctx context.Context, r *journal.Execution, in any) any {
+	if in == nil {
+		return in
+	}
+	src := r.Definition
+	if len(src) == 0 && r.DefinitionHash != "" {
+		if c, ok := e.pinned.Load(r.DefinitionHash); ok {
+			return maskWith(c.(*definition.Catalog), r.Workflow, in)
+		}
+		if v, ok := e.sec.plain.Load(r.DefinitionHash); ok && v.(bool) {
+			return in
+		}
+		full, err := e.j.Get(ctx, r.ID)
+		if err != nil {
+			return WriteOnlyUnknown
+		}
+		src = full.Definition
+		if !bytes.Contains(src, []byte("writeOnly")) {
+			e.sec.plain.Store(r.DefinitionHash, true)
+		}
+		r = &journal.Execution{ID: r.ID, Workflow: r.Workflow, Definition: src, DefinitionHash: r.DefinitionHash}
+	}
+	if !bytes.Contains(src, []byte("writeOnly")) {
 		return in
 	}
 	cat, err := e.catalogFor(r, nil)
 	if err != nil {
-		return in
+		return WriteOnlyUnknown
 	}
-	if wf := cat.Workflow(r.Workflow); wf != nil {
+	return maskWith(cat, r.Workflow, in)
+}
+
+// WriteOnlyUnknown is shown in place of an input whose write-only fields
+// could not be found (its definition did not load): all of it is hidden.
+const WriteOnlyUnknown = "(input hidden: its definition could not be read)"
+
+func maskWith(cat *definition.Catalog, workflow string, in any) any {
+	if wf := cat.Workflow(workflow); wf != nil {
 		return wf.MaskInput(in)
 	}
 	return in
@@ -142,11 +173,11 @@ type driveMask struct {
 
 // toExecution is the package's toExecution with write-only input fields
 // masked: what the engine gives callers, who print it.
-func (e *Engine) toExecution(r *journal.Execution) (*Execution, error) {
+func (e *Engine) toExecution(ctx context.Context, r *journal.Execution) (*Execution, error) {
 	ex, err := toExecution(r)
 	if err != nil {
 		return nil, err
 	}
-	ex.Input = e.maskedInput(r, ex.Input)
+	ex.Input = e.maskedInput(ctx, r, ex.Input)
 	return ex, nil
 }
