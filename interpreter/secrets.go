@@ -181,3 +181,11 @@ func (e *Engine) toExecution(ctx context.Context, r *journal.Execution) (*Execut
 	ex.Input = e.maskedInput(ctx, r, ex.Input)
 	return ex, nil
 }
+
+// childInput is a child execution's input as journaled: a secret's value
+// in it is masked like anywhere else (the child reads "***"; it calls
+// secret() itself), while write-only values of the parent's input pass, as
+// the parent's own input does, into a record the journal stores sealed.
+func (e *Engine) childInput(in any) json.RawMessage {
+	return e.sec.masker.JSON(encodeJSON(in))
+}

@@ -151,3 +151,36 @@ func mustKeyLine(t *testing.T) string {
 	}
 	return l
 }
+
+func TestSecretPassedToAChildIsMasked(t *testing.T) {
+	cat, err := definition.Parse("wf.yaml", []byte(`
+name: parent
+steps:
+  - id: kid
+    call: child
+    with: {token: "${ secret('api_token') }"}
+---
+name: child
+steps:
+  - return: '${ input.token }'
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.New()
+	eng := interpreter.New(cat, interpreter.NewRegistry(), mem, interpreter.WithSecrets(&mapSecrets{m: map[string]string{"API_TOKEN": "tok-abcdef"}}))
+	ex, err := eng.Run(context.Background(), "parent", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if js(ex.Output) != `"***"` {
+		t.Errorf("output %s", js(ex.Output))
+	}
+	kids, err := mem.List(context.Background(), journal.Filter{ParentID: ex.ID})
+	if err != nil || len(kids) != 1 {
+		t.Fatalf("children: %v, %v", kids, err)
+	}
+	if bytes.Contains(allJournaled(t, mem, kids[0].ID), []byte("tok-abcdef")) || bytes.Contains(allJournaled(t, mem, ex.ID), []byte("tok-abcdef")) {
+		t.Error("the secret is journaled in clear")
+	}
+}

@@ -118,7 +118,7 @@ func (x *exec) openChild(ctx context.Context, ev journal.Event, wfName string, i
 			version = wf.Version
 		}
 		rec = &journal.Execution{ID: cr.ID, Workflow: wfName, Version: version, State: journal.Running,
-			ParentID: x.rec.ID, RootID: x.rec.RootID, ParentPath: ap, Input: encodeJSON(in),
+			ParentID: x.rec.ID, RootID: x.rec.RootID, ParentPath: ap, Input: x.d.eng.childInput(in),
 			Definition: x.rec.Definition, DefinitionHash: x.rec.DefinitionHash}
 		if err := j.Create(ctx, rec); err != nil && !errors.Is(err, journal.ErrExists) {
 			return nil, fatal(err)
