@@ -23,7 +23,7 @@ type drive struct {
 	live  bool
 	token func() int64 // the lease's fencing token (live)
 	driveMask
-	execs sync.Map     // id → *exec, children loaded during this drive
+	execs sync.Map // id → *exec, children loaded during this drive
 
 	// stopRenew stops the lease renewer; released says the drive's last
 	// write gave the lease up.
