@@ -64,7 +64,7 @@ func (j *Journal) CheckIntegrity(ctx context.Context) ([]string, error) {
 		return probs, classify("", err)
 	}
 	var orphans int
-	if err := j.rdb.QueryRowContext(ctx, `SELECT count(*) FROM events v WHERE NOT EXISTS (SELECT 1 FROM executions e WHERE e.id = v.execution_id)`).Scan(&orphans); err != nil {
+	if err := j.rdb.QueryRowContext(ctx, `SELECT count(*) FROM events v WHERE NOT EXISTS (SELECT 1 FROM executions e WHERE e.ek = v.ek)`).Scan(&orphans); err != nil {
 		return probs, classify("", err)
 	}
 	if orphans > 0 {

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/loomwork/loom/journal"
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -18,12 +19,16 @@ import (
 // read after an acknowledged write sees it.
 
 const execColumns = `id, workflow, version, state, parent_id, root_id, parent_path,
-	input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at,
+	input, output, error, pauses, ` + definitionColumn + `, definition_hash, wake_at, created_at, updated_at,
 	labels, started_by, cancel_requested, takeovers, last_seq`
 
 // listColumns are execColumns with the definition left out: List does not
 // read it.
-var listColumns = strings.Replace(execColumns, " definition,", " NULL,", 1)
+var listColumns = strings.Replace(execColumns, definitionColumn, "NULL", 1)
+
+// definitionColumn reads the definition inline, or else from definitions
+// by its hash (schemaV3).
+const definitionColumn = `coalesce(definition, (SELECT body FROM definitions d WHERE d.hash = definition_hash))`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -131,7 +136,7 @@ func (j *Journal) Events(ctx context.Context, id string, after int64) ([]journal
 
 func (j *Journal) events(ctx context.Context, id string, after int64) ([]journal.Event, error) {
 	rows, err := j.rdb.QueryContext(ctx, `SELECT seq, path, kind, name, ordinal, data, time
-		FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq`, id, after)
+		FROM events WHERE ek = (SELECT ek FROM executions WHERE id = ?) AND seq > ? ORDER BY seq`, id, after)
 	if err != nil {
 		return nil, err
 	}
@@ -142,15 +147,12 @@ func (j *Journal) events(ctx context.Context, id string, after int64) ([]journal
 			ev   journal.Event
 			kind string
 			data []byte
-			t    string
+			t    int64
 		)
 		if err := rows.Scan(&ev.Seq, &ev.Path, &kind, &ev.Name, &ev.Ordinal, &data, &t); err != nil {
 			return nil, err
 		}
-		ev.Kind, ev.Data = journal.EventKind(kind), data
-		if ev.Time, err = parseTime(t); err != nil {
-			return nil, journal.Damaged(id, fmt.Errorf("event %d: its time: %w", ev.Seq, err))
-		}
+		ev.Kind, ev.Data, ev.Time = journal.EventKind(kind), data, time.Unix(0, t).UTC()
 		evs = append(evs, ev)
 	}
 	return evs, rows.Err()
@@ -175,7 +177,10 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 		where, args = append(where, "e.parent_id = ?"), append(args, f.ParentID)
 	}
 	if f.RootsOnly {
-		where = append(where, "e.parent_id IS NULL")
+		// Not through executions_parent: nearly every record is a root,
+		// and walking (created_at, id) newest first stops after a page
+		// where that index would sort them all.
+		where = append(where, "+e.parent_id IS NULL")
 	}
 	for _, k := range slices.Sorted(maps.Keys(f.Labels)) {
 		where, args = append(where, "json_extract(e.labels, ?) = ?"), append(args, journal.LabelPath(k), f.Labels[k])

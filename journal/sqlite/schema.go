@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"database/sql"
 	"fmt"
 )
@@ -11,11 +13,12 @@ import (
 var migrations = []func(ctx context.Context, c *sql.Conn) error{
 	migrateV1,
 	migrateV2,
+	migrateV3,
 }
 
 // SchemaVersion is the user_version this package writes and understands:
 // len(migrations).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Times are TEXT, RFC 3339 in UTC with exactly nine fractional digits, so
 // they read well in the sqlite3 shell and sort as text. JSON documents are
@@ -95,6 +98,89 @@ ALTER TABLE executions ADD COLUMN takeovers INTEGER NOT NULL DEFAULT 0;
 func migrateV2(ctx context.Context, c *sql.Conn) error {
 	_, err := c.ExecContext(ctx, schemaV2)
 	return err
+}
+
+// schemaV3 makes a journal that grows compact (issue #14): each pinned
+// definition is stored once, in definitions, keyed by its SHA-256 (an
+// execution's definition column stays NULL when its definition_hash is
+// that hash; a record whose hash is something else keeps its text inline);
+// and events name their execution by a small integer (executions.ek, given
+// in creation order, so the events of recent executions sit together at
+// the end of the table) and their time as Unix nanoseconds, instead of a
+// 36-byte id and 30 bytes of text on every event and index entry.
+const schemaV3 = `
+CREATE TABLE definitions (
+	hash TEXT PRIMARY KEY,
+	body TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+ALTER TABLE executions ADD COLUMN ek INTEGER;
+UPDATE executions SET ek = rowid;
+CREATE UNIQUE INDEX executions_ek ON executions (ek);
+
+CREATE TABLE events_v3 (
+	ek      INTEGER NOT NULL REFERENCES executions (ek),
+	seq     INTEGER NOT NULL,
+	path    TEXT NOT NULL,
+	kind    TEXT NOT NULL,
+	name    TEXT NOT NULL,
+	ordinal INTEGER NOT NULL,
+	data    TEXT CHECK (data IS NULL OR json_valid(data)),
+	time    INTEGER NOT NULL, -- Unix nanoseconds
+	PRIMARY KEY (ek, seq)
+) STRICT, WITHOUT ROWID;
+INSERT INTO events_v3 (ek, seq, path, kind, name, ordinal, data, time)
+	SELECT x.ek, e.seq, e.path, e.kind, e.name, e.ordinal, e.data,
+		CAST(strftime('%s', substr(e.time, 1, 19)) AS INTEGER) * 1000000000 + CAST(substr(e.time, 21, 9) AS INTEGER)
+	FROM events e JOIN executions x ON x.id = e.execution_id;
+DROP TABLE events;
+ALTER TABLE events_v3 RENAME TO events;
+CREATE UNIQUE INDEX events_key ON events (ek, path, kind, ordinal);
+`
+
+func migrateV3(ctx context.Context, c *sql.Conn) error {
+	if _, err := c.ExecContext(ctx, schemaV3); err != nil {
+		return err
+	}
+	// Definitions move to their table where the stored hash is theirs.
+	rows, err := c.QueryContext(ctx, `SELECT id, definition, definition_hash FROM executions WHERE definition IS NOT NULL`)
+	if err != nil {
+		return err
+	}
+	var move []string
+	bodies := map[string]string{}
+	for rows.Next() {
+		var id, def, hash string
+		if err := rows.Scan(&id, &def, &hash); err != nil {
+			rows.Close()
+			return err
+		}
+		if definitionKey([]byte(def), hash) {
+			move, bodies[hash] = append(move, id), def
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for hash, body := range bodies {
+		if _, err := c.ExecContext(ctx, `INSERT OR IGNORE INTO definitions (hash, body) VALUES (?, ?)`, hash, body); err != nil {
+			return err
+		}
+	}
+	for _, id := range move {
+		if _, err := c.ExecContext(ctx, `UPDATE executions SET definition = NULL WHERE id = ?`, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// definitionKey reports whether hash is def's SHA-256 (hex), so that def
+// can be stored once under it.
+func definitionKey(def []byte, hash string) bool {
+	sum := sha256.Sum256(def)
+	return len(def) > 0 && hash == hex.EncodeToString(sum[:])
 }
 
 // migrate brings the database to SchemaVersion in one IMMEDIATE transaction,

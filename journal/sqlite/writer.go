@@ -44,7 +44,7 @@ type writer struct {
 	groupcommit.Counters
 
 	selExec, selFence, selLease, insExec, delExec, selToken, setToken, putLease, renewLease, delLease *sql.Stmt
-	insEvent, delEvents, updSeq, updRecord, dataVersion                                               *sql.Stmt
+	insEvent, delEvents, updSeq, updRecord, dataVersion, insDefinition, selLastEK                     *sql.Stmt
 
 	fences
 }
@@ -66,11 +66,16 @@ type fences struct {
 	// tokenDirty says it is to be written before COMMIT.
 	lastToken  int64
 	tokenDirty bool
+	// lastEK is the last execution key given (0: not read yet).
+	lastEK int64
+	// definitions holds hashes known to be in the definitions table.
+	definitions map[string]bool
 }
 
 type execFence struct {
 	root string
 	last int64
+	ek   int64 // the execution's key in events
 }
 
 type seqStamp struct {
@@ -84,7 +89,8 @@ const maxFences = 1 << 16
 
 func (f *fences) forget() {
 	f.execs, f.tokens, f.dirty = map[string]execFence{}, map[string]int64{}, map[string]seqStamp{}
-	f.lastToken, f.tokenDirty = 0, false
+	f.lastToken, f.tokenDirty, f.lastEK = 0, false, 0
+	f.definitions = map[string]bool{}
 }
 
 func refuse(err error) error { return groupcommit.Refuse(err) }
@@ -99,14 +105,16 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 		{&w.selExec, `SELECT root_id, last_seq FROM executions WHERE id = ?`},
 		// A subquery, not a join: SQLite re-prepares the join form (parse and
 		// plan) every time a new id is bound, ~4x the cost of this form.
-		{&w.selFence, `SELECT root_id, last_seq, coalesce((SELECT token FROM leases l WHERE l.root_id = e.root_id), 0)
+		{&w.selFence, `SELECT root_id, last_seq, ek, coalesce((SELECT token FROM leases l WHERE l.root_id = e.root_id), 0)
 			FROM executions e WHERE id = ?`},
 		{&w.selLease, `SELECT token, holder_id, holder_host, holder_pid, expires FROM leases WHERE root_id = ?`},
 		// A duplicate event key does not fail the insert: it writes no row,
 		// and append takes its other events back out.
-		{&w.insEvent, `INSERT INTO events (execution_id, seq, path, kind, name, ordinal, data, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (execution_id, path, kind, ordinal) DO NOTHING`},
-		{&w.delEvents, `DELETE FROM events WHERE execution_id = ? AND seq BETWEEN ? AND ?`},
+		{&w.insEvent, `INSERT INTO events (ek, seq, path, kind, name, ordinal, data, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (ek, path, kind, ordinal) DO NOTHING`},
+		{&w.delEvents, `DELETE FROM events WHERE ek = ? AND seq BETWEEN ? AND ?`},
+		{&w.insDefinition, `INSERT INTO definitions (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`},
+		{&w.selLastEK, `SELECT coalesce(max(ek), 0) FROM executions`},
 		{&w.updSeq, `UPDATE executions SET last_seq = ?, updated_at = ? WHERE id = ?`},
 		{&w.updRecord, `UPDATE executions SET last_seq = ?, updated_at = ?,
 			state   = coalesce(?, state),
@@ -116,8 +124,8 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 			wake_at = CASE WHEN ? THEN ? ELSE wake_at END
 			WHERE id = ?`},
 		{&w.insExec, `INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path,
-			input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+			input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by, ek)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
 		{&w.delExec, `DELETE FROM executions WHERE id = ?`},
 		{&w.selToken, `SELECT value FROM counters WHERE name = 'lease_token'`},
 		{&w.setToken, `UPDATE counters SET value = ? WHERE name = 'lease_token'`},
@@ -142,7 +150,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 // has returned (or when loop never started).
 func (w *writer) close() error {
 	for _, st := range []*sql.Stmt{w.selExec, w.selFence, w.selLease, w.insExec, w.delExec, w.selToken, w.setToken, w.putLease, w.renewLease, w.delLease,
-		w.insEvent, w.delEvents, w.updSeq, w.updRecord, w.dataVersion} {
+		w.insEvent, w.delEvents, w.updSeq, w.updRecord, w.dataVersion, w.insDefinition, w.selLastEK} {
 		if st != nil {
 			st.Close()
 		}
@@ -258,7 +266,7 @@ func (w *writer) fence(id string) (f execFence, token int64, found bool, err err
 			return f, token, true, nil
 		}
 	}
-	switch err := w.selFence.QueryRow(id).Scan(&f.root, &f.last, &token); {
+	switch err := w.selFence.QueryRow(id).Scan(&f.root, &f.last, &f.ek, &token); {
 	case errors.Is(err, sql.ErrNoRows):
 		return f, 0, false, nil
 	case err != nil:
@@ -278,12 +286,6 @@ func (w *writer) create(e *journal.Execution) error {
 	if root == "" {
 		root = e.ID
 	}
-	switch err := w.selExec.QueryRow(e.ID).Scan(new(string), new(int64)); {
-	case err == nil:
-		return refuse(fmt.Errorf("journal: create %s: %w", e.ID, journal.ErrExists))
-	case !errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("journal: create %s: %w", e.ID, err)
-	}
 	now := w.clock()
 	created, updated := e.CreatedAt, e.UpdatedAt
 	if created.IsZero() {
@@ -292,14 +294,40 @@ func (w *writer) create(e *journal.Execution) error {
 	if updated.IsZero() {
 		updated = now
 	}
-	_, err := w.insExec.Exec(e.ID, e.Workflow, e.Version, string(e.State), nullString(e.ParentID), root, e.ParentPath,
+	if w.lastEK == 0 {
+		if err := w.selLastEK.QueryRow().Scan(&w.lastEK); err != nil {
+			return fmt.Errorf("journal: create %s: %w", e.ID, err)
+		}
+	}
+	// A definition is stored once, under its hash; only one whose hash is
+	// not its SHA-256 stays on the record.
+	def, shared := e.Definition, definitionKey(e.Definition, e.DefinitionHash)
+	if shared {
+		def = nil
+	}
+	ek := w.lastEK + 1
+	res, err := w.insExec.Exec(e.ID, e.Workflow, e.Version, string(e.State), nullString(e.ParentID), root, e.ParentPath,
 		nullJSON(e.Input), nullJSON(e.Output), nullJSON(e.Error), nullJSON(e.Pauses),
-		nullJSON(e.Definition), e.DefinitionHash, nullTime(e.WakeAt), formatTime(created), formatTime(updated),
-		nullJSON(labelsJSON(e.Labels)), e.StartedBy)
+		nullJSON(def), e.DefinitionHash, nullTime(e.WakeAt), formatTime(created), formatTime(updated),
+		nullJSON(labelsJSON(e.Labels)), e.StartedBy, ek)
+	var n int64
+	if err == nil {
+		n, err = res.RowsAffected()
+	}
 	if err != nil {
 		return fmt.Errorf("journal: create %s: %w", e.ID, err)
 	}
-	w.execs[e.ID] = execFence{root: root}
+	if n == 0 {
+		return refuse(fmt.Errorf("journal: create %s: %w", e.ID, journal.ErrExists))
+	}
+	w.lastEK = ek
+	if shared && !w.definitions[e.DefinitionHash] {
+		if _, err := w.insDefinition.Exec(e.DefinitionHash, string(e.Definition)); err != nil {
+			return fmt.Errorf("journal: create %s: store its definition: %w", e.ID, err)
+		}
+		w.definitions[e.DefinitionHash] = true
+	}
+	w.execs[e.ID] = execFence{root: root, ek: ek}
 	return nil
 }
 
@@ -361,14 +389,15 @@ func (w *writer) append(a *appendArgs) (int64, error) {
 	if a.expected != last {
 		return 0, refuse(fmt.Errorf("journal: append to %s after seq %d, last is %d: %w", a.id, a.expected, last, journal.ErrConflict))
 	}
-	nowText := formatTime(w.clock())
+	now := w.clock()
+	nowText := formatTime(now)
 	for _, ev := range a.events {
 		last++
-		t := nowText
+		t := now
 		if !ev.time.IsZero() {
-			t = formatTime(ev.time)
+			t = ev.time
 		}
-		res, err := w.insEvent.Exec(a.id, last, ev.path, ev.kind, ev.name, ev.ordinal, ev.data, t)
+		res, err := w.insEvent.Exec(f.ek, last, ev.path, ev.kind, ev.name, ev.ordinal, ev.data, t.UnixNano())
 		var n int64
 		if err == nil {
 			n, err = res.RowsAffected()
@@ -378,7 +407,7 @@ func (w *writer) append(a *appendArgs) (int64, error) {
 		}
 		if n == 0 {
 			if last > a.expected+1 {
-				if _, err := w.delEvents.Exec(a.id, a.expected+1, last-1); err != nil {
+				if _, err := w.delEvents.Exec(f.ek, a.expected+1, last-1); err != nil {
 					return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
 				}
 			}

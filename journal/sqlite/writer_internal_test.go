@@ -2,6 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"path/filepath"
@@ -280,5 +283,91 @@ func TestUnfencedOpForgetsFences(t *testing.T) {
 	ev[0].Ordinal = 1
 	if _, err := j.Append(ctx, journal.Append{ExecutionID: "a", Token: l.Token, ExpectedSeq: 1, Events: ev}); !errors.Is(err, journal.ErrFenced) {
 		t.Fatalf("append after the lease was deleted: %v", err)
+	}
+}
+
+// TestMigrateV3: a journal written at schema 2 (definitions on every
+// record, events keyed by text id with text times) opens at schema 3 with
+// every record, definition and event as it was, and takes appends after.
+func TestMigrateV3(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "loom.db")
+	db, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, m := range migrations[:2] {
+		if err := m(ctx, conn); err != nil {
+			t.Fatalf("migration %d: %v", v+1, err)
+		}
+	}
+	def := []byte("name: wf\nsteps: []\n")
+	sum := sha256.Sum256(def)
+	hash := hex.EncodeToString(sum[:])
+	for _, q := range []string{
+		`PRAGMA user_version = 2`,
+		`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, definition, definition_hash, created_at, updated_at, last_seq)
+			VALUES ('root', 'wf', 1, 'RUNNING', 'root', '', '` + string(def) + `', '` + hash + `', '2025-01-02T03:04:05.000000001Z', '2025-01-02T03:04:05.000000001Z', 2)`,
+		`INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path, definition, definition_hash, created_at, updated_at)
+			VALUES ('kid', 'wf', 1, 'COMPLETED', 'root', 'root', 'a', '` + string(def) + `', '` + hash + `', '2025-01-02T03:04:06.000000000Z', '2025-01-02T03:04:06.000000000Z')`,
+		`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, definition, definition_hash, created_at, updated_at)
+			VALUES ('odd', 'wf', 1, 'FAILED', 'odd', '', 'name: odd', 'not-its-hash', '2025-01-02T03:04:07.000000000Z', '2025-01-02T03:04:07.000000000Z')`,
+		`INSERT INTO events (execution_id, seq, path, kind, name, ordinal, data, time)
+			VALUES ('root', 1, 'a', 'child.started', 'call:wf', 0, '{"id":"kid"}', '2025-01-02T03:04:05.123456789Z'),
+			       ('root', 2, 'b', 'builtin', 'now', 0, NULL, '2024-12-31T23:59:59.999999999Z')`,
+		`INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, expires) VALUES ('root', 7, 'h', 'host', 1, '2999-01-01T00:00:00.000000000Z')`,
+		`UPDATE counters SET value = 7`,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close()
+	db.Close()
+
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	for _, c := range []struct{ id, def string }{{"root", string(def)}, {"kid", string(def)}, {"odd", "name: odd"}} {
+		e, err := j.Get(ctx, c.id)
+		if err != nil || string(e.Definition) != c.def {
+			t.Errorf("Get(%s): definition %q, %v; want %q", c.id, e.Definition, err, c.def)
+		}
+	}
+	var defs, inline int
+	if err := j.rdb.QueryRow(`SELECT (SELECT count(*) FROM definitions), (SELECT count(*) FROM executions WHERE definition IS NOT NULL)`).Scan(&defs, &inline); err != nil || defs != 1 || inline != 1 {
+		t.Errorf("%d definitions stored, %d inline (%v); want 1 and 1 (the one whose hash is not its own)", defs, inline, err)
+	}
+	evs, err := j.Events(ctx, "root", 0)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("events: %+v, %v", evs, err)
+	}
+	if want := time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.UTC); !evs[0].Time.Equal(want) || evs[0].Path != "a" || string(evs[0].Data) != `{"id":"kid"}` {
+		t.Errorf("event 1: %+v", evs[0])
+	}
+	if want := time.Date(2024, 12, 31, 23, 59, 59, 999999999, time.UTC); !evs[1].Time.Equal(want) || evs[1].Data != nil {
+		t.Errorf("event 2: %+v", evs[1])
+	}
+	if seq, err := j.Append(ctx, journal.Append{ExecutionID: "root", Token: 7, ExpectedSeq: 2, Events: []journal.Event{{Path: "c", Kind: journal.Builtin, Name: "now"}}}); err != nil || seq != 3 {
+		t.Fatalf("append after migration: %d, %v", seq, err)
+	}
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "root", Token: 7, ExpectedSeq: 3, Events: []journal.Event{{Path: "a", Kind: journal.ChildStarted, Name: "call:wf"}}}); !errors.Is(err, journal.ErrConflict) {
+		t.Fatalf("a migrated event key is still unique: %v", err)
+	}
+	if err := j.Create(ctx, &journal.Execution{ID: "new", Workflow: "wf", State: journal.Running, Definition: def, DefinitionHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	var ekRoot, ekNew int64
+	if err := j.rdb.QueryRow(`SELECT (SELECT ek FROM executions WHERE id = 'root'), (SELECT ek FROM executions WHERE id = 'new')`).Scan(&ekRoot, &ekNew); err != nil || ekNew <= ekRoot {
+		t.Errorf("execution keys: root %d, new %d (%v); want new after root", ekRoot, ekNew, err)
+	}
+	if err := j.rdb.QueryRow(`SELECT count(*) FROM definitions`).Scan(&defs); err != nil || defs != 1 {
+		t.Errorf("%d definitions after a new execution of the same one (%v), want 1", defs, err)
 	}
 }
