@@ -140,11 +140,16 @@ func (j *Journal) CreateHeld(ctx context.Context, e *journal.Execution, h journa
 		return journal.Lease{}, fmt.Errorf("journal: create %s: only a root execution can be created held (its root is %s)", e.ID, e.RootID)
 	}
 	r := newExecRow(e)
-	var l journal.Lease
-	err := j.submit(ctx, &op{run: func(ctx context.Context, w *writer) (err error) {
-		l, err = w.createHeld(ctx, &r, h, journal.LeaseTTL(ttl))
-		return err
-	}})
+	var (
+		l       journal.Lease
+		expires string
+	)
+	err := j.submit(ctx, &op{
+		queue: func(b *pgx.Batch) { expires = j.w.queueCreateHeld(b, &r, h, journal.LeaseTTL(ttl)) },
+		result: func(br pgx.BatchResults) (err error) {
+			l, err = createHeldResult(br, &r, h, expires)
+			return err
+		}})
 	return l, err
 }
 

@@ -223,19 +223,47 @@ func (w *writer) create(ctx context.Context, e *execRow) error {
 	return nil
 }
 
-// createHeld creates root execution e and takes its lease. If the lease is
-// refused, it deletes the record again, so the refusal leaves nothing.
-func (w *writer) createHeld(ctx context.Context, e *execRow, h journal.Holder, ttl time.Duration) (journal.Lease, error) {
-	if err := w.create(ctx, e); err != nil {
-		return journal.Lease{}, err
+// queueCreateHeld queues createHeld as one statement, so that it is
+// pipelined with the appends around it (no round trip of its own): the
+// record's INSERT, and the lease's with a new token only when the record
+// was inserted. A new root has no lease to be busy with; an id already
+// taken inserts neither, and the statement returns no row.
+func (w *writer) queueCreateHeld(b *pgx.Batch, e *execRow, h journal.Holder, ttl time.Duration) (expires string) {
+	now := w.clock()
+	created, updated := e.created, e.updated
+	if created.IsZero() {
+		created = now
 	}
-	l, err := w.acquire(ctx, e.id, h, ttl, 0)
-	if _, refused := err.(groupcommit.Refusal); refused {
-		if _, err := w.tx.Exec(ctx, `DELETE FROM executions WHERE id = $1`, e.id); err != nil {
-			return journal.Lease{}, fmt.Errorf("journal: create %s: %w", e.id, err)
-		}
+	if updated.IsZero() {
+		updated = now
 	}
-	return l, err
+	expires = formatTime(now.Add(ttl))
+	b.Queue(`WITH e AS (
+		INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path,
+			input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+		ON CONFLICT (id) DO NOTHING
+		RETURNING id)
+		INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, expires)
+		SELECT id, nextval('lease_tokens'), $19, $20, $21, $22 FROM e
+		RETURNING token`,
+		e.id, e.workflow, e.version, e.state, e.parent, e.root, e.parentPath,
+		e.input, e.output, e.error, e.pauses, e.definition, e.hash, e.wake, formatTime(created), formatTime(updated),
+		e.labels, e.startedBy, h.ID, h.Host, h.PID, expires)
+	return expires
+}
+
+// createHeldResult reads the outcome of queueCreateHeld.
+func createHeldResult(br pgx.BatchResults, e *execRow, h journal.Holder, expires string) (journal.Lease, error) {
+	l := journal.Lease{RootID: e.id, Holder: h}
+	switch err := br.QueryRow().Scan(&l.Token); {
+	case errors.Is(err, pgx.ErrNoRows):
+		return journal.Lease{}, refuse(fmt.Errorf("journal: create %s: %w", e.id, journal.ErrExists))
+	case err != nil:
+		return journal.Lease{}, fmt.Errorf("journal: create %s: %w", e.id, err)
+	}
+	l.Expires, _ = parseTime(expires) // what a later read returns
+	return l, nil
 }
 
 // appendArgs is an Append bound to database values.
