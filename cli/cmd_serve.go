@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,6 +49,7 @@ file, address), 5 the journal is unavailable.`,
 		{"max-body", "SIZE", "the largest request body (default 4MiB)"},
 		{"max-wait", "D", "the longest long poll (default 60s)"},
 		{"log-format", "FORMAT", "text (default) or json"},
+		{"metrics-listen", "ADDR", "also serve /metrics here, with no token (keep the address private)"},
 	},
 	run: (*app).serve,
 }
@@ -218,7 +220,7 @@ func (a *app) serve() error {
 		}
 	}
 	srv, err := server.New(server.Config{Catalog: cat, Tasks: a.tasks, Journal: j, Concurrency: o.concurrency,
-		Tokens: tokens, MaxBody: o.maxBody, MaxWait: o.maxWait, Logger: log, LeaseTTL: ttl, EngineOptions: a.secretOptions()})
+		Tokens: tokens, MaxBody: o.maxBody, MaxWait: o.maxWait, Logger: log, LeaseTTL: ttl, EngineOptions: a.secretOptions(), Version: buildVersion()})
 	if err != nil {
 		return err
 	}
@@ -257,6 +259,18 @@ func (a *app) serve() error {
 			}
 		}()
 	}
+	if ma := a.p.get("metrics-listen"); ma != "" {
+		ml, err := net.Listen("tcp", ma)
+		if err != nil {
+			return refusef("cannot listen on --metrics-listen %s: %v", ma, unwrapNet(err))
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+		go ms.Serve(ml)
+		defer ms.Close()
+	}
 	served := make(chan error, 1)
 	go func() {
 		if tlsCfg != nil {
@@ -294,4 +308,13 @@ func unwrapNet(err error) error {
 		return oe.Err
 	}
 	return err
+}
+
+// buildVersion is the module version this binary was built at, for
+// loom_build_info ("devel" for a build from a checkout).
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
 }

@@ -53,6 +53,7 @@ func (s *Server) Handler() http.Handler {
 		io.WriteString(w, reason+"\n")
 		return nil
 	})
+	mux.Handle("GET /metrics", s.guard(roleRead, s.MetricsHandler()))
 	if s.cfg.Mount != nil {
 		mux.Handle("/", s.guard(roleRead, s.cfg.Mount))
 	}
@@ -243,6 +244,7 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request) error {
 			<-s.slots
 			break
 		}
+		s.metrics.claims.WithLabelValues(string(journal.ClaimStart)).Inc()
 		s.startDrive(journal.Claim{Lease: l, Reason: journal.ClaimStart})
 	default:
 		if err = s.j.Create(ctx, rec); err == nil {
@@ -259,6 +261,7 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.metrics.started.WithLabelValues(req.Workflow).Inc()
 	w.Header().Set("Location", "/v1/executions/"+req.ID)
 	got, err := s.await(r, req.ID, wait, until)
 	if err != nil {
@@ -335,6 +338,8 @@ func (s *Server) await(r *http.Request, id string, wait time.Duration, until str
 	}
 	var sub <-chan struct{}
 	if wait > 0 {
+		s.metrics.streams.Inc()
+		defer s.metrics.streams.Dec()
 		var done func()
 		sub, done = s.hub.subscribe(id)
 		defer done()

@@ -321,6 +321,7 @@ func (s *Server) logged(h http.Handler) http.Handler {
 					writeError(sw, r, apiErr(http.StatusInternalServerError, "internal", "the server failed on this request; it is logged under this request id"))
 				}
 			}
+			s.metrics.observeHTTP(r.Pattern, sw.status, time.Since(start))
 			s.log.Info("http", "method", r.Method, "route", r.Pattern, "status", sw.status,
 				"duration", time.Since(start).Round(time.Microsecond).String(), "token", who, "request_id", id)
 		}()

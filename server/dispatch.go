@@ -74,12 +74,14 @@ func (s *Server) pass(ctx context.Context) time.Time {
 		res, err := s.j.Claim(ctx, journal.ClaimRequest{Holder: s.holder, TTL: s.cfg.LeaseTTL, Limit: n, Exclude: s.excluded()})
 		if err != nil {
 			if ctx.Err() == nil {
+				s.metrics.journalErrs.Inc()
 				s.log.Error("claim failed", "error", err)
 			}
 			return next
 		}
 		next = res.NextWake
 		for _, c := range res.Claims {
+			s.metrics.claims.WithLabelValues(string(c.Reason)).Inc()
 			select {
 			case s.slots <- struct{}{}:
 				s.startDrive(c)
@@ -157,6 +159,9 @@ func (s *Server) driveClaim(ctx context.Context, d *driveState, c journal.Claim)
 		return
 	}
 	log = log.With("workflow", rec.Workflow)
+	if c.Reason == journal.ClaimTimer && !rec.WakeAt.IsZero() {
+		s.metrics.timerLag.Observe(max(s.clock.Now().Sub(rec.WakeAt), 0).Seconds())
+	}
 	if miss := s.missingTasks(rec); miss != "" {
 		s.mu.Lock()
 		s.exclude[id] = s.clock.Now().Add(missingTaskRetry)
@@ -177,9 +182,13 @@ func (s *Server) driveClaim(ctx context.Context, d *driveState, c journal.Claim)
 	switch {
 	case d.cancelled.Load():
 		log.Info("drive stopped for a cancel request")
+	case errors.Is(err, journal.ErrFenced):
+		s.metrics.leasesLost.Inc()
+		log.Warn("lease lost: another process took the execution over", "error", err)
 	case err != nil && ctx.Err() == nil:
 		log.Error("drive failed", "error", err)
 	}
+	s.countFinished(ctx, rec)
 }
 
 // missingTasks names the tasks rec's pinned definition uses that this
@@ -251,5 +260,16 @@ func (s *Server) stopDrives(root string) {
 		if d.root == root && !d.cancelling.Load() && !d.cancelled.Swap(true) {
 			d.cancel()
 		}
+	}
+}
+
+// countFinished counts an execution a drive took to a final state.
+func (s *Server) countFinished(ctx context.Context, before *journal.Execution) {
+	if before.State.Finished() {
+		return
+	}
+	after, err := s.j.Get(context.WithoutCancel(ctx), before.ID)
+	if err == nil && after.State.Finished() {
+		s.metrics.finished.WithLabelValues(after.Workflow, string(after.State)).Inc()
 	}
 }

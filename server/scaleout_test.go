@@ -284,7 +284,11 @@ func scaleTrial(t *testing.T, dir, db string, procs int) {
 	fenced := 0
 	for _, p := range ps {
 		b, _ := os.ReadFile(p.log)
-		fenced += strings.Count(string(b), "lease lost")
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "lease lost") {
+				fenced++
+			}
+		}
 	}
 	t.Logf("%d executions on %d process(es): all completed; %d taken over after the kill; %d step(s) ran again; %d fencing refusal(s) logged", n, procs, takeovers, reruns, fenced)
 }

@@ -81,6 +81,8 @@ type Server struct {
 	lastOK     atomic.Int64 // unix nanos of the journal's last answer
 	driveGroup sync.WaitGroup
 
+	metrics *metrics
+
 	mu       sync.Mutex
 	drives   map[*driveState]struct{}
 	exclude  map[string]time.Time // root → no claim before
@@ -134,6 +136,7 @@ func New(cfg Config) (*Server, error) {
 		slots: make(chan struct{}, cfg.Concurrency), poke: make(chan struct{}, 1),
 		drives: map[*driveState]struct{}{}, exclude: map[string]time.Time{},
 		missing: map[string]string{}, missFrom: map[string]string{}}
+	s.metrics = newMetrics(s)
 	s.j = &observed{Journal: cfg.Journal, hub: s.hub, ok: func() { s.lastOK.Store(s.clock.Now().UnixNano()) }}
 	host, _ := os.Hostname()
 	rnd := builtins.CryptoRandom{}

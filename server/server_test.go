@@ -442,6 +442,8 @@ func TestTokens(t *testing.T) {
 	if st, _, body = h.do("GET", "/v1/executions/t1", "", "Authorization", "Bearer "+readTok); st != 200 {
 		t.Errorf("read token reads: %d %v", st, body)
 	}
+	st, _, body = h.do("GET", "/metrics", "")
+	wantError(t, "/metrics without a token", st, body, 401, "unauthenticated")
 	if st, _, _ = h.do("GET", "/healthz", ""); st != 200 {
 		t.Errorf("healthz needs no token: %d", st)
 	}
@@ -490,3 +492,35 @@ func TestHealthAndWorkflows(t *testing.T) {
 }
 
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
+
+func TestMetrics(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Version = "v9.9.9" })
+	if st, _, rec := h.do("POST", "/v1/executions?wait=60s&until=finished", `{"workflow": "hello", "input": {"name": "x"}, "id": "m1"}`); st != 201 {
+		t.Fatalf("start: %d %v", st, rec)
+	}
+	h.srv.driveGroup.Wait() // the drive counts its outcome after its last commit
+	resp, err := http.Get(h.http.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(b)
+	for _, want := range []string{
+		`loom_executions_started_total{workflow="hello"} 1`,
+		`loom_executions_started_total{workflow="saga"} 0`,
+		`loom_executions_finished_total{state="COMPLETED",workflow="hello"} 1`,
+		`loom_claims_total{reason="start"} 1`,
+		`loom_concurrency_limit 4`,
+		`loom_http_requests_total{code="201",route="POST /v1/executions"} 1`,
+		`loom_build_info{version="v9.9.9"} 1`,
+		`loom_streams_open 0`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(text, "m1") {
+		t.Errorf("/metrics shows an execution id")
+	}
+}

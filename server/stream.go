@@ -35,6 +35,8 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, id string,
 	}
 	sub, unsub := s.hub.subscribe(id)
 	defer unsub()
+	s.metrics.streams.Inc()
+	defer s.metrics.streams.Dec()
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
 	h := w.Header()
