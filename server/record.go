@@ -101,7 +101,9 @@ func (s *Server) record(ctx context.Context, rec *journal.Execution) (*Record, e
 			return nil, fmt.Errorf("execution %s: bad error record: %w", rec.ID, err)
 		}
 	}
-	if len(rec.Pauses) > 0 && string(rec.Pauses) != "null" {
+	// Pauses are open only while PAUSED: a resume's delivery makes the
+	// record RUNNING before the drive rewrites its pauses.
+	if rec.State == journal.Paused && len(rec.Pauses) > 0 && string(rec.Pauses) != "null" {
 		if err := json.Unmarshal(rec.Pauses, &r.Pauses); err != nil {
 			return nil, fmt.Errorf("execution %s: bad pauses record: %w", rec.ID, err)
 		}

@@ -229,7 +229,11 @@ func TestPauseResumeOverHTTP(t *testing.T) {
 	}
 	st, _, rec = h.do("POST", "/v1/executions/p1/resume", `{"payload": {"approved": "yes"}}`)
 	wantError(t, "bad payload", st, rec, 400, "invalid_payload")
-	st, _, rec = h.do("POST", "/v1/executions/p1/resume?wait=60s&until=finished", `{"payload": {"approved": true}}`)
+	st, _, rec = h.do("POST", "/v1/executions/p1/resume", `{"payload": {"approved": true}}`)
+	if ps, _ := rec["pauses"].([]any); st != 200 || rec["state"] == "PAUSED" || len(ps) != 0 {
+		t.Errorf("resume answer: %d %v", st, rec)
+	}
+	st, _, rec = h.do("GET", "/v1/executions/p1?wait=60s&until=finished", "")
 	if st != 200 || rec["state"] != "COMPLETED" {
 		t.Fatalf("resume: %d %v", st, rec)
 	}
