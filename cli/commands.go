@@ -425,6 +425,9 @@ func (a *app) runCmd() error {
 		if _, err := interpreter.CheckInput(wf, in); err != nil {
 			return err
 		}
+		if err := interpreter.CheckWriteOnly(wf, a.keyFile() != ""); err != nil {
+			return err
+		}
 	}
 	j, err := early.take()
 	if j == nil && err == nil {

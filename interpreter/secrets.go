@@ -46,10 +46,15 @@ type encrypting interface{ Encrypting() bool }
 // checkWriteOnly refuses to start wf when its input has write-only fields
 // and the journal would store them in clear.
 func (e *Engine) checkWriteOnly(wf *definition.Workflow) error {
-	if !wf.HasWriteOnlyInput() {
-		return nil
-	}
-	if enc, ok := e.j.(encrypting); e.sec.encrypted || ok && enc.Encrypting() {
+	enc, ok := e.j.(encrypting)
+	return CheckWriteOnly(wf, e.sec.encrypted || ok && enc.Encrypting())
+}
+
+// CheckWriteOnly refuses (ErrInvalidInput) a run of wf whose input has
+// write-only fields unless the journal encrypts: Run calls it, and so can
+// a caller that must refuse before touching anything.
+func CheckWriteOnly(wf *definition.Workflow, encrypting bool) error {
+	if encrypting || !wf.HasWriteOnlyInput() {
 		return nil
 	}
 	return fmt.Errorf("%w: workflow %s marks input %v writeOnly, which Loom stores only encrypted: make a key with `loom key new > loom.key` and pass --key-file loom.key (or set $LOOM_KEY_FILE)",
