@@ -276,15 +276,13 @@ func (s *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 // Events opens each event's data.
 func (s *Journal) Events(ctx context.Context, id string, after int64) ([]journal.Event, error) {
 	evs, err := s.Journal.Events(ctx, id, after)
-	if err != nil {
-		return nil, err
-	}
 	for i := range evs {
-		if evs[i].Data, err = s.open(id, evs[i].Data, eventAD(id, &evs[i]), "event", evs[i].Kind); err != nil {
-			return nil, err
+		var oerr error
+		if evs[i].Data, oerr = s.open(id, evs[i].Data, eventAD(id, &evs[i]), "event", evs[i].Kind); oerr != nil {
+			return nil, oerr
 		}
 	}
-	return evs, nil
+	return evs, err
 }
 
 // Get opens the record's payloads.
@@ -301,16 +299,15 @@ func (s *Journal) Get(ctx context.Context, id string) (*journal.Execution, error
 
 // List opens every record's payloads.
 func (s *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execution, error) {
+	// A damaged journal lists what it can read with an error naming the
+	// rest: both pass through.
 	es, err := s.Journal.List(ctx, f)
-	if err != nil {
-		return nil, err
-	}
 	for _, e := range es {
-		if err := s.openRecord(e); err != nil {
-			return nil, err
+		if oerr := s.openRecord(e); oerr != nil {
+			return nil, oerr
 		}
 	}
-	return es, nil
+	return es, err
 }
 
 // RequestCancel opens the returned record's payloads.
