@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/loomwork/loom/console"
 	"log/slog"
 	"net"
 	"net/http"
@@ -219,8 +220,23 @@ func (a *app) serve() error {
 			return usagef("$LOOM_LEASE_TTL %q: use a duration of at least 1s", v)
 		}
 	}
+	// The console: its pages, and with a token file the sign-in sessions
+	// that stand for a token on /v1 (a nil *Tokens must not become a
+	// non-nil interface, hence the branch).
+	copts := console.Options{HTTPS: func(r *http.Request) bool {
+		return r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" && fromProxy(r, o.proxies)
+	}}
+	if tokens != nil {
+		copts.Tokens = tokens
+	}
+	con := console.New(copts)
+	var sessions server.Sessions
+	if tokens != nil {
+		sessions = con
+	}
 	srv, err := server.New(server.Config{Catalog: cat, Tasks: a.tasks, Journal: j, Concurrency: o.concurrency,
-		Tokens: tokens, MaxBody: o.maxBody, MaxWait: o.maxWait, Logger: log, LeaseTTL: ttl, EngineOptions: a.secretOptions(), Version: buildVersion()})
+		Tokens: tokens, MaxBody: o.maxBody, MaxWait: o.maxWait, Logger: log, LeaseTTL: ttl, EngineOptions: a.secretOptions(), Version: buildVersion(),
+		Mount: con.Handler(), Sessions: sessions})
 	if err != nil {
 		return err
 	}
@@ -317,4 +333,20 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "devel"
+}
+
+// fromProxy reports whether r came from one of the --behind-proxy
+// addresses, whose X-Forwarded-* headers count.
+func fromProxy(r *http.Request, proxies []*net.IPNet) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	for _, n := range proxies {
+		if ip != nil && n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

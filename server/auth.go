@@ -143,6 +143,26 @@ func (t *Tokens) lookup(token string) (tokenEntry, bool) {
 	return found, hit == 1
 }
 
+// ByHash returns the name and role of the token whose SHA-256 is sha256hex
+// (lowercase hex): how the console re-checks a signed-in session against
+// the file on every request, so a removed token ends its sessions too.
+func (t *Tokens) ByHash(sha256hex string) (name, roleName string, ok bool) {
+	var sum [sha256.Size]byte
+	if n, err := hex.Decode(sum[:], []byte(sha256hex)); err != nil || n != sha256.Size {
+		return "", "", false
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var found tokenEntry
+	hit := 0
+	for _, e := range t.list {
+		if subtle.ConstantTimeCompare(sum[:], e.hash[:]) == 1 {
+			found, hit = e, 1
+		}
+	}
+	return found.name, found.role.String(), hit == 1
+}
+
 // Watch reloads the file when it changes (checked every 2 s, so a removed
 // token stops working within 5 s) until ctx is done. A bad file keeps the
 // old tokens and logs one error.
@@ -250,6 +270,23 @@ func (s *Server) authorize(r *http.Request, need role) error {
 		return nil
 	}
 	auth := r.Header.Get("Authorization")
+	if auth == "" && s.cfg.Sessions != nil {
+		// A browser signed in to the console: its session cookie stands
+		// for the token, with the CSRF check on state-changing requests.
+		id, ok, err := s.cfg.Sessions.Session(r)
+		if err != nil {
+			return apiErr(http.StatusForbidden, "csrf", err.Error())
+		}
+		if ok {
+			if a, ok := r.Context().Value(keyActor).(*string); ok {
+				*a = id.Name
+			}
+			if roleNames[id.Role] < need {
+				return apiErr(http.StatusForbidden, "forbidden", fmt.Sprintf("token %s has role %s; this needs %s", id.Name, id.Role, need))
+			}
+			return nil
+		}
+	}
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok || tok == "" {
 		return apiErr(http.StatusUnauthorized, "unauthenticated", "send a token as Authorization: Bearer TOKEN")

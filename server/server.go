@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/loomwork/loom/console"
 	"io"
 	"log/slog"
 	"net/http"
@@ -50,13 +51,24 @@ type Config struct {
 	// Logger receives the service's log lines (default: discarded).
 	Logger *slog.Logger
 	// Mount serves every path outside /v1, /healthz and /readyz: the web
-	// console hooks in here. It sits behind the same authentication.
+	// console hooks in here. Its pages hold no data (the console reads
+	// everything through /v1), so they answer without a token: that is
+	// where a person signs in.
 	Mount http.Handler
+	// Sessions authenticates /v1 requests that carry no Authorization
+	// header by the console's session cookie (*console.Console).
+	Sessions Sessions
 	// EngineOptions are added to the engines' options (a clock, a random
 	// source for tests).
 	EngineOptions []interpreter.Option
 	// Version is reported in /v1/workers and build info.
 	Version string
+}
+
+// Sessions finds the console session of a request: ok false when it has
+// none; an error when a state-changing request fails the CSRF check.
+type Sessions interface {
+	Session(r *http.Request) (console.Identity, bool, error)
 }
 
 // Server is one service process: the HTTP API and the dispatcher.
