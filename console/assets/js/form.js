@@ -57,6 +57,12 @@ export function schemaForm(schema, opts) {
 
   function showErrors(details, message) {
     clearErrors();
+    if ((!details || !details.length) && message) {
+      // Without details, the engine's sentence still names the place:
+      // "… at /reason: length must be >= 3".
+      const m = / at (\/[^\s:]*): (.+)$/.exec(message);
+      if (m) details = [{ location: m[1], message: m[2] }];
+    }
     const rest = [];
     for (const d of details || []) {
       const loc = normalise(d.location);

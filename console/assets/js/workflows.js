@@ -52,7 +52,9 @@ export async function workflowPage(main, name) {
 }
 
 function startForm(wf) {
-  const form = schemaForm(wf.input, { legend: 'Input', optional: !wf.input });
+  // SPEC §6 names it "input schema"; the server sends input_schema.
+  const schema = wf.input_schema !== undefined ? wf.input_schema : wf.input;
+  const form = schemaForm(schema, { legend: 'Input', optional: !schema });
   const idIn = h('input', { id: 'start-id', name: 'id', autocomplete: 'off', maxlength: '128', 'aria-describedby': 'start-id-help' });
   const btn = h('button', { type: 'submit', class: 'primary' }, 'Start');
   const msg = h('p', { class: 'form-status', 'aria-live': 'polite' });
