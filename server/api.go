@@ -35,6 +35,7 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "GET /v1/executions/{id}/definition", roleRead, s.definition)
 	s.route(mux, "POST /v1/executions/{id}/resume", roleOperate, s.resumeExecution)
 	s.route(mux, "POST /v1/executions/{id}/cancel", roleOperate, s.cancelExecution)
+	s.route(mux, "GET /v1/pauses", roleRead, s.listPauses)
 	s.route(mux, "GET /v1/workflows", roleRead, s.listWorkflows)
 	s.route(mux, "GET /v1/workflows/{name}", roleRead, s.getWorkflow)
 	s.route(mux, "/v1/", roleRead, func(w http.ResponseWriter, r *http.Request) error {
