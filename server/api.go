@@ -451,43 +451,52 @@ func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request) error {
 			return apiErr(http.StatusBadRequest, "bad_cursor", "the cursor belongs to another filter; list again from the first page")
 		}
 	}
-	recs, err := s.j.List(r.Context(), f)
-	if err != nil {
-		return err
+	// The journal pages (Filter.Limit and After), so a page reads about
+	// limit records whatever the journal's size; the filters the journal
+	// does not know (id prefix, created range) are applied here, reading
+	// further batches only while they leave the page short.
+	f.Limit = limit + 1
+	if prefix != "" || !after.IsZero() || !before.IsZero() {
+		f.Limit = max(f.Limit, 500)
+	}
+	if from != nil {
+		f.After = journal.CursorAt(&journal.Execution{CreatedAt: from.CreatedAt, ID: from.ID})
 	}
 	out := []*Record{}
 	var next *string
-	for _, rec := range recs {
-		switch {
-		case prefix != "" && !strings.HasPrefix(rec.ID, prefix),
-			!after.IsZero() && !rec.CreatedAt.After(after),
-			!before.IsZero() && !rec.CreatedAt.Before(before),
-			from != nil && !before1(rec, from):
-			continue
-		}
-		if len(out) == limit {
-			last := out[len(out)-1]
-			b, _ := json.Marshal(cursor{CreatedAt: last.CreatedAt, ID: last.ID, Filter: digest})
-			c := base64.RawURLEncoding.EncodeToString(b)
-			next = &c
-			break
-		}
-		rr, err := s.record(r.Context(), rec)
+scan:
+	for {
+		recs, err := s.j.List(r.Context(), f)
 		if err != nil {
 			return err
 		}
-		out = append(out, rr)
+		for _, rec := range recs {
+			if !after.IsZero() && !rec.CreatedAt.After(after) {
+				break scan // newest first: every later record is older still
+			}
+			if prefix != "" && !strings.HasPrefix(rec.ID, prefix) || !before.IsZero() && !rec.CreatedAt.Before(before) {
+				continue
+			}
+			if len(out) == limit {
+				last := out[len(out)-1]
+				b, _ := json.Marshal(cursor{CreatedAt: last.CreatedAt, ID: last.ID, Filter: digest})
+				c := base64.RawURLEncoding.EncodeToString(b)
+				next = &c
+				break scan
+			}
+			rr, err := s.record(r.Context(), rec)
+			if err != nil {
+				return err
+			}
+			out = append(out, rr)
+		}
+		if len(recs) < f.Limit {
+			break
+		}
+		f.After = journal.CursorAt(recs[len(recs)-1])
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"executions": out, "next_cursor": next})
 	return nil
-}
-
-// before1 reports whether rec comes after the cursor in newest-first order.
-func before1(rec *journal.Execution, c *cursor) bool {
-	if !rec.CreatedAt.Equal(c.CreatedAt) {
-		return rec.CreatedAt.Before(c.CreatedAt)
-	}
-	return rec.ID < c.ID
 }
 
 func filterDigest(q map[string][]string) string {
