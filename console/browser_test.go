@@ -196,7 +196,8 @@ func newBrowser(t *testing.T, base string) *browser {
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900)}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelB := chromedp.NewContext(actx)
-	ctx, cancelC := context.WithTimeout(ctx, 2*time.Minute)
+	// A safety net for a wedged browser, generous for a loaded CI machine.
+	ctx, cancelC := context.WithTimeout(ctx, 8*time.Minute)
 	t.Cleanup(func() { cancelC(); cancelB(); cancelA() })
 	b := &browser{t: t, ctx: ctx, base: base}
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {

@@ -66,6 +66,11 @@ export async function executionPage(main, id) {
     renderAll();
   };
   renderAll();
+  if (location.hash === '#resume') {
+    // From the inbox's Answer: the section exists only now, so go there.
+    const first = document.querySelector('#resume input, #resume select, #resume textarea');
+    if (first) first.focus();
+  }
   renderFamily(parts.family, st.rec);
   journalPage(parts.journal, base, 0);
   renderYAML(parts.yaml, st.def);

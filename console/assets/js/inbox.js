@@ -44,7 +44,7 @@ function table(rows) {
         h('td', {}, duration(since(p.opened_at, now)), ' ', h('span', { class: 'muted' }, '(since ', timeEl(p.opened_at), ')')),
         h('td', { class: left !== null && left < 0 ? 'overdue' : '' },
           left === null ? h('span', { class: 'muted' }, 'no deadline') : left < 0 ? 'overdue by ' + duration(-left) : duration(left)),
-        h('td', {}, h('a', { href: path('executions', p.root_id || p.execution_id) + '#resume', class: 'button' }, 'Answer')));
+        h('td', {}, h('a', { href: path('executions', p.execution_id) + '#resume', class: 'button' }, 'Answer')));
     })));
 }
 

@@ -20,12 +20,11 @@ export async function workflowsPage(main) {
   replace(main, h('h1', {}, 'Workflows'),
     wfs.length ? h('table', { class: 'grid workflows' },
       h('caption', { class: 'sr-only' }, 'The catalog'),
-      h('thead', {}, h('tr', {}, ['Name', 'Version', 'Description', 'Pauses'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('thead', {}, h('tr', {}, ['Name', 'Version', 'Description'].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, wfs.map((w) => h('tr', {},
         h('td', {}, h('a', { href: path('workflows', w.name) }, w.name)),
         h('td', {}, String(w.version || 1)),
-        h('td', {}, w.description || ''),
-        h('td', {}, (w.pauses || []).map((p) => p.name).join(', '))))))
+        h('td', {}, w.description || '')))))
       : h('p', { class: 'empty' }, 'The catalog is empty.'));
 }
 
@@ -38,6 +37,9 @@ export async function workflowPage(main, name) {
     replace(main, h('h1', {}, 'Workflow ', h('code', {}, name)), failure(err));
     return;
   }
+  // The pauses a person may be asked to answer: the API's list, else the
+  // graph's pause nodes.
+  const pauses = wf.pauses || (wf.graph && wf.graph.nodes ? wf.graph.nodes.filter((n) => n.kind === 'pause').map((n) => ({ name: n.name, path: n.path })) : []);
   replace(main,
     h('h1', {}, 'Workflow ', h('code', {}, wf.name), ' ', h('span', { class: 'muted' }, 'version ' + (wf.version || 1))),
     wf.description ? h('p', { class: 'description' }, wf.description) : null,
@@ -45,9 +47,9 @@ export async function workflowPage(main, name) {
     can('start') ? startForm(wf) : h('p', { class: 'muted' }, 'Your role cannot start executions.'),
     h('section', { 'aria-labelledby': 'h-graph' }, h('h2', { id: 'h-graph' }, 'Graph'),
       wf.graph && wf.graph.nodes ? drawGraph(wf.graph, null) : h('p', { class: 'muted' }, 'No graph.')),
-    (wf.pauses || []).length ? h('section', { 'aria-labelledby': 'h-pauses' }, h('h2', { id: 'h-pauses' }, 'Pauses'),
-      h('ul', {}, wf.pauses.map((p) => h('li', {}, h('code', {}, p.name), p.path ? [' at ', h('code', {}, p.path)] : null,
-        p.schema ? h('pre', { class: 'value' }, JSON.stringify(p.schema, null, 2)) : h('span', { class: 'muted' }, ' (no payload schema)'))))) : null,
+    pauses.length ? h('section', { 'aria-labelledby': 'h-pauses' }, h('h2', { id: 'h-pauses' }, 'Pauses'),
+      h('ul', {}, pauses.map((p) => h('li', {}, h('code', {}, p.name), p.path ? [' at ', h('code', {}, p.path)] : null,
+        p.schema ? h('pre', { class: 'value' }, JSON.stringify(p.schema, null, 2)) : null)))) : null,
     h('section', { 'aria-labelledby': 'h-yaml' }, h('h2', { id: 'h-yaml' }, 'YAML'), h('pre', { class: 'yaml', tabindex: '0' }, wf.yaml || '')));
 }
 
