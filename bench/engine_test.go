@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -231,4 +233,61 @@ output: '${ len(steps.each.output) }'
 	b.ReportMetric(float64(per.Microseconds())/1000, "ms/replay")
 	b.ReportMetric(float64(len(evs)), "events")
 	b.ReportMetric(float64(per)/float64(read), "x-read-events")
+}
+
+// mapItemSizes are the list sizes BenchmarkMapItems runs: 10,000 and the
+// default map item limit (100,000). BENCH_MAP_SIZES narrows it while
+// investigating.
+var mapItemSizes = []int{10_000, interpreter.DefaultMapItems}
+
+func init() {
+	if s := os.Getenv("BENCH_MAP_SIZES"); s != "" {
+		mapItemSizes = nil
+		for _, f := range strings.Split(s, ",") {
+			if n, err := strconv.Atoi(f); err == nil {
+				mapItemSizes = append(mapItemSizes, n)
+			}
+		}
+	}
+}
+
+// BenchmarkMapItems: one map step of n echo items over a list from the
+// input, on the durable SQLite journal, at each size. items/s must stay
+// flat (linear cost): x-first is the rate relative to the first size,
+// measured in the same run; below 1/1.5 is superlinear.
+func BenchmarkMapItems(b *testing.B) {
+	cat, err := definition.Parse("map.yaml", []byte(`name: m
+steps:
+  - id: m
+    map:
+      items: ${ input.items }
+      task: echo
+output: ${ len(steps.m.output) }
+`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var first float64
+	for _, n := range mapItemSizes {
+		items := make([]any, n)
+		for i := range items {
+			items[i] = i
+		}
+		in := map[string]any{"items": items}
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			eng := interpreter.New(cat, tasks(), openSQLite(b))
+			for i := 0; i < b.N; i++ {
+				ex, err := eng.Run(context.Background(), "m", in)
+				if err != nil || ex.State != journal.Completed {
+					b.Fatalf("%v %v", err, ex)
+				}
+			}
+			rate := float64(n*b.N) / b.Elapsed().Seconds()
+			if first == 0 {
+				first = rate
+			}
+			b.ReportMetric(rate, "items/s")
+			b.ReportMetric(rate/first, "x-first")
+		})
+	}
 }

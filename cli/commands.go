@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -275,6 +276,10 @@ func (a *app) noJournalFor(id string) error {
 // terminal unless --quiet.
 func (a *app) engine(cat *definition.Catalog, j journal.Journal) (*interpreter.Engine, *progressView) {
 	opts := append([]interpreter.Option{interpreter.WithTimerWait(!a.p.has("no-wait"), 0)}, a.secretOptions()...)
+	// A bad --limits was refused when the input was read; here it parses.
+	if lim, err := a.limits(); err == nil {
+		opts = append(opts, interpreter.WithLimits(lim.engine))
+	}
 	var pv *progressView
 	if !a.p.has("quiet") && isTerminal(a.stderr) {
 		pv = newProgressView(a.stderr)
@@ -451,7 +456,7 @@ func (a *app) runCmd() error {
 	}
 	pv.stop()
 	if err != nil {
-		return a.interrupted(id, err)
+		return a.interrupted(id, err, j)
 	}
 	return a.report(ex)
 }
@@ -493,7 +498,7 @@ func (a *app) resume() error {
 	ex, err := eng.ResumePause(a.ctx, id, a.p.get("pause"), payload, opts...)
 	pv.stop()
 	if err != nil {
-		return a.interrupted(id, err)
+		return a.interrupted(id, err, j)
 	}
 	return a.report(ex)
 }
@@ -781,16 +786,34 @@ func (a *app) cancel() error {
 	return nil
 }
 
-// interrupted turns the error of a drive stopped by a signal into the
-// message that says how to continue it.
-func (a *app) interrupted(id string, err error) error {
+// interrupted turns the error of a drive stopped by a signal, a journal
+// outage or a lost lease into the message that says what happened and how
+// to continue.
+func (a *app) interrupted(id string, err error, j journal.Journal) error {
 	if a.ctx.Err() != nil {
 		return &interruptedError{id: id, resume: "`" + a.command("resume", id) + "`"}
+	}
+	if errors.Is(err, journal.ErrFenced) {
+		return &leaseLostError{err: err, holder: leaseHolder(context.WithoutCancel(a.ctx), j, id), status: "`" + a.command("status", id) + "`"}
 	}
 	if errors.Is(err, journal.ErrUnavailable) {
 		return &outageError{err: err, resume: "`" + a.command("resume", id) + "`"}
 	}
 	return err
+}
+
+// leaseHolder names the runner that holds the lease of execution id's
+// root now, or "another runner" when it cannot be read (or was released).
+func leaseHolder(ctx context.Context, j journal.Journal, id string) string {
+	root := id
+	if rec, err := j.Get(ctx, id); err == nil && rec.RootID != "" {
+		root = rec.RootID
+	}
+	l, err := j.LeaseOf(ctx, root)
+	if err != nil || l.Holder.ID == "" {
+		return "another runner"
+	}
+	return fmt.Sprintf("runner %s (pid %d on %s)", l.Holder.ID, l.Holder.PID, l.Holder.Host)
 }
 
 // report prints what a run or resume got to and returns its exit status:

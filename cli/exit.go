@@ -104,6 +104,20 @@ func (e *outageError) Error() string {
 
 func (e *outageError) Unwrap() error { return e.err }
 
+// leaseLostError is a run or resume whose lease another runner took over
+// (it froze past its lease, say): that runner continues the execution, so
+// this one stops with exit 4, not as if the workflow had failed.
+type leaseLostError struct {
+	err            error // an ErrFenced
+	holder, status string
+}
+
+func (e *leaseLostError) Error() string {
+	return fmt.Sprintf("lease lost to %s, which continues the execution; this runner stopped and wrote nothing more; %s shows where it is", e.holder, e.status)
+}
+
+func (e *leaseLostError) Unwrap() error { return e.err }
+
 // exitCode maps an error to the exit status of SPEC §5.
 func exitCode(err error) int {
 	var ce *cliError
@@ -182,6 +196,8 @@ func hintFor(cmd string, err error) string {
 			return "nothing was written"
 		}
 		return "nothing was started"
+	case errors.As(err, new(*leaseLostError)):
+		return ""
 	case errors.Is(err, journal.ErrFenced):
 		return "another runner took the execution over; `loom status` shows where it is"
 	case errors.Is(err, journal.ErrBusy):

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/loomwork/loom/definition"
+	"github.com/loomwork/loom/interpreter"
 )
 
 // DefaultInputLimit is the largest input or resume payload, in bytes of
@@ -17,7 +18,8 @@ const DefaultInputLimit = 2 << 20
 // $LOOM_LIMITS as NAME=VALUE,NAME=VALUE; the flag wins over the variable
 // name by name.
 type limits struct {
-	input int // bytes of an input or resume payload
+	input  int // bytes of an input or resume payload
+	engine interpreter.Limits
 }
 
 // limitSpec is one settable limit: its name, what it bounds, and where it
@@ -31,6 +33,14 @@ type limitSpec struct {
 var limitSpecs = []limitSpec{
 	{name: "input", help: "the size of an input or a resume payload (default 2MiB)", size: true,
 		set: func(l *limits, n int) { l.input = n }},
+	{name: "expr-value", help: "the size of a value one expression operation builds (default 2MiB)", size: true,
+		set: func(l *limits, n int) { l.engine.Expr.Value = n }},
+	{name: "expr-total", help: "the size of the values one evaluation builds (default 16MiB)", size: true,
+		set: func(l *limits, n int) { l.engine.Expr.Total = n }},
+	{name: "expr-ops", help: "the operations of one evaluation (default 1000000)",
+		set: func(l *limits, n int) { l.engine.Expr.Ops = n }},
+	{name: "map-items", help: "the items one map step may run (default 100000)",
+		set: func(l *limits, n int) { l.engine.MapItems = n }},
 }
 
 var flagLimit = flagSpec{"limits", "NAME=N,…", "raise or lower a limit: " + limitNames() + " (default $LOOM_LIMITS; see `loom help run`)"}

@@ -429,6 +429,9 @@ func (b *builder) mapStep(n *yaml.Node, sc *scope) *Map {
 	if c, ok := intVal(m["concurrency"]); ok && c >= 0 {
 		mp.Concurrency = c
 	}
+	if c, ok := intVal(m["max_items"]); ok && c >= 1 {
+		mp.MaxItems = c
+	}
 	isc := sc.child(mp.As, "index")
 	switch {
 	case m["call"] != nil:

@@ -134,6 +134,9 @@ type Map struct {
 	Items       *Expr
 	As          string // default "item"
 	Concurrency int    // default 10; 0 means no limit
+	// MaxItems lowers the engine's map item limit for this step (0: the
+	// engine's, 100,000 by default).
+	MaxItems int
 	Call        string
 	Task        string
 	Steps       []*Step

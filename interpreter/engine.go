@@ -33,6 +33,7 @@ type Engine struct {
 	onProgress func(Progress)
 	onStep     func(StepEvent)
 	sec        secretState
+	limits     Limits
 
 	pinned sync.Map // definition hash → *definition.Catalog
 	pins   sync.Map // workflow name → pin, of e.cat

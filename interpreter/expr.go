@@ -78,11 +78,11 @@ func (x *exec) evalValue(v *definition.Value, sc *scope, path, what string) (any
 	if v.Form == definition.FormLit {
 		return Normalize(v.Lit)
 	}
-	return x.eval(sc, path, what, v.Eval)
+	return x.eval(sc, path, what, func(env map[string]any) (any, error) { return v.EvalWithin(env, x.d.eng.limits.Expr) })
 }
 
 func (x *exec) evalExpr(e *definition.Expr, sc *scope, path, what string) (any, error) {
-	return x.eval(sc, path, what, e.Eval)
+	return x.eval(sc, path, what, func(env map[string]any) (any, error) { return e.EvalWithin(env, x.d.eng.limits.Expr) })
 }
 
 func (x *exec) evalBool(e *definition.Expr, sc *scope, path, what string) (bool, error) {

@@ -100,6 +100,9 @@ func taskError(err error, path string) *Error {
 }
 
 func exprError(err error, path string, what string) *Error {
+	if le, ok := limitError(err, path, what); ok {
+		return le
+	}
 	return &Error{Type: "ExpressionError", Message: fmt.Sprintf("%s: %v", what, err), Step: path}
 }
 

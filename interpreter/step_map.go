@@ -27,6 +27,11 @@ func (x *exec) runMap(ctx context.Context, sc *scope, st *definition.Step, path 
 		return nil, err
 	}
 	n := len(items)
+	if limit, source := x.d.eng.mapItemLimit(m.MaxItems); n > limit {
+		return nil, &Error{Type: "LimitExceeded", Step: path,
+			Message: fmt.Sprintf("map.items: %d items, more than %s of %d; no item was started", n, source, limit),
+			Data:    map[string]any{"limit": "map-items", "max": limit, "items": n}}
+	}
 	allowed := m.TolerateCount
 	if m.TolerateIsPercent {
 		allowed = int(math.Floor(m.TolerateProportion*float64(n) + 1e-9))
