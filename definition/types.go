@@ -137,10 +137,10 @@ type Map struct {
 	// MaxItems lowers the engine's map item limit for this step (0: the
 	// engine's, 100,000 by default).
 	MaxItems int
-	Call        string
-	Task        string
-	Steps       []*Step
-	With        *Value // input of Call/Task per item; nil means the item itself
+	Call     string
+	Task     string
+	Steps    []*Step
+	With     *Value // input of Call/Task per item; nil means the item itself
 	// Tolerate: failed items allowed. TolerateCount when TolerateIsPercent is
 	// false, else TolerateProportion of the total (0..1].
 	TolerateCount      int
