@@ -84,22 +84,22 @@ func TestSecretsAreResolvedMaskedAndNeverJournaled(t *testing.T) {
 	ctx := context.Background()
 
 	// Without an encrypting journal a write-only input is refused.
-	_, err = interpreter.New(cat, reg, memory.New(), interpreter.WithSecrets(p)).Run(ctx, "wf", map[string]any{"user": "bob", "password": "pw-1a2b3c"})
+	_, err = interpreter.New(cat, reg, memory.New(), interpreter.WithSecrets(p)).Run(ctx, "wf", map[string]any{"user": "robert-7f3a9c", "password": "pw-1a2b3c"})
 	if !errors.Is(err, interpreter.ErrInvalidInput) || err.Error() != "invalid input: workflow wf marks input [password] writeOnly, which Loom stores only encrypted: make a key with `loom key new > loom.key` and pass --key-file loom.key (or set $LOOM_KEY_FILE)" {
 		t.Fatalf("write-only input without a key: %v", err)
 	}
 
-	ex, err := eng.Run(ctx, "wf", map[string]any{"user": "bob", "password": "pw-1a2b3c"})
+	ex, err := eng.Run(ctx, "wf", map[string]any{"user": "robert-7f3a9c", "password": "pw-1a2b3c"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ex.State != journal.Completed {
 		t.Fatalf("state %s, error %+v", ex.State, ex.Error)
 	}
-	if got, want := js(ex.Output), `{"check":"recovered","login":{"auth":"Bearer ***","who":"bob"},"token_length":10}`; got != want {
+	if got, want := js(ex.Output), `{"check":"recovered","login":{"auth":"Bearer ***","who":"robert-7f3a9c"},"token_length":10}`; got != want {
 		t.Errorf("output %s, want %s", got, want)
 	}
-	if got, want := js(ex.Input), `{"password":"***","user":"bob"}`; got != want {
+	if got, want := js(ex.Input), `{"password":"***","user":"robert-7f3a9c"}`; got != want {
 		t.Errorf("input as the engine shows it: %s, want %s", got, want)
 	}
 
@@ -111,10 +111,10 @@ func TestSecretsAreResolvedMaskedAndNeverJournaled(t *testing.T) {
 			t.Errorf("%q journaled %d times: %s", v, n, clear)
 		}
 	}
-	if !bytes.Contains(clear, []byte(`bob:*** refused for ***`)) {
+	if !bytes.Contains(clear, []byte(`robert-7f3a9c:*** refused for ***`)) {
 		t.Errorf("the failed step's message is not masked: %s", clear)
 	}
-	for _, v := range []string{"tok-9f8e7d", "pw-1a2b3c", "bob"} {
+	for _, v := range []string{"tok-9f8e7d", "pw-1a2b3c", "robert-7f3a9c"} {
 		if bytes.Contains(allJournaled(t, mem, ex.ID), []byte(v)) {
 			t.Errorf("the backend holds %q in clear", v)
 		}
