@@ -64,7 +64,8 @@ func (a *app) check() error {
 	}
 	var results []checkResult
 	skipped := map[string]int{}
-	j, err := a.openJournal(false)
+	// Read-only: a SQLite journal is opened so it cannot be written.
+	j, err := a.openReader()
 	switch {
 	case err == errNoJournal:
 	case err != nil:
