@@ -208,6 +208,8 @@ finished execution.`,
 			flags: []flagSpec{flagJSON}, run: (*app).cancel},
 		testCommand,
 		checkCommand,
+		pruneCommand,
+		vacuumCommand,
 		&command{name: "schema", usage: "schema", minArgs: 0, maxArgs: 0,
 			summary: "print the workflow definition JSON Schema",
 			help: `Prints the JSON Schema of workflow files, for editors: put

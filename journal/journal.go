@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -317,7 +318,57 @@ type Journal interface {
 	// is none; ErrNotRoot (wrapped in a *NotRootError) for a child.
 	RequestCancel(ctx context.Context, id string) (*Execution, error)
 
+	// Prune deletes, in one short transaction, up to r.Limit finished root
+	// executions (COMPLETED, FAILED or CANCELLED, or r.States) whose record
+	// was last updated (they finished) before r.FinishedBefore, with their
+	// children and every event and lease of theirs. A root whose tree
+	// holds an unfinished execution is never touched. Callers loop until
+	// a call prunes no root, so a large prune never holds the writer long.
+	// Their ids may then be used again.
+	Prune(ctx context.Context, r PruneRequest) (PruneResult, error)
+
 	Close() error
+}
+
+// PruneRequest selects the finished roots one Prune call deletes.
+type PruneRequest struct {
+	FinishedBefore time.Time
+	// States are the finished states to prune; empty means all three.
+	// Others are ignored: an open execution is never pruned.
+	States []State
+	// Limit caps the roots of this call; ≤ 0 means DefaultPruneBatch.
+	Limit int
+}
+
+// PruneResult counts what one Prune call deleted.
+type PruneResult struct {
+	Roots      int // root executions
+	Executions int // roots and their children
+	Events     int
+}
+
+// DefaultPruneBatch is how many roots one Prune call deletes unless told:
+// small enough that the transaction is short next to the appends of
+// running executions waiting on the same writer.
+const DefaultPruneBatch = 100
+
+// PruneStates returns the finished states r selects, in a stable order.
+func (r PruneRequest) PruneStates() []State {
+	var out []State
+	for _, st := range []State{Completed, Failed, Cancelled} {
+		if len(r.States) == 0 || slices.Contains(r.States, st) {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// PruneLimit is r.Limit, or DefaultPruneBatch when it is not positive.
+func (r PruneRequest) PruneLimit() int {
+	if r.Limit <= 0 {
+		return DefaultPruneBatch
+	}
+	return r.Limit
 }
 
 // BusyError says who holds a lease.

@@ -65,6 +65,7 @@ var cases = []struct {
 	{"ClaimOrder", testClaimOrder},
 	{"ClaimConcurrent", testClaimConcurrent},
 	{"RequestCancel", testRequestCancel},
+	{"Prune", testPrune},
 	{"LabelsActorLastSeq", testLabelsActorLastSeq},
 	{"ConcurrentSameExecutionSerialized", testConcurrentSameSerialized},
 	{"ConcurrentSameExecutionOptimistic", testConcurrentSameOptimistic},

@@ -489,6 +489,58 @@ func (j *Journal) RequestCancel(ctx context.Context, id string) (*journal.Execut
 	return copyExecution(&r.exec), nil
 }
 
+// Prune implements journal.Journal: the oldest finished roots first.
+func (j *Journal) Prune(ctx context.Context, r journal.PruneRequest) (journal.PruneResult, error) {
+	var res journal.PruneResult
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return res, ErrClosed
+	}
+	states := r.PruneStates()
+	open := map[string]bool{} // roots whose tree holds an unfinished execution
+	for _, rec := range j.execs {
+		if !rec.exec.State.Finished() {
+			open[rec.exec.RootID] = true
+		}
+	}
+	var roots []*journal.Execution
+	for id, rec := range j.execs {
+		e := &rec.exec
+		if e.RootID == id && !open[id] && slices.Contains(states, e.State) && e.UpdatedAt.Before(r.FinishedBefore) {
+			roots = append(roots, e)
+		}
+	}
+	slices.SortFunc(roots, func(a, b *journal.Execution) int {
+		if c := a.UpdatedAt.Compare(b.UpdatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	if len(roots) > r.PruneLimit() {
+		roots = roots[:r.PruneLimit()]
+	}
+	pruned := map[string]bool{}
+	for _, e := range roots {
+		pruned[e.ID] = true
+	}
+	for id, rec := range j.execs {
+		if pruned[rec.exec.RootID] {
+			res.Executions++
+			res.Events += len(rec.events)
+			delete(j.execs, id)
+		}
+	}
+	for id := range pruned {
+		delete(j.leases, id)
+	}
+	res.Roots = len(roots)
+	return res, nil
+}
+
 // Close implements journal.Journal. It drops all data.
 func (j *Journal) Close() error {
 	j.mu.Lock()

@@ -1,0 +1,194 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/sqlite"
+)
+
+// BenchmarkPruneWhileRunning: 100,000 finished executions (4 events each)
+// are pruned from a SQLite journal while 1,000 others run, each appending
+// one step after another. It reports the running executions' step commit
+// latency at p99 before the prune (the baseline) and during it, their
+// ratio, and how long the prune took. -benchtime 1x runs it once.
+func BenchmarkPruneWhileRunning(b *testing.B) {
+	const finished, running = 100_000, 1_000
+	for b.Loop() {
+		path := filepath.Join(b.TempDir(), "loom.db")
+		seedFinished(b, path, finished)
+		j, err := sqlite.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		runners := startRunners(b, ctx, j, running)
+
+		before := runners.measure(2 * time.Second)
+
+		var pruned journal.PruneResult
+		pruneStart := time.Now()
+		done := make(chan struct{})
+		duringC := make(chan []time.Duration)
+		go func() { duringC <- runners.measureUntil(done) }()
+		cutoff := time.Now()
+		for {
+			res, err := j.Prune(ctx, journal.PruneRequest{FinishedBefore: cutoff})
+			if err != nil {
+				b.Fatal(err)
+			}
+			pruned.Roots += res.Roots
+			pruned.Events += res.Events
+			if res.Roots == 0 {
+				break
+			}
+		}
+		pruneTook := time.Since(pruneStart)
+		close(done)
+		during := <-duringC
+		runners.stop()
+		if runners.err != nil {
+			b.Fatal(runners.err)
+		}
+		if pruned.Roots != finished {
+			b.Fatalf("pruned %d roots, want %d", pruned.Roots, finished)
+		}
+		p99b, p99d := p99(before), p99(during)
+		b.ReportMetric(float64(p99b.Microseconds())/1000, "p99-before-ms")
+		b.ReportMetric(float64(p99d.Microseconds())/1000, "p99-during-ms")
+		b.ReportMetric(float64(p99d)/float64(p99b), "p99-ratio")
+		b.ReportMetric(pruneTook.Seconds(), "prune-s")
+		b.ReportMetric(float64(pruned.Events), "events-pruned")
+		j.Close()
+	}
+}
+
+// seedFinished writes n COMPLETED roots of 4 events each straight into a
+// new journal file, in one transaction: what a journal holds after months.
+func seedFinished(b *testing.B, path string, n int) {
+	j, err := sqlite.Open(path) // creates the schema
+	if err != nil {
+		b.Fatal(err)
+	}
+	j.Close()
+	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	old := "2026-01-01T00:00:00.000000000Z"
+	insE, _ := tx.Prepare(`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, definition_hash, created_at, updated_at, last_seq, output)
+		VALUES (?, 'old', 1, 'COMPLETED', ?, '', 'h', ?, ?, 4, '"done"')`)
+	insV, _ := tx.Prepare(`INSERT INTO events (execution_id, seq, path, kind, name, ordinal, data, time) VALUES (?, ?, ?, 'step.completed', 'task:echo', 0, '{"output":1}', ?)`)
+	for i := range n {
+		id := fmt.Sprintf("old-%06d", i)
+		if _, err := insE.Exec(id, id, old, old); err != nil {
+			b.Fatal(err)
+		}
+		for s := 1; s <= 4; s++ {
+			if _, err := insV.Exec(id, s, fmt.Sprintf("s%d", s), old); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// runners are executions that append one step after another, as a running
+// workflow does, recording each commit's latency.
+type runners struct {
+	mu      sync.Mutex
+	lat     []time.Duration
+	quit    chan struct{}
+	wg      sync.WaitGroup
+	errOnce sync.Once
+	err     error
+}
+
+func startRunners(b *testing.B, ctx context.Context, j journal.Journal, n int) *runners {
+	r := &runners{quit: make(chan struct{})}
+	h := journal.Holder{ID: "bench", Host: "bench", PID: 1}
+	for i := range n {
+		id := fmt.Sprintf("run-%04d", i)
+		now := time.Now()
+		l, err := j.CreateHeld(ctx, &journal.Execution{ID: id, Workflow: "live", Version: 1, State: journal.Running,
+			DefinitionHash: "h", CreatedAt: now, UpdatedAt: now}, h, time.Hour)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			var seq int64
+			for step := 0; ; step++ {
+				select {
+				case <-r.quit:
+					return
+				default:
+				}
+				data, _ := json.Marshal(map[string]any{"output": step})
+				start := time.Now()
+				s, err := j.Append(ctx, journal.Append{ExecutionID: id, Token: l.Token, ExpectedSeq: seq,
+					Events: []journal.Event{{Path: fmt.Sprintf("s%d", step), Kind: journal.StepCompleted, Name: "task:echo", Data: data}}})
+				if err != nil {
+					r.errOnce.Do(func() { r.err = err })
+					return
+				}
+				seq = s
+				r.mu.Lock()
+				r.lat = append(r.lat, time.Since(start))
+				r.mu.Unlock()
+			}
+		}()
+	}
+	return r
+}
+
+// take returns the latencies recorded since the last take.
+func (r *runners) take() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.lat
+	r.lat = nil
+	return out
+}
+
+func (r *runners) measure(d time.Duration) []time.Duration {
+	r.take()
+	time.Sleep(d) // a load window, not a wait for a timer: the runners work meanwhile
+	return r.take()
+}
+
+func (r *runners) measureUntil(done <-chan struct{}) []time.Duration {
+	r.take()
+	<-done
+	return r.take()
+}
+
+func (r *runners) stop() {
+	close(r.quit)
+	r.wg.Wait()
+}
+
+func p99(l []time.Duration) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	return s[len(s)*99/100]
+}
