@@ -200,14 +200,22 @@ duration and a short value. --json prints the events.`,
 running no task, and checks it matches what was recorded. Exits 0 when it
 matches, 1 when it does not (each difference is printed).`,
 			flags: []flagSpec{flagJSON}, run: (*app).replay},
-		&command{name: "cancel", usage: "cancel ID [--json]", minArgs: 1, maxArgs: 1,
+		&command{name: "cancel", usage: "cancel ID [--json]\n       loom cancel --state S [--workflow W] [--dry-run]", minArgs: 0, maxArgs: 1,
 			summary: "cancel an execution and run its compensations",
 			help: `Cancels execution ID (and its children): the compensations recorded so far
 run in reverse order and it becomes CANCELLED. Refused (exit 2) for a
-finished execution.`,
-			flags: []flagSpec{flagJSON}, run: (*app).cancel},
+finished execution.
+
+--state S (RUNNING, PAUSED or WAITING) cancels every root execution in that
+state, of --workflow W only if given; --dry-run lists them and cancels
+nothing.`,
+			flags: []flagSpec{{"state", "S", "bulk: cancel every root execution in state S"},
+				{"workflow", "W", "bulk: only executions of workflow W"},
+				{"dry-run", "", "bulk: list what would be cancelled, cancel nothing"}, flagJSON},
+			run: (*app).cancel},
 		testCommand,
 		checkCommand,
+		rerunCommand,
 		pruneCommand,
 		vacuumCommand,
 		&command{name: "schema", usage: "schema", minArgs: 0, maxArgs: 0,

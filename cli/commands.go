@@ -753,6 +753,24 @@ func (a *app) replay() error {
 }
 
 func (a *app) cancel() error {
+	if a.p.has("state") {
+		if len(a.p.args) > 0 {
+			return usagef("--state cancels every execution in that state; it takes no ID")
+		}
+		return a.bulk("cancel", []journal.State{journal.Running, journal.Paused, journal.Waiting}, func(eng *interpreter.Engine, j journal.Journal, id string) (string, error) {
+			if _, err := j.RequestCancel(a.ctx, id); err != nil {
+				return "", err
+			}
+			ex, err := eng.Cancel(a.ctx, id)
+			if err != nil {
+				return "", err
+			}
+			return string(ex.State), nil
+		})
+	}
+	if len(a.p.args) != 1 || a.p.has("dry-run") || a.p.has("workflow") {
+		return usagef("usage: loom cancel ID (or loom cancel --state S [--workflow W] [--dry-run])")
+	}
 	id := a.p.args[0]
 	j, err := a.openForID(id)
 	if err != nil {

@@ -147,6 +147,7 @@ func exitCode(err error) int {
 		errors.Is(err, interpreter.ErrNotPaused),
 		errors.Is(err, interpreter.ErrNonDeterminism),
 		errors.Is(err, interpreter.ErrFinished),
+		errors.Is(err, interpreter.ErrNotRerunnable),
 		errors.Is(err, journal.ErrNotFound),
 		errors.Is(err, journal.ErrExists),
 		errors.Is(err, journal.ErrInvalidID):
@@ -216,7 +217,7 @@ func hintFor(cmd string, err error) string {
 			return ""
 		}
 		return "nothing was written; the journal does not fit that definition"
-	case errors.Is(err, interpreter.ErrFinished):
+	case errors.Is(err, interpreter.ErrFinished), errors.Is(err, interpreter.ErrNotRerunnable):
 		return "nothing was done"
 	case errors.Is(err, journal.ErrUnavailable):
 		if errors.As(err, new(*outageError)) {

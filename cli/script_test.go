@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"io/fs"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,6 +40,21 @@ func teamTasks() *interpreter.Registry {
 			return "", interpreter.Errorf("NoName", "greet needs a name")
 		}
 		return "hello, " + in.Name, nil
+	})
+	// count appends its input to the file "calls" in the working
+	// directory and returns it (fails with Boom for "fail"): scripts count
+	// which tasks ran.
+	interpreter.Register(reg, "count", func(ctx context.Context, in string) (string, error) {
+		if in == "fail" {
+			return "", interpreter.Errorf("Boom", "count was told to fail")
+		}
+		f, err := os.OpenFile("calls", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		_, err = fmt.Fprintln(f, in)
+		return in, err
 	})
 	return reg
 }

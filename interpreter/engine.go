@@ -408,15 +408,9 @@ func pauseList(ps []Pause) string {
 // catalogFor returns the catalog an execution runs on: the pinned one, or
 // the one its last upgrade recorded.
 func (e *Engine) catalogFor(root *journal.Execution, events []journal.Event) (*definition.Catalog, error) {
-	src, hash := root.Definition, root.DefinitionHash
-	for _, ev := range events {
-		if ev.Kind == journal.DefinitionUpgraded {
-			u, err := journal.DecodeData[journal.DefinitionUpgradedData](ev)
-			if err != nil {
-				return nil, err
-			}
-			src, hash = []byte(u.Definition), u.Hash
-		}
+	src, hash, err := pinnedOf(root, events)
+	if err != nil {
+		return nil, err
 	}
 	if c, ok := e.pinned.Load(hash); ok {
 		return c.(*definition.Catalog), nil
@@ -427,6 +421,22 @@ func (e *Engine) catalogFor(root *journal.Execution, events []journal.Event) (*d
 	}
 	e.pinned.Store(hash, cat)
 	return cat, nil
+}
+
+// pinnedOf is the definition a root runs on: the one pinned at its start,
+// or the last an upgrade recorded.
+func pinnedOf(root *journal.Execution, events []journal.Event) (src []byte, hash string, err error) {
+	src, hash = root.Definition, root.DefinitionHash
+	for _, ev := range events {
+		if ev.Kind == journal.DefinitionUpgraded {
+			u, err := journal.DecodeData[journal.DefinitionUpgradedData](ev)
+			if err != nil {
+				return nil, "", err
+			}
+			src, hash = []byte(u.Definition), u.Hash
+		}
+	}
+	return src, hash, nil
 }
 
 // Get returns an execution's record.

@@ -393,3 +393,8 @@ func itoa(n int) string {
 // step event and is kept apart from the list above so backends need not
 // know it.
 const DefinitionUpgraded EventKind = "definition.upgraded"
+
+// RerunOf is the first event of an execution started by a rerun, at path
+// "": it links to the execution it reuses the outcomes of. Data:
+// RerunOfData.
+const RerunOf EventKind = "rerun.of"

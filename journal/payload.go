@@ -141,3 +141,14 @@ func decode(kind EventKind, data json.RawMessage, v any) error {
 	}
 	return nil
 }
+
+// RerunOfData is the data of a RerunOf event.
+type RerunOfData struct {
+	// ExecutionID is the rerun execution.
+	ExecutionID string `json:"execution_id"`
+	// From is the path the rerun runs live from ("" : everything recorded
+	// was reused).
+	From string `json:"from"`
+	// Reused counts the events copied from it.
+	Reused int `json:"reused"`
+}
