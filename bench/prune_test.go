@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -15,13 +16,19 @@ import (
 	"github.com/loomwork/loom/journal/sqlite"
 )
 
+var (
+	pruneFinished = flag.Int("prune.finished", 100_000, "BenchmarkPruneWhileRunning: finished executions to prune")
+	pruneRunning  = flag.Int("prune.running", 1_000, "BenchmarkPruneWhileRunning: executions running meanwhile")
+	pruneBatch    = flag.Int("prune.batch", journal.DefaultPruneBatch, "BenchmarkPruneWhileRunning: roots per Prune call")
+)
+
 // BenchmarkPruneWhileRunning: 100,000 finished executions (4 events each)
 // are pruned from a SQLite journal while 1,000 others run, each appending
 // one step after another. It reports the running executions' step commit
 // latency at p99 before the prune (the baseline) and during it, their
 // ratio, and how long the prune took. -benchtime 1x runs it once.
 func BenchmarkPruneWhileRunning(b *testing.B) {
-	const finished, running = 100_000, 1_000
+	finished, running := *pruneFinished, *pruneRunning
 	for b.Loop() {
 		path := filepath.Join(b.TempDir(), "loom.db")
 		seedFinished(b, path, finished)
@@ -41,7 +48,7 @@ func BenchmarkPruneWhileRunning(b *testing.B) {
 		go func() { duringC <- runners.measureUntil(done) }()
 		cutoff := time.Now()
 		for {
-			res, err := j.Prune(ctx, journal.PruneRequest{FinishedBefore: cutoff})
+			res, err := j.Prune(ctx, journal.PruneRequest{FinishedBefore: cutoff, Limit: *pruneBatch})
 			if err != nil {
 				b.Fatal(err)
 			}
