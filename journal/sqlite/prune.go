@@ -62,7 +62,7 @@ func (w *writer) prune(r journal.PruneRequest) (journal.PruneResult, error) {
 			sql string
 			n   *int
 		}{
-			{`DELETE FROM events WHERE execution_id IN (SELECT id FROM executions WHERE root_id = ?)`, &res.Events},
+			{`DELETE FROM events WHERE ek IN (SELECT ek FROM executions WHERE root_id = ?)`, &res.Events},
 			{`DELETE FROM leases WHERE root_id = ?`, nil},
 			{`DELETE FROM executions WHERE root_id = ?`, &res.Executions},
 		} {
