@@ -207,6 +207,11 @@ func (x *exec) deadline() time.Time {
 // walkSteps runs the workflow's steps and evaluates its output.
 func (x *exec) walkSteps(ctx context.Context) (any, error) {
 	sc := &scope{steps: map[string]any{}, vars: x.vars}
+	if n := len(x.wf.Steps); n > 0 {
+		if last := x.wf.Steps[n-1]; last.Kind == definition.KindTask && last.Compensate == nil {
+			x.h.holdPath = join("", last.Key)
+		}
+	}
 	out, err := x.runSteps(ctx, sc, x.wf.Steps, "")
 	if rs, ok := err.(*returnSignal); ok {
 		// `return` gives the workflow's output; `output` is not evaluated.
@@ -355,7 +360,13 @@ func (x *exec) finish(oc outcome) error {
 	var evs []journal.Event
 	switch st {
 	case journal.Running:
-		return nil // interrupted: the record stays RUNNING for whoever resumes it
+		// Interrupted: the record stays RUNNING for whoever resumes it. A
+		// last task's result held for the finish is written now, so that
+		// the task does not run again.
+		if x.h.held {
+			return x.h.flush()
+		}
+		return nil
 	case journal.Completed, journal.Failed, journal.Cancelled:
 		if x.rec.State == st && x.rec.State.Finished() {
 			return nil

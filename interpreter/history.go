@@ -49,6 +49,13 @@ type history struct {
 
 	mu    sync.Mutex
 	calls map[string]int // builtin calls so far in this walk, per path
+
+	// holdPath is the path of the workflow's last top-level step when it
+	// is a task: its result may wait for the commit that finishes the
+	// execution (hold), as nothing runs after it but the output
+	// expression, which has no effect. held says a result is waiting.
+	holdPath string
+	held     bool
 }
 
 // events is an execution's journal indexed by (path, kind), in Ordinal
@@ -212,6 +219,24 @@ func (h *history) write(evs ...journal.Event) error {
 func (h *history) complete(path, name string, out any, started time.Time) error {
 	return h.write(journal.Event{Path: path, Kind: journal.StepCompleted, Name: name,
 		Data: journal.StepCompletedData{Output: encodeJSON(out), StartedAt: started}.Encode()})
+}
+
+// completeLast records the completion of the step at path like complete,
+// except that the result of the workflow's last top-level task (holdPath)
+// is queued to ride with the next write — the one that finishes the
+// execution — instead of a commit of its own: a lone execution of n tasks
+// costs n+1 commits, not n+2. A crash before that commit runs the task
+// again on resume, as a crash between its effect and its commit would.
+func (h *history) completeLast(path, ap, name string, out any, started time.Time) error {
+	if !h.live || path != h.holdPath || h.holdPath == "" {
+		return h.complete(ap, name, out, started)
+	}
+	ev := journal.Event{Path: ap, Kind: journal.StepCompleted, Name: name, Time: h.now(),
+		Data: journal.StepCompletedData{Output: encodeJSON(out), StartedAt: started}.Encode()}
+	h.app.enqueue(ev)
+	h.note(ev)
+	h.held = true
+	return nil
 }
 
 // fail records the failure of the step named name at path.

@@ -60,7 +60,7 @@ func (x *exec) attempts(ctx context.Context, r *definition.Retry, path, name str
 		started := x.h.now()
 		out, err := run(ctx, ap)
 		if err == nil {
-			if err := x.h.complete(ap, name, out, started); err != nil {
+			if err := x.h.completeLast(path, ap, name, out, started); err != nil {
 				return nil, err
 			}
 			return out, nil
