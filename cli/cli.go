@@ -81,6 +81,9 @@ type app struct {
 	// view is the journal a view command (status, show, list) reads
 	// through, which knows what it could not decrypt.
 	view *sealed.Journal
+	// journalUsed names the journal the command opened ("" before it
+	// opens one), for messages and records.
+	journalUsed string
 }
 
 // command is one loom subcommand.
@@ -101,6 +104,7 @@ var (
 	flagDB    = flagSpec{"db", "PATH", "the journal (default $LOOM_DB, else .loom/loom.db)"}
 	flagJSON  = flagSpec{"json", "", "print JSON instead of text"}
 	flagHelp  = flagSpec{"help", "", "show this help"}
+	flagVerb  = flagSpec{"verbose", "", "say which journal is read (-v)"}
 	flagQuiet = flagSpec{"quiet", "", "print no progress or status on stderr (errors still)"}
 	flagInput = flagSpec{"input", "JSON", "the input as a JSON value"}
 	flagFile  = flagSpec{"input-file", "FILE", "read the input from FILE (- for stdin)"}
@@ -117,7 +121,7 @@ var commands []*command
 func register(cs ...*command) {
 	for _, c := range cs {
 		if !c.local {
-			c.flags = append(c.flags, flagDB)
+			c.flags = append(c.flags, flagDB, flagVerb)
 		}
 		c.flags = append(c.flags, flagHelp)
 		commands = append(commands, c)
@@ -179,7 +183,7 @@ Output and exit status are those of loom run.`,
 			help: `Prints the state of execution ID: its workflow, state, open pauses, output or
 error. Exits 0 whatever the state, 2 for an unknown id.`,
 			flags: []flagSpec{flagJSON}, run: (*app).status},
-		&command{name: "list", usage: "list [--state S] [--workflow W] [--all] [--limit N] [--json]", minArgs: 0, maxArgs: 0,
+		&command{name: "list", usage: "list [--state S] [--workflow W] [--since DURATION] [--all] [--limit N] [--json]", minArgs: 0, maxArgs: 0,
 			summary: "list executions, newest first",
 			help: `Lists executions, newest first, as a table (id, workflow, state, updated):
 the newest 50 unless --limit says otherwise (--limit 0 lists all). Child
@@ -187,13 +191,15 @@ executions (of call and map) are left out unless --all. An absent journal
 lists nothing.`,
 			flags: []flagSpec{{"state", "S", "only executions in state S (RUNNING, PAUSED, WAITING, COMPLETED, FAILED, CANCELLED)"},
 				{"workflow", "W", "only executions of workflow W"}, {"all", "", "include child executions"},
-				{"limit", "N", "list at most N executions (default 50; 0 lists all)"}, flagJSON},
+				{"limit", "N", "list at most N executions (default 50; 0 lists all)"},
+				{"since", "DURATION", "only executions created in the last DURATION (1h, 7d) or since an RFC 3339 time"}, flagJSON},
 			run: (*app).list},
-		&command{name: "show", usage: "show ID [--json]", minArgs: 1, maxArgs: 1,
+		&command{name: "show", usage: "show ID [--full] [--json]", minArgs: 1, maxArgs: 1,
 			summary: "print an execution's journal as a timeline",
 			help: `Prints the journal of execution ID as a timeline: time, step path, event,
-duration and a short value. --json prints the events.`,
-			flags: []flagSpec{flagJSON}, run: (*app).show},
+duration and the value, cut to fit a line unless --full; then the child
+executions (of call and map) with their ids. --json prints the events whole.`,
+			flags: []flagSpec{{"full", "", "show whole values, not cut"}, flagJSON}, run: (*app).show},
 		&command{name: "replay", usage: "replay ID [--json]", minArgs: 1, maxArgs: 1,
 			summary: "re-derive an execution from its journal and check it",
 			help: `Re-derives the outcome of execution ID from its definition and journal alone,
@@ -252,6 +258,8 @@ func (a *app) dispatch(args []string) int {
 	case "-h", "--help", "-help":
 		a.usage(a.stdout)
 		return ExitOK
+	case "--version", "-version":
+		name = "version"
 	}
 	a.cmd = lookupCommand(name)
 	if a.cmd == nil {
@@ -303,7 +311,11 @@ func (a *app) fail(err error) int {
 	if _, ok := err.(*problemsError); ok && a.cmd != nil && a.cmd.name == "validate" {
 		return exitCode(err) // validate already printed every problem
 	}
-	if h := hint(a.prog(), cmd, err); h != "" {
+	h := hint(a.prog(), cmd, err)
+	if a.journalUsed != "" && (errors.Is(err, interpreter.ErrNotFound) || errors.Is(err, journal.ErrNotFound)) {
+		h = "looked in the journal " + a.journalUsed + " (--db or $LOOM_DB names another); `" + a.prog() + " list` shows its executions"
+	}
+	if h != "" {
 		msg += "; " + h
 	}
 	fmt.Fprintln(a.stderr, prefix+safe(oneLine(msg)))
@@ -401,11 +413,18 @@ func upperFirst(s string) string {
 
 // suggest returns the command closest to a mistyped name, if any is close.
 func suggest(name string) string {
-	best, bestD := "", 3
 	names := make([]string, 0, len(commands))
 	for _, c := range commands {
 		names = append(names, c.name)
 	}
+	return closest(name, names)
+}
+
+// closest returns the name nearest to a mistyped one (at most two edits
+// away, and fewer than the word's length), or "".
+func closest(name string, names []string) string {
+	best, bestD := "", min(3, len(name))
+	names = append([]string(nil), names...)
 	sort.Strings(names)
 	for _, n := range names {
 		if d := distance(name, n); d < bestD {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -107,6 +108,26 @@ func (a *app) dbPath() string {
 	return defaultDB
 }
 
+// journalName is how messages name the journal: the SQLite file's
+// absolute path (a relative one depends on the working directory, which is
+// what confuses), or the PostgreSQL URL without its password.
+func (a *app) journalName() string {
+	db := a.dbPath()
+	if isPostgresURL(db) {
+		if u, err := url.Parse(db); err == nil {
+			if _, ok := u.User.Password(); ok {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			}
+			return u.Redacted()
+		}
+		return "postgres://…"
+	}
+	if abs, err := filepath.Abs(db); err == nil {
+		return abs
+	}
+	return db
+}
+
 // isPostgresURL reports whether a --db value names a PostgreSQL database
 // (postgres://… or postgresql://…) rather than a SQLite file.
 func isPostgresURL(db string) bool {
@@ -122,6 +143,7 @@ var errNoJournal = errors.New("no journal")
 // process holds the write lock. An absent file is errNoJournal.
 func (a *app) openReader() (journal.Journal, error) {
 	path := a.dbPath()
+	a.noteJournal()
 	if isPostgresURL(path) {
 		return a.openJournal(false)
 	}
@@ -141,11 +163,24 @@ func (a *app) openReader() (journal.Journal, error) {
 	return a.sealJournal(j)
 }
 
+// noteJournal records which journal the command reads, for the messages
+// and records that name it, and says so on stderr with --verbose.
+func (a *app) noteJournal() {
+	if a.journalUsed != "" {
+		return
+	}
+	a.journalUsed = a.journalName()
+	if a.p.has("verbose") {
+		fmt.Fprintf(a.stderr, "%s: journal %s\n", a.prog(), a.journalUsed)
+	}
+}
+
 // openJournal opens the journal. Commands that only read or continue
 // executions pass create=false: an absent file is errNoJournal and nothing
 // is created. run creates the file and its directory on first use.
 func (a *app) openJournal(create bool) (journal.Journal, error) {
 	path := a.dbPath()
+	a.noteJournal()
 	if isPostgresURL(path) {
 		j, err := postgres.Open(a.ctx, path)
 		if err != nil {
@@ -268,7 +303,7 @@ func (a *app) openForID(id string) (journal.Journal, error) {
 
 func (a *app) noJournalFor(id string) error {
 	return &cliError{kind: kindRefused,
-		msg:  fmt.Sprintf("no execution with id %q: there is no journal at %s", id, a.dbPath()),
+		msg:  fmt.Sprintf("no execution with id %q: there is no journal at %s", id, a.journalName()),
 		hint: "pass --db or set $LOOM_DB to the journal that holds it"}
 }
 
@@ -556,7 +591,7 @@ func (a *app) resumeDue() error {
 			fmt.Fprintf(a.stderr, "%s resume: execution %s: %s\n", a.prog(), safe(ex.ID), safe(oneLine(err.Error())))
 			continue
 		}
-		records = append(records, recordOf(got))
+		records = append(records, a.recordOf(got))
 		if !a.p.has("quiet") {
 			a.statusLine(got)
 		}
@@ -609,7 +644,7 @@ func (a *app) status() error {
 		return err
 	}
 	if a.p.has("json") {
-		return a.printJSON(recordOf(ex))
+		return a.printJSON(a.recordOf(ex))
 	}
 	a.printStatus(ex)
 	return nil
@@ -644,17 +679,22 @@ func (a *app) list() error {
 	if limit > 0 {
 		f.Limit = limit + 1 // one more tells whether some were left out
 	}
+	since, err := a.since()
+	if err != nil {
+		return err
+	}
 	var exs []*interpreter.Execution
 	var damaged *journal.DamagedRowsError // listed after what could be read
 	j, err := a.openReader()
 	switch {
 	case err == errNoJournal:
+		a.journalUsed = ""
 	case err != nil:
 		return err
 	default:
 		defer a.closeJournal(j)
 		eng, _ := a.engine(nil, j)
-		exs, err = eng.List(a.ctx, f)
+		exs, err = listSince(a, eng, f, since)
 		if err != nil && !errors.As(err, &damaged) {
 			return err
 		}
@@ -666,7 +706,7 @@ func (a *app) list() error {
 	if a.p.has("json") {
 		out := make([]record, 0, len(exs))
 		for _, ex := range exs {
-			out = append(out, recordOf(ex))
+			out = append(out, a.recordOf(ex))
 		}
 		if err := a.printJSON(out); err != nil {
 			return err
@@ -686,6 +726,52 @@ func (a *app) list() error {
 // defaultListLimit is how many executions `loom list` shows without
 // --limit: a screenful, and a journal of millions answers at once.
 const defaultListLimit = 50
+
+// since reads --since: a duration back from now (1h, 7d) or an RFC 3339
+// time; zero without the flag.
+func (a *app) since() (time.Time, error) {
+	v := a.p.get("since")
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := builtins.ParseDuration(v); err == nil && d > 0 {
+		return time.Now().Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, usagef("--since wants a duration back from now (90m, 7d) or an RFC 3339 time (2026-01-02T15:04:05Z); got %q", v)
+}
+
+// listSince lists the executions of f created at or after since (all of
+// f's when since is zero), newest first: it pages through the journal with
+// cursors until it reaches an older execution or f.Limit records.
+func listSince(a *app, eng *interpreter.Engine, f journal.Filter, since time.Time) ([]*interpreter.Execution, error) {
+	if since.IsZero() {
+		return eng.List(a.ctx, f)
+	}
+	want := f.Limit
+	const page = 200
+	f.Limit = page
+	var out []*interpreter.Execution
+	for {
+		exs, err := eng.List(a.ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, ex := range exs {
+			if ex.CreatedAt.Before(since) || (want > 0 && len(out) == want) {
+				return out, nil
+			}
+			out = append(out, ex)
+		}
+		if len(exs) < page {
+			return out, nil
+		}
+		last := exs[len(exs)-1]
+		f.After = journal.CursorAt(&journal.Execution{ID: last.ID, CreatedAt: last.CreatedAt})
+	}
+}
 
 func (a *app) show() error {
 	id := a.p.args[0]
@@ -709,7 +795,13 @@ func (a *app) show() error {
 		}
 		return a.printJSON(out)
 	}
-	a.printTimeline(ex, evs)
+	children, err := eng.List(a.ctx, journal.Filter{ParentID: id})
+	if err != nil {
+		return err
+	}
+	// oldest first, as in the timeline
+	sort.SliceStable(children, func(i, j int) bool { return children[i].CreatedAt.Before(children[j].CreatedAt) })
+	a.printTimeline(ex, evs, children)
 	return nil
 }
 
@@ -736,7 +828,7 @@ func (a *app) replay() error {
 			diff = []string{}
 		}
 		if err := a.printJSON(map[string]any{"id": id, "match": res.Match, "diff": diff,
-			"recorded": recordOf(res.Recorded), "derived": recordOf(res.Derived)}); err != nil {
+			"recorded": a.recordOf(res.Recorded), "derived": a.recordOf(res.Derived)}); err != nil {
 			return err
 		}
 	} else if res.Match {
@@ -796,7 +888,7 @@ func (a *app) cancel() error {
 		return err
 	}
 	if a.p.has("json") {
-		if err := a.printJSON(recordOf(ex)); err != nil {
+		if err := a.printJSON(a.recordOf(ex)); err != nil {
 			return err
 		}
 	}
@@ -839,7 +931,7 @@ func leaseHolder(ctx context.Context, j journal.Journal, id string) string {
 // the state and what to do next.
 func (a *app) report(ex *interpreter.Execution) error {
 	if a.p.has("json") {
-		if err := a.printJSON(recordOf(ex)); err != nil {
+		if err := a.printJSON(a.recordOf(ex)); err != nil {
 			return err
 		}
 	} else if ex.State == journal.Completed {

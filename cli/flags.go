@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"strings"
 )
 
@@ -51,7 +52,11 @@ func parseArgs(cmd string, specs []flagSpec, args []string) (parsed, error) {
 			if cmd == "" {
 				return p, usagef("unknown flag %s", a)
 			}
-			return p, usagef("unknown flag %s for loom %s", flagOf(a), cmd)
+			msg := fmt.Sprintf("unknown flag %s for loom %s", flagOf(a), cmd)
+			if s := closestFlag(specs, name); s != "" {
+				msg += fmt.Sprintf(" (did you mean --%s?)", s)
+			}
+			return p, usagef("%s", msg)
 		}
 		if spec.arg == "" {
 			if hasValue {
@@ -80,6 +85,15 @@ func parseArgs(cmd string, specs []flagSpec, args []string) (parsed, error) {
 	return p, nil
 }
 
+// closestFlag returns the flag of specs nearest to a mistyped name, or "".
+func closestFlag(specs []flagSpec, name string) string {
+	names := make([]string, 0, len(specs))
+	for _, s := range specs {
+		names = append(names, s.name)
+	}
+	return closest(name, names)
+}
+
 func flagOf(a string) string {
 	if k := strings.IndexByte(a, '='); k >= 0 {
 		return a[:k]
@@ -88,9 +102,19 @@ func flagOf(a string) string {
 }
 
 func lookupFlag(specs []flagSpec, name string) (flagSpec, bool) {
-	if name == "h" {
+	switch name {
+	case "h":
 		name = "help"
+	case "v":
+		// -v is --verbose, unless the command has a -v of its own
+		if _, ok := find(specs, "v"); !ok {
+			name = "verbose"
+		}
 	}
+	return find(specs, name)
+}
+
+func find(specs []flagSpec, name string) (flagSpec, bool) {
 	for _, s := range specs {
 		if s.name == name {
 			return s, true

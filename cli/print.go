@@ -27,6 +27,16 @@ type record struct {
 	UpdatedAt time.Time           `json:"updated_at"`
 	// WakeAt is set while the execution waits on a timer.
 	WakeAt *time.Time `json:"wake_at,omitempty"`
+	// Journal names the journal the record was read from (SQLite file or
+	// PostgreSQL URL without password): an id means nothing without it.
+	Journal string `json:"journal,omitempty"`
+}
+
+// recordOf is ex's record, naming the journal it was read from.
+func (a *app) recordOf(ex *interpreter.Execution) record {
+	r := recordOf(ex)
+	r.Journal = a.journalUsed
+	return r
 }
 
 func recordOf(ex *interpreter.Execution) record {
@@ -273,7 +283,14 @@ const timeLayout = "2006-01-02 15:04:05.000"
 
 func (a *app) printList(exs []*interpreter.Execution) {
 	if len(exs) == 0 {
-		fmt.Fprintf(a.stderr, "%s: no executions\n", a.prog())
+		switch {
+		case a.journalUsed == "":
+			fmt.Fprintf(a.stderr, "%s: no executions: there is no journal at %s (--db or $LOOM_DB names another)\n", a.prog(), a.journalName())
+		case a.p.has("state") || a.p.has("workflow") || a.p.has("since"):
+			fmt.Fprintf(a.stderr, "%s: no executions match in the journal %s\n", a.prog(), a.journalUsed)
+		default:
+			fmt.Fprintf(a.stderr, "%s: no executions in the journal %s\n", a.prog(), a.journalUsed)
+		}
 		return
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
@@ -284,8 +301,13 @@ func (a *app) printList(exs []*interpreter.Execution) {
 	tw.Flush()
 }
 
-// printTimeline prints the journal: time, path, event, duration, value.
-func (a *app) printTimeline(ex *interpreter.Execution, evs []journal.Event) {
+// printTimeline prints the journal: time, path, event, duration, value
+// (cut to fit a line unless --full), then the execution's children.
+func (a *app) printTimeline(ex *interpreter.Execution, evs []journal.Event, children []*interpreter.Execution) {
+	width := 60
+	if a.p.has("full") {
+		width = 0
+	}
 	fmt.Fprintf(a.stdout, "execution %s of %s (version %d): %s, created %s\n", safe(ex.ID), safe(ex.Workflow), ex.Version, safe(string(ex.State)), ex.CreatedAt.UTC().Format(timeLayout))
 	if len(evs) == 0 {
 		fmt.Fprintln(a.stdout, "(no events)")
@@ -303,7 +325,7 @@ func (a *app) printTimeline(ex *interpreter.Execution, evs []journal.Event) {
 		if ev.Name != "" && ev.Name != string(ev.Kind) {
 			event += " " + ev.Name
 		}
-		dur, val := eventSummary(ev)
+		dur, val := eventSummary(ev, width)
 		switch {
 		case ev.Kind == journal.PauseOpened:
 			opened[ev.Path] = ev.Time
@@ -313,11 +335,23 @@ func (a *app) printTimeline(ex *interpreter.Execution, evs []journal.Event) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ev.Time.UTC().Format(timeLayout), safe(path), safe(event), dur, safe(val))
 	}
 	tw.Flush()
+	if len(children) == 0 {
+		return
+	}
+	fmt.Fprintf(a.stdout, "\nchildren (%s show ID for each one's journal):\n", a.prog())
+	tw = tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tWORKFLOW\tSTATE\tUPDATED")
+	for _, c := range children {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", safe(c.ID), safe(c.Workflow), safe(string(c.State)), c.UpdatedAt.UTC().Format(timeLayout))
+	}
+	tw.Flush()
 }
 
 // eventSummary returns an event's duration (when it records a start) and a
 // short rendering of its value.
-func eventSummary(ev journal.Event) (dur, val string) {
+// eventSummary is an event's duration and value for the timeline; values
+// are cut to n characters (n = 0: whole).
+func eventSummary(ev journal.Event, n int) (dur, val string) {
 	var d map[string]any
 	if len(ev.Data) > 0 {
 		_ = json.Unmarshal(ev.Data, &d)
@@ -327,14 +361,13 @@ func eventSummary(ev journal.Event) (dur, val string) {
 			dur = roundDuration(ev.Time.Sub(t)).String()
 		}
 	}
-	const n = 60
 	switch ev.Kind {
 	case journal.StepCompleted:
 		val = compact(d["output"], n)
 	case journal.StepFailed:
 		if e, ok := d["error"].(map[string]any); ok {
 			val = fmt.Sprintf("%v: %v", e["type"], e["message"])
-			if r := []rune(val); len(r) > n {
+			if r := []rune(val); n > 0 && len(r) > n {
 				val = string(r[:n-1]) + "…"
 			}
 		} else {
