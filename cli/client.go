@@ -303,7 +303,7 @@ func (a *app) remoteStatus() error {
 		if a.p.has("json") {
 			return a.printJSON(recordOf(ex))
 		}
-		a.printStatus(ex)
+		a.printStatus(ex, nil) // the server reports its holder in waiting_on
 		return nil
 	})
 }
@@ -420,7 +420,7 @@ func (a *app) remoteShow() error {
 			}
 			return a.printJSON(out)
 		}
-		a.printTimeline(ex, evs)
+		a.printTimeline(ex, evs, nil) // the API lists children separately (parent_id=)
 		return nil
 	})
 }

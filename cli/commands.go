@@ -643,11 +643,44 @@ func (a *app) status() error {
 	if err != nil {
 		return err
 	}
-	if a.p.has("json") {
-		return a.printJSON(a.recordOf(ex))
+	var lease *journal.Lease
+	if ex.State == journal.Running {
+		if lease, err = a.leaseOf(id); err != nil {
+			return err
+		}
 	}
-	a.printStatus(ex)
+	if a.p.has("json") {
+		r := a.recordOf(ex)
+		if lease != nil && lease.Holder.Host != "" {
+			r.Holder = &holderJSON{Host: lease.Holder.Host, PID: lease.Holder.PID, Expires: lease.Expires.UTC(),
+				Gone: interpreter.HolderGone(lease.Holder)}
+		}
+		return a.printJSON(r)
+	}
+	a.printStatus(ex, lease)
 	return nil
+}
+
+// leaseOf reads the lease on the root of execution id, nil when nobody
+// holds it.
+func (a *app) leaseOf(id string) (*journal.Lease, error) {
+	j, err := a.openReader()
+	if err != nil {
+		return nil, err
+	}
+	defer a.closeJournal(j)
+	rec, err := j.Get(a.ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	l, err := j.LeaseOf(a.ctx, rec.RootID)
+	if errors.Is(err, journal.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &l, nil
 }
 
 var states = []journal.State{journal.Running, journal.Paused, journal.Waiting, journal.Completed, journal.Failed, journal.Cancelled}
@@ -938,6 +971,9 @@ func (a *app) report(ex *interpreter.Execution) error {
 		if err := a.printJSON(ex.Output); err != nil {
 			return err
 		}
+	} else if a.p.has("quiet") && (ex.State == journal.Paused || ex.State == journal.Waiting) {
+		// so that ID=$(loom run … --quiet) has the id to resume
+		fmt.Fprintln(a.stdout, ex.ID)
 	}
 	// A failure is an error: it is reported even with --quiet.
 	if !a.p.has("quiet") || ex.State == journal.Failed {

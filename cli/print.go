@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,6 +31,17 @@ type record struct {
 	// Journal names the journal the record was read from (SQLite file or
 	// PostgreSQL URL without password): an id means nothing without it.
 	Journal string `json:"journal,omitempty"`
+	// Holder is the runner holding a RUNNING execution (status --json).
+	Holder *holderJSON `json:"holder,omitempty"`
+}
+
+// holderJSON is the lease holder of a running execution.
+type holderJSON struct {
+	Host    string    `json:"host"`
+	PID     int       `json:"pid"`
+	Expires time.Time `json:"lease_expires"`
+	// Gone: the holder was a process of this host that no longer exists.
+	Gone bool `json:"gone"`
 }
 
 // recordOf is ex's record, naming the journal it was read from.
@@ -120,15 +132,7 @@ func (a *app) statusLine(ex *interpreter.Execution) {
 		} else {
 			fmt.Fprintf(w, "%s: execution %s of %s is paused at %d pauses\n", p, id, wf, len(ps))
 		}
-		for _, pz := range ps {
-			if len(ps) > 1 {
-				fmt.Fprintf(w, "  %s (pause %s)\n", safe(pz.Path), safe(pz.Name))
-			}
-			if pz.Schema != nil {
-				fmt.Fprintf(w, "  payload schema: %s\n", compact(pz.Schema, 300))
-			}
-			fmt.Fprintf(w, "  continue it with: %s\n", a.resumeCommand(ex.ID, pz, len(ps) > 1))
-		}
+		a.printPauses(w, ex, len(ps) > 1)
 	case journal.Waiting:
 		when := "its timer"
 		if !ex.WakeAt.IsZero() {
@@ -153,6 +157,29 @@ func (a *app) command(args ...string) string {
 		parts = append(parts, "--db", shellQuote(safe(a.p.get("db"))))
 	}
 	return strings.Join(parts, " ")
+}
+
+// printPauses prints, for each open pause of ex, its payload schema,
+// deadline and the command that resumes it; named says each pause's path
+// and name first.
+func (a *app) printPauses(w io.Writer, ex *interpreter.Execution, named bool) {
+	ps := sortedPauses(ex.Pauses)
+	for _, pz := range ps {
+		if named {
+			where := ""
+			if pz.ExecutionID != "" {
+				where = " in child " + safe(pz.ExecutionID)
+			}
+			fmt.Fprintf(w, "  %s (pause %s)%s\n", safe(pz.Path), safe(pz.Name), where)
+		}
+		if pz.Schema != nil {
+			fmt.Fprintf(w, "  payload schema: %s\n", compact(pz.Schema, 300))
+		}
+		if pz.Deadline != nil {
+			fmt.Fprintf(w, "  deadline: %s (then it fails with PauseTimeout)\n", pz.Deadline.UTC().Format(timeLayout))
+		}
+		fmt.Fprintf(w, "  continue it with: %s\n", a.resumeCommand(ex.ID, pz, len(ps) > 1))
+	}
 }
 
 func (a *app) resumeCommand(id string, pz interpreter.Pause, several bool) string {
@@ -246,7 +273,7 @@ func describeError(e *interpreter.Error) string {
 	return s
 }
 
-func (a *app) printStatus(ex *interpreter.Execution) {
+func (a *app) printStatus(ex *interpreter.Execution, lease *journal.Lease) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, safe(v)) }
 	row("id", ex.ID)
@@ -269,14 +296,35 @@ func (a *app) printStatus(ex *interpreter.Execution) {
 	if ex.Error != nil {
 		row("error", describeError(ex.Error))
 	}
-	for _, pz := range sortedPauses(ex.Pauses) {
-		v := pz.Path + " (pause " + pz.Name + ")"
-		if pz.ExecutionID != "" {
-			v += " in child " + pz.ExecutionID
-		}
-		row("pause", v)
+	if h := a.holderLine(ex, lease); h != "" {
+		row("holder", h)
 	}
 	tw.Flush()
+	if len(ex.Pauses) > 0 {
+		fmt.Fprintln(a.stdout, "open pauses:")
+		a.printPauses(a.stdout, ex, true)
+	}
+}
+
+// holderLine says who drives a RUNNING execution (pid@host and the lease
+// expiry), and when nobody can, the command that continues it.
+func (a *app) holderLine(ex *interpreter.Execution, lease *journal.Lease) string {
+	if ex.State != journal.Running {
+		return ""
+	}
+	cont := "; `" + a.command("resume", ex.ID) + "` continues it"
+	if lease == nil || lease.Holder.PID == 0 && lease.Holder.Host == "" {
+		return "none: no runner holds it (its runner stopped)" + cont
+	}
+	h := fmt.Sprintf("%d@%s", lease.Holder.PID, lease.Holder.Host)
+	now := time.Now()
+	switch {
+	case interpreter.HolderGone(lease.Holder):
+		return h + ", a process that no longer exists (lease until " + lease.Expires.UTC().Format(timeLayout) + ")" + cont
+	case !lease.Expires.After(now):
+		return h + ", whose lease expired at " + lease.Expires.UTC().Format(timeLayout) + cont
+	}
+	return fmt.Sprintf("%s, lease until %s (%s left)", h, lease.Expires.UTC().Format(timeLayout), roundDuration(lease.Expires.Sub(now)))
 }
 
 const timeLayout = "2006-01-02 15:04:05.000"

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,6 +80,7 @@ func TestScript(t *testing.T) {
 			"waitserver":  cmdWaitServer,
 			"http":        cmdHTTP,
 			"nocleartext": cmdNoClearText,
+			"crashed":     cmdCrashed,
 		},
 	})
 }
@@ -195,4 +197,27 @@ func cmdNoClearText(ts *testscript.TestScript, neg bool, args []string) {
 	if files == 0 {
 		ts.Fatalf("no file under %s", args[0])
 	}
+}
+
+// crashed ID: leaves execution ID as a runner killed with kill -9 leaves
+// it: RUNNING, its lease held by a process of this host that no longer
+// exists.
+func cmdCrashed(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: crashed ID")
+	}
+	ctx := context.Background()
+	gone := exec.Command(os.Args[0], "-test.run=^$")
+	ts.Check(gone.Run())
+	j := openDB(ts)
+	defer j.Close()
+	host, _ := os.Hostname()
+	l, err := j.Acquire(ctx, args[0], journal.Holder{ID: "killed", Host: host, PID: gone.Process.Pid}, time.Minute, 0)
+	ts.Check(err)
+	evs, err := j.Events(ctx, args[0], 0)
+	ts.Check(err)
+	running := journal.Running
+	_, err = j.Append(ctx, journal.Append{ExecutionID: args[0], Token: l.Token, ExpectedSeq: evs[len(evs)-1].Seq,
+		Update: &journal.Update{State: &running}})
+	ts.Check(err)
 }
