@@ -60,6 +60,9 @@ type loader struct {
 	cache      map[string]*compiled
 	incomplete bool // a file could not be read to its end
 	files      int
+	// single is the file Load was given, "" for a directory or Parse: an
+	// unknown call target may be defined in a file beside it.
+	single string
 }
 
 func newLoader(opts []Option) *loader {
@@ -95,6 +98,7 @@ func Load(path string, opts ...Option) (*Catalog, error) {
 			return nil, err
 		}
 		l.file(path, src)
+		l.single = path
 		return l.finish(path)
 	}
 	var files []string
@@ -226,6 +230,43 @@ func (l *loader) finish(path string) (*Catalog, error) {
 	return l.cat, nil
 }
 
+// besideDefiner returns the workflow file in the directory of file (not
+// file itself) that defines a workflow named name, or "". It reads only
+// each document's name: the file is not checked.
+func besideDefiner(file, name string) string {
+	if file == "" {
+		return ""
+	}
+	entries, err := os.ReadDir(filepath.Dir(file))
+	if err != nil {
+		return ""
+	}
+	for _, e := range entries {
+		p := filepath.Join(filepath.Dir(file), e.Name())
+		ext := filepath.Ext(p)
+		if e.IsDir() || (ext != ".yaml" && ext != ".yml") || IsTestFile(p) || filepath.Clean(p) == filepath.Clean(file) {
+			continue
+		}
+		src, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(src))
+		for {
+			var doc struct {
+				Name string `yaml:"name"`
+			}
+			if err := dec.Decode(&doc); err != nil {
+				break
+			}
+			if doc.Name == name {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
 func (l *loader) checkRefs() {
 	l.checkSecrets()
 	var known []string
@@ -239,6 +280,11 @@ func (l *loader) checkRefs() {
 				msg := fmt.Sprintf("unknown workflow %q: no workflow of the catalog has this name", r.call)
 				if s := suggest(r.call, l.cat.names); s != "" {
 					msg = fmt.Sprintf("unknown workflow %q; did you mean %q?", r.call, s)
+				}
+				if f := besideDefiner(l.single, r.call); f != "" {
+					dir := filepath.Dir(l.single) + string(filepath.Separator)
+					msg = fmt.Sprintf("unknown workflow %q: %s beside %s defines it, but only %s was loaded; pass the directory %s to load them together",
+						r.call, filepath.Base(f), filepath.Base(l.single), filepath.Base(l.single), dir)
 				}
 				l.errs.Add(r.pos, msg)
 			}
