@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"sort"
@@ -108,9 +109,34 @@ func cleanEnv() []string {
 	return env
 }
 
+// maxForward bounds the stderr of a successful command that is forwarded
+// (its end is kept).
+const maxForward = 64 << 10
+
+// exec is the exec task: execTask, with a successful command's stderr
+// forwarded to the task set's stderr, each line prefixed with the step's
+// path, so print-debugging works. A failed command's stderr is in its
+// error instead.
+func (s *TaskSet) exec(ctx context.Context, in json.RawMessage) (any, error) {
+	return execTask(ctx, in, func(text string) {
+		path := IdempotencyKey(ctx) // "<execution id>/<path>"; ids hold no "/"
+		if _, p, ok := strings.Cut(path, "/"); ok {
+			path = p
+		}
+		var b strings.Builder
+		for _, line := range strings.Split(text, "\n") {
+			b.WriteString("[" + path + "] " + strings.TrimRight(line, "\r") + "\n")
+		}
+		s.stderrMu.Lock()
+		defer s.stderrMu.Unlock()
+		_, _ = io.WriteString(s.stderr, b.String())
+	})
+}
+
 // execTask runs a command (SPEC §5): the step's `input` on stdin as JSON,
-// stdout back as the output (JSON when it parses, else trimmed text).
-func execTask(ctx context.Context, in json.RawMessage) (any, error) {
+// stdout back as the output (JSON when it parses, else trimmed text). A
+// successful command's stderr, if any, is given to forward.
+func execTask(ctx context.Context, in json.RawMessage, forward func(stderr string)) (any, error) {
 	x, err := parseExecInput(in)
 	if err != nil {
 		return nil, err
@@ -124,9 +150,9 @@ func execTask(ctx context.Context, in json.RawMessage) (any, error) {
 	}
 	var stdout capWriter
 	stdout.max = maxStdout
-	var stderr tailWriter
-	stderr.max = maxStderr
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var stderr, fwd tailWriter
+	stderr.max, fwd.max = maxStderr, maxForward
+	cmd.Stdout, cmd.Stderr = &stdout, io.MultiWriter(&stderr, &fwd)
 	cmd.WaitDelay = execWaitDelay
 	killGroup(cmd)
 
@@ -168,6 +194,9 @@ func execTask(ctx context.Context, in json.RawMessage) (any, error) {
 		value = string(out)
 	}
 	if exitErr == nil {
+		if t := fwd.text(); t != "" && forward != nil {
+			forward(t)
+		}
 		return value, nil
 	}
 	if isJSON {

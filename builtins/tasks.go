@@ -112,7 +112,7 @@ func Standard(opts ...Option) *TaskSet {
 	}
 	s.tasks = map[string]func(context.Context, json.RawMessage) (any, error){
 		"echo": echoTask,
-		"exec": execTask,
+		"exec": s.exec,
 		"http": s.httpTask,
 		"log":  s.logTask,
 	}

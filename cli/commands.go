@@ -134,6 +134,11 @@ func isPostgresURL(db string) bool {
 	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
 }
 
+// errNoCgo: this binary cannot open a SQLite journal (see sqliteBuilt).
+var errNoCgo = &cliError{kind: kindRefused,
+	msg: "this loom was built without cgo (CGO_ENABLED=0, what Go does when it finds no C compiler), so it cannot open a SQLite journal",
+	hint: "install a C compiler (apt install gcc, or xcode-select --install on macOS) and build it again with CGO_ENABLED=1, or pass --db postgres://…"}
+
 // errNoJournal: a reading command found no journal file; it creates none.
 var errNoJournal = errors.New("no journal")
 
@@ -146,6 +151,9 @@ func (a *app) openReader() (journal.Journal, error) {
 	a.noteJournal()
 	if isPostgresURL(path) {
 		return a.openJournal(false)
+	}
+	if !sqliteBuilt {
+		return nil, errNoCgo
 	}
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -187,6 +195,9 @@ func (a *app) openJournal(create bool) (journal.Journal, error) {
 			return nil, fmt.Errorf("cannot open the PostgreSQL journal: %w", err)
 		}
 		return a.sealJournal(j)
+	}
+	if !sqliteBuilt {
+		return nil, errNoCgo
 	}
 	if _, err := os.Stat(path); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {

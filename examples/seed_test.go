@@ -229,7 +229,7 @@ func testPausedStatus(t *testing.T) {
 
 	r = c.loom("status", "day1")
 	r.exit(t, 0)
-	for _, re := range []string{`(?m)^id\s+day1$`, `(?m)^workflow\s+report_review \(version 1\)$`, `(?m)^state\s+PAUSED$`, `(?m)^pause\s+review \(pause review\)$`} {
+	for _, re := range []string{`(?m)^id\s+day1$`, `(?m)^workflow\s+report_review \(version 1\)$`, `(?m)^state\s+PAUSED$`, `(?m)^open pauses:\n  review \(pause review\)$`} {
 		if !regexp.MustCompile(re).MatchString(r.stdout) {
 			t.Errorf("loom status day1 does not match %s:\n%s", re, r.stdout)
 		}

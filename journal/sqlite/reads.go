@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/loomwork/loom/journal"
-	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 // Reads use the pool: in WAL mode each statement sees the last commit, so a
@@ -45,8 +44,7 @@ func scanExecution(s scanner) (*journal.Execution, error) {
 	if err := s.Scan(&e.ID, &e.Workflow, &e.Version, &state, &parent, &e.RootID, &e.ParentPath,
 		&input, &output, &errj, &pauses, &def, &e.DefinitionHash, &wake, &created, &updated,
 		&labels, &e.StartedBy, &e.CancelRequested, &e.Takeovers, &e.LastSeq); err != nil {
-		var se sqlite3.Error
-		if errors.Is(err, sql.ErrNoRows) || errors.As(err, &se) {
+		if errors.Is(err, sql.ErrNoRows) || isSQLiteError(err) {
 			return nil, classify(e.ID, err)
 		}
 		return nil, journal.Damaged(e.ID, err) // a column that does not convert
