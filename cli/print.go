@@ -296,7 +296,8 @@ func (a *app) printStatus(ex *interpreter.Execution, lease *journal.Lease) {
 	if ex.Error != nil {
 		row("error", describeError(ex.Error))
 	}
-	if h := a.holderLine(ex, lease); h != "" {
+	// (a status read through a server has no journal of its own to ask)
+	if h := a.holderLine(ex, lease); h != "" && a.journalUsed != "" {
 		row("holder", h)
 	}
 	tw.Flush()
