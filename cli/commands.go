@@ -136,7 +136,7 @@ func isPostgresURL(db string) bool {
 
 // errNoCgo: this binary cannot open a SQLite journal (see sqliteBuilt).
 var errNoCgo = &cliError{kind: kindRefused,
-	msg: "this loom was built without cgo (CGO_ENABLED=0, what Go does when it finds no C compiler), so it cannot open a SQLite journal",
+	msg:  "this loom was built without cgo (CGO_ENABLED=0, what Go does when it finds no C compiler), so it cannot open a SQLite journal",
 	hint: "install a C compiler (apt install gcc, or xcode-select --install on macOS) and build it again with CGO_ENABLED=1, or pass --db postgres://…"}
 
 // errNoJournal: a reading command found no journal file; it creates none.
