@@ -205,6 +205,9 @@ func hintFor(cmd string, err error) string {
 		return "nothing was run; wait for that runner to finish (a dead runner's lease on this host is taken over at once, elsewhere when it expires)"
 	case errors.Is(err, interpreter.ErrInvalidInput):
 		if cmd == "resume" {
+			if strings.Contains(err.Error(), "--pause") {
+				return "nothing was written" // the message says to name the pause
+			}
 			return "nothing was written; fix the payload and resume again"
 		}
 		return "nothing was started; fix the input and run again"

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -258,13 +260,57 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// stepIndex matches a path's last segment when it is a step without id:
+// "#2", "#2[1]", "#2@3".
+var stepIndex = regexp.MustCompile(`^#(\d+)((?:\[\d+\])?(?:@\d+)?)$`)
+
+// describeStep names the step at path for people, who count from one: a
+// step without id is "the third step (#2)", or "the first step of
+// guard/catch (guard/catch/#0)" when nested; a step with an id is "step
+// ID".
+func describeStep(path string) string {
+	parent, last := "", path
+	if k := strings.LastIndexByte(path, '/'); k >= 0 {
+		parent, last = path[:k], path[k+1:]
+	}
+	m := stepIndex.FindStringSubmatch(last)
+	if m == nil {
+		return "step " + path
+	}
+	n, _ := strconv.Atoi(m[1])
+	what := "the " + ordinal(n+1) + " step"
+	if parent != "" {
+		what += " of " + parent
+	}
+	return what + " (" + path + ")"
+}
+
+// ordinal spells n ≥ 1 as people say it in a list: first … tenth, then 11th.
+func ordinal(n int) string {
+	words := []string{"first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"}
+	if n >= 1 && n <= len(words) {
+		return words[n-1]
+	}
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return strconv.Itoa(n) + suffix
+}
+
 func describeError(e *interpreter.Error) string {
 	if e == nil {
 		return "no error recorded"
 	}
 	s := safe(e.Type)
 	if e.Step != "" {
-		s += " at step " + safe(e.Step)
+		s += " at " + describeStep(safe(e.Step))
 	}
 	s += ": " + safe(oneLine(e.Message))
 	if e.Data != nil {

@@ -217,6 +217,9 @@ func splitTemplate(s string) ([]segment, *scanError) {
 		}
 		end := closeBrace(rs, i+2)
 		if end < 0 {
+			if e := unbalanced(rs, i); e != nil {
+				return nil, e
+			}
 			return nil, &scanError{Off: i, Msg: "unclosed ${: an expression needs a closing } (quote strings that hold \" #\" or \": \")"}
 		}
 		src := string(rs[i+2 : end])
@@ -234,6 +237,32 @@ func splitTemplate(s string) ([]segment, *scanError) {
 		segs = append(segs, segment{Text: text.String()})
 	}
 	return segs, nil
+}
+
+// unbalanced explains a "${" that closeBrace found no end for although a
+// "}" follows it: the brackets inside do not balance (${ foo( }), so the
+// expression's own syntax error, at its column, says what is wrong, not
+// "unclosed ${". nil when no "}" follows or the text parses.
+func unbalanced(rs []rune, i int) *scanError {
+	k := -1
+	for j := len(rs) - 1; j > i+1; j-- {
+		if rs[j] == '}' {
+			k = j
+			break
+		}
+	}
+	if k < 0 {
+		return nil
+	}
+	src := string(rs[i+2 : k])
+	if _, err := parser.Parse(src); err != nil {
+		off, msg := exprErrorOffset(err)
+		if off < 0 {
+			off = 0
+		}
+		return &scanError{Off: i + 2 + off, Msg: fmt.Sprintf("%s in ${%s}", msg, src)}
+	}
+	return nil
 }
 
 // closeBrace finds the "}" closing an expression that starts at rs[i],

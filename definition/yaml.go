@@ -150,6 +150,20 @@ func (s *source) syntaxError(err error, errs *ErrorList) {
 			col = c
 		}
 	}
+	if strings.Contains(msg, "found character that cannot start any token") {
+		if c := strings.IndexByte(text, '\t'); c >= 0 && strings.TrimLeft(text[:c], " ") == "" {
+			errs.Add(s.clamp(p.Line, c+1), "a tab in the indentation: tabs are not allowed for indentation in YAML; indent with spaces")
+			return
+		}
+	}
+	if strings.Contains(msg, "did not find expected") {
+		// yaml.v3 names the line where the enclosing block began; the
+		// fault is usually a later line indented to no enclosing level.
+		if l, c := misindented(s.lines, p.Line-1); l > 0 {
+			errs.Add(s.clamp(l, c), fmt.Sprintf("YAML syntax error: this line is indented %d spaces, which lines up with no enclosing key or list item (%s at line %d)", c-1, msg, p.Line))
+			return
+		}
+	}
 	p = s.clamp(p.Line, col)
 	hint := ""
 	if strings.Contains(msg, "mapping values are not allowed") || strings.Contains(msg, "did not find expected") {
@@ -158,6 +172,37 @@ func (s *source) syntaxError(err error, errs *ErrorList) {
 		}
 	}
 	errs.Add(p, "YAML syntax error: "+msg+hint)
+}
+
+// misindented returns the 1-based line and column of the first line from
+// lines[from] on whose indentation matches no enclosing level (a key
+// dedented too little or too much), or 0, 0. A list item "- x" opens two
+// levels: the dash's and its content's.
+func misindented(lines []string, from int) (int, int) {
+	var levels []int
+	for i := from; i < len(lines); i++ {
+		t := lines[i]
+		body := strings.TrimLeft(t, " ")
+		if body == "" || strings.HasPrefix(body, "#") {
+			continue
+		}
+		ind := len(t) - len(body)
+		popped := false
+		for len(levels) > 0 && ind < levels[len(levels)-1] {
+			levels = levels[:len(levels)-1]
+			popped = true
+		}
+		if popped && (len(levels) == 0 || levels[len(levels)-1] != ind) {
+			return i + 1, ind + 1
+		}
+		if len(levels) == 0 || ind > levels[len(levels)-1] {
+			levels = append(levels, ind)
+		}
+		if strings.HasPrefix(body, "- ") {
+			levels = append(levels, ind+2+len(body[2:])-len(strings.TrimLeft(body[2:], " ")))
+		}
+	}
+	return 0, 0
 }
 
 func firstNonBlank(s string) int {
