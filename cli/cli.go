@@ -84,6 +84,8 @@ type app struct {
 	// journalUsed names the journal the command opened ("" before it
 	// opens one), for messages and records.
 	journalUsed string
+	// viaServer: the command talks to a loom serve (--server), not a journal.
+	viaServer bool
 }
 
 // command is one loom subcommand.
@@ -314,6 +316,9 @@ func (a *app) fail(err error) int {
 	h := hint(a.prog(), cmd, err)
 	if a.journalUsed != "" && (errors.Is(err, interpreter.ErrNotFound) || errors.Is(err, journal.ErrNotFound)) {
 		h = "looked in the journal " + a.journalUsed + " (--db or $LOOM_DB names another); `" + a.prog() + " list` shows its executions"
+		if a.viaServer {
+			h = "asked the server " + a.journalUsed + "; `" + a.prog() + " list` shows its executions"
+		}
 	}
 	if h != "" {
 		msg += "; " + h

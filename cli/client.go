@@ -66,6 +66,7 @@ func (a *app) client() (*client, error) {
 		return nil, usagef("--server %q is not an http:// or https:// URL", raw)
 	}
 	c := &client{a: a, base: raw, token: a.getenv("LOOM_TOKEN")}
+	a.viaServer, a.journalUsed = true, raw // records name the server they came from
 	if c.token != "" && u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
 		return nil, refusef("refusing to send $LOOM_TOKEN over plain http:// to %s; use https://", u.Host)
 	}

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -324,15 +323,6 @@ func unwrapNet(err error) error {
 		return oe.Err
 	}
 	return err
-}
-
-// buildVersion is the module version this binary was built at, for
-// loom_build_info ("devel" for a build from a checkout).
-func buildVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
 }
 
 // fromProxy reports whether r came from one of the --behind-proxy

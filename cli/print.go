@@ -343,7 +343,7 @@ func (a *app) printStatus(ex *interpreter.Execution, lease *journal.Lease) {
 		row("error", describeError(ex.Error))
 	}
 	// (a status read through a server has no journal of its own to ask)
-	if h := a.holderLine(ex, lease); h != "" && a.journalUsed != "" {
+	if h := a.holderLine(ex, lease); h != "" && !a.viaServer {
 		row("holder", h)
 	}
 	tw.Flush()
