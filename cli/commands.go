@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/loomwork/loom/builtins"
+	"github.com/loomwork/loom/clock"
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
@@ -328,8 +329,8 @@ func (a *app) engine(cat *definition.Catalog, j journal.Journal) (*interpreter.E
 	}
 	var pv *progressView
 	if !a.p.has("quiet") && isTerminal(a.stderr) {
-		pv = newProgressView(a.stderr)
-		opts = append(opts, interpreter.WithProgress(pv.update))
+		pv = newProgressView(a.stderr, clock.System{}, 500*time.Millisecond, 100*time.Millisecond)
+		opts = append(opts, interpreter.WithProgress(pv.update), interpreter.WithStepObserver(pv.reached))
 	}
 	return interpreter.New(cat, a.tasks, j, opts...), pv
 }

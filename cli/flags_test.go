@@ -2,11 +2,15 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/loomwork/loom/clock"
+	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/interpreter"
 )
 
@@ -70,8 +74,7 @@ func TestShellQuote(t *testing.T) {
 
 func TestProgressView(t *testing.T) {
 	var b bytes.Buffer
-	v := newProgressView(&b)
-	v.delay, v.every = 0, 0
+	v := newProgressView(&b, clock.System{}, 0, 0)
 	v.update(interpreter.Progress{ExecutionID: "x", Path: "stars", Done: 1, Total: 10})
 	v.update(interpreter.Progress{ExecutionID: "x", Path: "stars", Done: 2, Failed: 1, Total: 10})
 	v.update(interpreter.Progress{ExecutionID: "x", Path: "loop", Done: 4})
@@ -93,8 +96,7 @@ func TestProgressView(t *testing.T) {
 
 	// A step shown only after the delay: quick steps print nothing.
 	b.Reset()
-	v = newProgressView(&b)
-	v.delay = time.Hour
+	v = newProgressView(&b, clock.System{}, time.Hour, 0)
 	v.update(interpreter.Progress{ExecutionID: "x", Path: "quick", Done: 1, Total: 2})
 	v.stop()
 	if b.Len() != 0 {
@@ -104,3 +106,60 @@ func TestProgressView(t *testing.T) {
 		t.Error("a buffer is not a terminal")
 	}
 }
+
+// TestProgressShowsALongStep: a single task that runs long shows its path,
+// kind and seconds, counted by the view's ticker though the engine reports
+// nothing until the task ends; a step inside a map is left to the map's line.
+func TestProgressShowsALongStep(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var b bytes.Buffer
+	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return b.Write(p) })
+	screen := func() string { mu.Lock(); defer mu.Unlock(); return b.String() }
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	v := newProgressView(w, clk, 500*time.Millisecond, 100*time.Millisecond)
+	defer v.stop()
+	v.reached(interpreter.StepEvent{ExecutionID: "x", Path: "prepare", Kind: definition.KindSet})
+	v.reached(interpreter.StepEvent{ExecutionID: "x", Path: "fetch", Kind: definition.KindTask})
+	// tick advances the clock by n redraw intervals, each once the ticker
+	// waits, and returns once the last redraw is drawn (the ticker waits
+	// again).
+	tick := func(n int) {
+		for range n {
+			if err := clk.Waiters(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			clk.Advance(100 * time.Millisecond)
+		}
+		if err := clk.Waiters(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tick(3)
+	if s := screen(); s != "" {
+		t.Fatalf("a step drew before the delay: %q", s)
+	}
+	tick(20) // 2.3 s in
+	if s := screen(); !strings.Contains(s, "\r\x1b[Krunning fetch (task) 2s") {
+		t.Fatalf("terminal %q lacks the long step", s)
+	}
+	// A map in progress: its line replaces the step's.
+	v.update(interpreter.Progress{ExecutionID: "x", Path: "items", Done: 1, Total: 4})
+	v.reached(interpreter.StepEvent{ExecutionID: "x", Path: "items[0]", Kind: definition.KindTask})
+	tick(10)
+	v.stop()
+	last := screen()
+	if i := strings.LastIndex(last, "\r\x1b[K"); i >= 0 {
+		// the line before the clearing one
+		last = last[:i]
+		last = last[strings.LastIndex(last, "\r\x1b[K"):]
+	}
+	if !strings.Contains(last, "items: 1/4 done") || strings.Contains(last, "running") {
+		t.Errorf("with a map in progress the line is %q", last)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -87,6 +87,25 @@ steps:
 		}
 	}
 
+	// A single long task: the step being run and its seconds.
+	long := filepath.Join(dir, "long.yaml")
+	if err := os.WriteFile(long, []byte("name: long\nsteps:\n  - id: build\n    task: exec\n    with: {command: [sleep, '1.2']}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	master3, slave3 := openPTY(t)
+	defer master3.Close()
+	go func() {
+		b, _ := io.ReadAll(master3)
+		screen <- string(b)
+	}()
+	stdout.Reset()
+	code = run(context.Background(), builtins.Standard(), "loom", []string{"run", long, "--db", filepath.Join(dir, "j.db")},
+		nil, &stdout, slave3, func(string) string { return "" }, false)
+	slave3.Close()
+	if out := <-screen; code != 0 || !strings.Contains(out, "\x1b[Krunning build (task) ") {
+		t.Errorf("long task: exit %d, terminal %q", code, out)
+	}
+
 	// --quiet: no progress, no status.
 	master2, slave2 := openPTY(t)
 	defer master2.Close()
