@@ -2,14 +2,12 @@ package cli_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/loomwork/loom/internal/pgtest"
+
 	"github.com/loomwork/loom/builtins"
 	"github.com/loomwork/loom/cli"
 )
@@ -18,28 +16,7 @@ import (
 // PostgreSQL (--db postgres://…), in a fresh schema. It needs
 // LOOM_POSTGRES_DSN (.ci/run starts a server).
 func TestPostgresJournal(t *testing.T) {
-	dsn := os.Getenv("LOOM_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("LOOM_POSTGRES_DSN is not set: start a server with scripts/postgres-for-tests.sh")
-	}
-	ctx := context.Background()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "loomcli_" + hex.EncodeToString(b)
-	c, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	if _, err := c.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	db := dsn + sep + "search_path=" + schema
+	_, db := pgtest.Schema(t, "loomcli")
 
 	dir := t.TempDir()
 	wf := dir + "/approve.yaml"

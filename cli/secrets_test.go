@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -11,7 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/loomwork/loom/internal/pgtest"
+
 	"github.com/loomwork/loom/builtins"
 	"github.com/loomwork/loom/cli"
 )
@@ -116,33 +116,12 @@ func TestSecretsNeverStored(t *testing.T) {
 	})
 
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("LOOM_POSTGRES_DSN")
-		if dsn == "" {
-			t.Skip("LOOM_POSTGRES_DSN is not set: start a server with scripts/postgres-for-tests.sh")
-		}
 		if _, err := exec.LookPath("pg_dump"); err != nil {
 			t.Skip("pg_dump is not on PATH")
 		}
-		ctx := context.Background()
-		schema := "loomsecrets_" + hex.EncodeToString(b[:4])
-		c, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-		sep := "?"
-		if strings.Contains(dsn, "?") {
-			sep = "&"
-		}
-		runAndCheck(t, dsn+sep+"search_path="+schema, "pg-1")
-		dump, err := exec.Command("pg_dump", "--schema="+schema, dsn).Output()
-		if err != nil {
-			t.Fatalf("pg_dump: %v", err)
-		}
+		schema, db := pgtest.Schema(t, "loomsecrets")
+		runAndCheck(t, db, "pg-1")
+		dump := pgtest.Dump(t, schema)
 		if !bytes.Contains(dump, []byte("pg-1")) {
 			t.Fatalf("the dump does not hold the execution: %.300s", dump)
 		}

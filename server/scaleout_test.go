@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/loomwork/loom/internal/pgtest"
 )
 
 // The scale-out trial (SPEC §6): several `loom serve` processes on one
@@ -48,30 +47,8 @@ func TestScaleOutSQLite(t *testing.T) {
 }
 
 func TestScaleOutPostgres(t *testing.T) {
-	dsn := os.Getenv("LOOM_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("LOOM_POSTGRES_DSN is not set")
-	}
-	dsn = freshSchema(t, dsn)
+	_, dsn := pgtest.Schema(t, "scale")
 	scaleTrial(t, t.TempDir(), dsn, 3)
-}
-
-// freshSchema gives the trial its own PostgreSQL schema (search_path).
-func freshSchema(t *testing.T, dsn string) string {
-	name := fmt.Sprintf("scale_%d", time.Now().UnixNano())
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), "CREATE SCHEMA "+name); err != nil {
-		t.Fatal(err)
-	}
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + name
 }
 
 type proc struct {

@@ -1,16 +1,14 @@
 package postgres_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/loomwork/loom/internal/pgtest"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/loomwork/loom/journal"
@@ -18,39 +16,14 @@ import (
 	"github.com/loomwork/loom/journal/postgres"
 )
 
-// dsn returns LOOM_POSTGRES_DSN, or skips t: these tests need a server
-// (scripts/postgres-for-tests.sh starts a throwaway one).
-func dsn(t testing.TB) string {
-	t.Helper()
-	d := os.Getenv("LOOM_POSTGRES_DSN")
-	if d == "" {
-		t.Skip("LOOM_POSTGRES_DSN is not set: skipping the PostgreSQL journal tests " +
-			"(export LOOM_POSTGRES_DSN=$(scripts/postgres-for-tests.sh) to run them)")
-	}
-	return d
-}
+// dsn returns $LOOM_POSTGRES_DSN or skips t (export
+// LOOM_POSTGRES_DSN=$(bash scripts/postgres-for-tests.sh) to run these tests).
+func dsn(t testing.TB) string { return pgtest.DSN(t) }
 
-// freshSchema returns the name of a schema no test uses, and drops it (with
-// everything in it) when t ends.
+// freshSchema returns the name of a schema no test uses, dropped with
+// everything in it when t ends.
 func freshSchema(t testing.TB) string {
-	t.Helper()
-	d := dsn(t)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "loomtest_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, d)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-		}
-	})
+	name, _ := pgtest.Schema(t, "loomtest")
 	return name
 }
 

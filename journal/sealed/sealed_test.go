@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loomwork/loom/internal/pgtest"
+
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/loomwork/loom/journal"
@@ -134,30 +136,19 @@ func TestSQLiteFileHoldsNoClearText(t *testing.T) {
 
 // TestPostgresDumpHoldsNoClearText does the same with pg_dump of the schema.
 func TestPostgresDumpHoldsNoClearText(t *testing.T) {
-	dsn := os.Getenv("LOOM_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("LOOM_POSTGRES_DSN is not set (scripts/postgres-for-tests.sh starts a server)")
-	}
 	if _, err := exec.LookPath("pg_dump"); err != nil {
 		t.Skip("no pg_dump on PATH")
 	}
-	schema := "sealedtest_" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
-	ctx := context.Background()
-	j, err := postgres.Open(ctx, dsn, postgres.WithSchema(schema))
+	schema, _ := pgtest.Schema(t, "sealedtest")
+	j, err := postgres.Open(context.Background(), pgtest.DSN(t), postgres.WithSchema(schema))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		j.Close()
-		_ = exec.Command("psql", dsn, "-c", "DROP SCHEMA "+schema+" CASCADE").Run()
-	}()
+	defer j.Close()
 	s := sealed.Wrap(j, keys(t, newLine(t, "k1")))
 	write(t, s, "x1")
 	check(t, s, "x1")
-	dump, err := exec.Command("pg_dump", "--schema="+schema, dsn).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
+	dump := pgtest.Dump(t, schema)
 	if !bytes.Contains(dump, []byte(`$loom_sealed`)) {
 		t.Fatalf("the dump holds no sealed value: %.400s", dump)
 	}
