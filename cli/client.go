@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
@@ -388,26 +387,14 @@ func (a *app) remoteShow() error {
 		var evs []journal.Event
 		for after := int64(0); ; {
 			var out struct {
-				Events []struct {
-					Seq     int64           `json:"seq"`
-					Path    string          `json:"path"`
-					Kind    string          `json:"kind"`
-					Name    string          `json:"name"`
-					Ordinal int             `json:"ordinal"`
-					Data    json.RawMessage `json:"data"`
-					Time    time.Time       `json:"time"`
-				} `json:"events"`
-				More bool `json:"has_more"`
+				Events []journal.Event `json:"events"`
+				More   bool            `json:"has_more"`
 			}
 			if _, err := c.do("GET", fmt.Sprintf("/v1/executions/%s/events?after=%d&limit=10000", url.PathEscape(id), after), nil, &out); err != nil {
 				return err
 			}
 			for _, e := range out.Events {
-				data := e.Data
-				if string(data) == "null" {
-					data = nil
-				}
-				evs = append(evs, journal.Event{Seq: e.Seq, Path: e.Path, Kind: journal.EventKind(e.Kind), Name: e.Name, Ordinal: e.Ordinal, Data: data, Time: e.Time})
+				evs = append(evs, e)
 				after = e.Seq
 			}
 			if !out.More {
@@ -415,11 +402,7 @@ func (a *app) remoteShow() error {
 			}
 		}
 		if a.p.has("json") {
-			out := make([]eventJSON, 0, len(evs))
-			for _, ev := range evs {
-				out = append(out, eventOf(ev))
-			}
-			return a.printJSON(out)
+			return a.printJSON(nonNil(evs))
 		}
 		a.printTimeline(ex, evs, nil) // the API lists children separately (parent_id=)
 		return nil

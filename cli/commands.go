@@ -834,11 +834,7 @@ func (a *app) show() error {
 		return err
 	}
 	if a.p.has("json") {
-		out := make([]eventJSON, 0, len(evs))
-		for _, ev := range evs {
-			out = append(out, eventOf(ev))
-		}
-		return a.printJSON(out)
+		return a.printJSON(nonNil(evs))
 	}
 	children, err := eng.List(a.ctx, journal.Filter{ParentID: id})
 	if err != nil {

@@ -71,25 +71,6 @@ func recordOf(ex *interpreter.Execution) record {
 	return r
 }
 
-// eventJSON is the JSON form of a journal event (show --json).
-type eventJSON struct {
-	Seq     int64           `json:"seq"`
-	Path    string          `json:"path"`
-	Kind    string          `json:"kind"`
-	Name    string          `json:"name"`
-	Ordinal int             `json:"ordinal"`
-	Data    json.RawMessage `json:"data"`
-	Time    time.Time       `json:"time"`
-}
-
-func eventOf(ev journal.Event) eventJSON {
-	d := ev.Data
-	if len(d) == 0 {
-		d = json.RawMessage("null")
-	}
-	return eventJSON{Seq: ev.Seq, Path: ev.Path, Kind: string(ev.Kind), Name: ev.Name, Ordinal: ev.Ordinal, Data: d, Time: ev.Time.UTC()}
-}
-
 // printJSON prints v as one line of JSON on stdout.
 func (a *app) printJSON(v any) error {
 	var b bytes.Buffer
@@ -502,4 +483,12 @@ func roundDuration(d time.Duration) time.Duration {
 		return d.Round(10 * time.Microsecond)
 	}
 	return d.Round(time.Millisecond)
+}
+
+// nonNil makes an empty list print as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

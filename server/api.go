@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/loomwork/loom/definition"
 	"io"
 	"mime"
 	"net/http"
@@ -18,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/loomwork/loom/definition"
 
 	"github.com/loomwork/loom/builtins"
 	"github.com/loomwork/loom/interpreter"
@@ -516,21 +517,6 @@ func first(vs []string) string {
 	return vs[0]
 }
 
-// eventJSON is an event as the API shows it.
-type eventJSON struct {
-	Seq     int64           `json:"seq"`
-	Path    string          `json:"path"`
-	Kind    string          `json:"kind"`
-	Name    string          `json:"name"`
-	Ordinal int             `json:"ordinal"`
-	Data    json.RawMessage `json:"data"`
-	Time    time.Time       `json:"time"`
-}
-
-func eventOf(ev journal.Event) eventJSON {
-	return eventJSON{Seq: ev.Seq, Path: ev.Path, Kind: string(ev.Kind), Name: ev.Name, Ordinal: ev.Ordinal, Data: jsonOrNull(ev.Data), Time: ev.Time.UTC()}
-}
-
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	q, err := query(r, "after", "limit")
 	if err != nil {
@@ -561,11 +547,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if more {
 		evs = evs[:limit]
 	}
-	out := make([]eventJSON, len(evs))
-	for i, ev := range evs {
-		out[i] = eventOf(ev)
+	if evs == nil {
+		evs = []journal.Event{} // "events": [], not null
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": out, "has_more": more})
+	writeJSON(w, http.StatusOK, map[string]any{"events": evs, "has_more": more})
 	return nil
 }
 

@@ -62,7 +62,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, id string,
 			return nil
 		}
 		for _, ev := range evs {
-			b, _ := json.Marshal(eventOf(ev))
+			b, _ := json.Marshal(ev)
 			fmt.Fprintf(w, "id: %d\ndata: %s\n\n", ev.Seq, b)
 			after = ev.Seq
 		}
