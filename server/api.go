@@ -39,6 +39,7 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "GET /v1/pauses", roleRead, s.listPauses)
 	s.route(mux, "GET /v1/workflows", roleRead, s.listWorkflows)
 	s.route(mux, "GET /v1/workflows/{name}", roleRead, s.getWorkflow)
+	s.route(mux, "GET /v1/openapi.json", roleRead, s.openAPIDoc)
 	s.route(mux, "/v1/", roleRead, func(w http.ResponseWriter, r *http.Request) error {
 		return apiErr(http.StatusNotFound, "not_found", "no API route "+r.Method+" "+r.URL.Path)
 	})
@@ -67,6 +68,7 @@ func (s *Server) Handler() http.Handler {
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) route(mux *http.ServeMux, pattern string, role role, h handlerFunc) {
+	s.patterns = append(s.patterns, pattern)
 	mux.Handle(pattern, s.guard(role, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)

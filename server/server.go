@@ -104,6 +104,9 @@ type Server struct {
 	// testPolled, when set, is called after each dispatcher pass (a test
 	// signal: "the dispatcher looked for work").
 	testPolled func()
+	// patterns are the routes Handler registered, in order (the OpenAPI
+	// test checks the description against them).
+	patterns []string
 }
 
 // driveState is one drive in progress in this process.
