@@ -242,6 +242,28 @@ type ResumeOption func(*resumeConfig)
 type resumeConfig struct {
 	upgrade *definition.Catalog
 	due     bool
+	lease   *journal.Lease
+}
+
+// WithLease drives under a lease the caller already holds on the
+// execution's root (a dispatcher's claim), instead of acquiring one: the
+// drive renews it and releases it when done. Every drive holds its own
+// lease, so a second drive of the same execution, in this process or
+// another, is refused with ErrBusy while this one runs.
+func WithLease(l journal.Lease) ResumeOption {
+	return func(c *resumeConfig) { c.lease = &l }
+}
+
+// drive runs fn under the lease of rootID: the one the caller gave, or a
+// new one.
+func (c *resumeConfig) drive(ctx context.Context, e *Engine, rootID string, fn func(ctx context.Context, d *drive) (*Execution, error)) (*Execution, error) {
+	if c.lease == nil {
+		return e.withLease(ctx, rootID, fn)
+	}
+	if c.lease.RootID != rootID {
+		return nil, fmt.Errorf("%w: the lease given is for execution %s, not %s, the root of this one", ErrInvalidInput, c.lease.RootID, rootID)
+	}
+	return e.withHeldLease(ctx, *c.lease, fn)
 }
 
 // OnlyDue continues what is due and delivers nothing: timers whose time
@@ -280,7 +302,7 @@ func (e *Engine) ResumePause(ctx context.Context, id, pause string, payload any,
 		}
 		return e.toExecution(ctx, rec)
 	}
-	return e.withLease(ctx, rec.RootID, func(ctx context.Context, d *drive) (*Execution, error) {
+	return cfg.drive(ctx, e, rec.RootID, func(ctx context.Context, d *drive) (*Execution, error) {
 		rec, err := e.get(ctx, id) // again, under the lease
 		if err != nil {
 			return nil, err

@@ -120,3 +120,81 @@ func (w *world) startSlow(id string) <-chan error {
 	<-w.started
 	return done
 }
+
+// Each drive holds its own lease: a second drive of an execution that one
+// drive of the same engine is running is refused busy, and the task runs
+// once (#8, defect 2).
+func TestSecondConcurrentDriveIsBusy(t *testing.T) {
+	w := newFakeWorld(t, `
+name: w
+steps:
+  - pause: go
+  - task: slow
+  - task: echo
+    with: done
+`)
+	ctx := context.Background()
+	ex := w.run("w", nil)
+	wantState(t, ex, journal.Paused)
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.eng.Resume(ctx, ex.ID, "x")
+		done <- err
+	}()
+	<-w.started
+	for _, second := range []func() error{
+		func() error { _, err := w.eng.Resume(ctx, ex.ID, nil); return err },
+		func() error { _, err := w.eng.Resume(ctx, ex.ID, nil, interpreter.OnlyDue()); return err },
+		func() error { _, err := w.eng.Cancel(ctx, ex.ID); return err },
+	} {
+		if err := second(); !errors.Is(err, interpreter.ErrBusy) {
+			t.Fatalf("a second drive while the first runs: %v, want busy", err)
+		}
+	}
+	close(w.gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := w.count("slow"); n != 1 {
+		t.Fatalf("slow ran %d times, want 1", n)
+	}
+	got, err := w.eng.Get(ctx, ex.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOutput(t, got, `"done"`)
+}
+
+// A drive under a lease its caller holds (a dispatcher's claim) renews and
+// releases that lease; a lease for another root is refused.
+func TestDriveUnderAHeldLease(t *testing.T) {
+	w := newFakeWorld(t, `
+name: w
+steps:
+  - pause: go
+  - task: echo
+    with: done
+`)
+	ctx := context.Background()
+	ex := w.run("w", nil)
+	l, err := w.j.Acquire(ctx, ex.ID, other, time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.eng.Resume(ctx, ex.ID, "x"); !errors.Is(err, interpreter.ErrBusy) {
+		t.Fatalf("Resume beside the claim: %v, want busy", err)
+	}
+	wrong := l
+	wrong.RootID = "another"
+	if _, err := w.eng.Resume(ctx, ex.ID, "x", interpreter.WithLease(wrong)); !errors.Is(err, interpreter.ErrInvalidInput) {
+		t.Fatalf("Resume with another root's lease: %v", err)
+	}
+	got, err := w.eng.Resume(ctx, ex.ID, "x", interpreter.WithLease(l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOutput(t, got, `"done"`)
+	if cur, _ := w.j.LeaseOf(ctx, ex.ID); cur.Token != 0 {
+		t.Errorf("the claim's lease is still held after the drive: %+v", cur)
+	}
+}

@@ -237,7 +237,13 @@ func (e *Engine) upgrade(ctx context.Context, d *drive, rootID string, cat *defi
 // compensations recorded so far run in reverse order, then the execution
 // and its unfinished children are CANCELLED. A finished execution is refused
 // with ErrFinished.
-func (e *Engine) Cancel(ctx context.Context, id string) (*Execution, error) {
+//
+// Of the resume options only WithLease applies (a dispatcher's claim).
+func (e *Engine) Cancel(ctx context.Context, id string, opts ...ResumeOption) (*Execution, error) {
+	var cfg resumeConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	rec, err := e.get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -245,7 +251,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) (*Execution, error) {
 	if rec.State.Finished() {
 		return nil, fmt.Errorf("%w: execution %s is already %s", ErrFinished, id, rec.State)
 	}
-	return e.withLease(ctx, rec.RootID, func(ctx context.Context, d *drive) (*Execution, error) {
+	return cfg.drive(ctx, e, rec.RootID, func(ctx context.Context, d *drive) (*Execution, error) {
 		root, err := e.get(ctx, rec.RootID)
 		if err != nil {
 			return nil, err

@@ -295,9 +295,11 @@ type Journal interface {
 	List(ctx context.Context, f Filter) ([]*Execution, error)
 
 	// Acquire takes the lease of root for ttl. If it is held, unexpired, by
-	// someone else it fails with ErrBusy (wrapping a *BusyError naming the
-	// holder) unless takeover equals the current token (the caller has
-	// established the holder is dead). Each acquisition gets a new token.
+	// anyone — the same holder included: a lease belongs to one drive, and
+	// a second drive of the same runner must not run beside it — it fails
+	// with ErrBusy (wrapping a *BusyError naming the holder) unless
+	// takeover equals the current token (the caller has established the
+	// holder is dead). Each acquisition gets a new token.
 	Acquire(ctx context.Context, rootID string, h Holder, ttl time.Duration, takeover int64) (Lease, error)
 	// Renew extends a held lease; ErrFenced if the token is not current.
 	Renew(ctx context.Context, l Lease, ttl time.Duration) (Lease, error)

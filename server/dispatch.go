@@ -142,9 +142,10 @@ func (s *Server) startDrive(c journal.Claim) {
 }
 
 // driveClaim drives one claimed root: its cancel if one was requested,
-// else whatever is due. The engine takes the lease again under the same
-// holder (a new token), drives, and releases it; the claim's own lease is
-// released in case the engine never took it (a finished execution).
+// else whatever is due. The drive runs under the claim's lease
+// (interpreter.WithLease: a live lease is refused to everyone, its holder
+// included), renews it and releases it; the claim's lease is released here
+// too in case the engine never used it (a finished execution).
 func (s *Server) driveClaim(ctx context.Context, d *driveState, c journal.Claim) {
 	id := c.Lease.RootID
 	log := s.log.With("execution_id", id, "reason", string(c.Reason))
@@ -172,12 +173,12 @@ func (s *Server) driveClaim(ctx context.Context, d *driveState, c journal.Claim)
 	}
 	if rec.CancelRequested {
 		d.cancelling.Store(true)
-		_, err = s.drive.Cancel(ctx, id)
+		_, err = s.drive.Cancel(ctx, id, interpreter.WithLease(c.Lease))
 		if errors.Is(err, interpreter.ErrFinished) {
 			err = nil
 		}
 	} else {
-		_, err = s.drive.Resume(ctx, id, nil, interpreter.OnlyDue())
+		_, err = s.drive.Resume(ctx, id, nil, interpreter.OnlyDue(), interpreter.WithLease(c.Lease))
 	}
 	switch {
 	case d.cancelled.Load():

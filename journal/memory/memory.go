@@ -329,7 +329,7 @@ func (j *Journal) acquireLocked(rootID string, h journal.Holder, ttl time.Durati
 		return journal.Lease{}, fmt.Errorf("journal: acquire %s: not a root execution (its root is %s)", rootID, r.exec.RootID)
 	}
 	now := j.clock()
-	if cur, ok := j.leases[rootID]; ok && cur.Expires.After(now) && (h.ID == "" || cur.Holder.ID != h.ID) && (takeover == 0 || takeover != cur.Token) {
+	if cur, ok := j.leases[rootID]; ok && cur.Expires.After(now) && (takeover == 0 || takeover != cur.Token) {
 		return journal.Lease{}, &journal.BusyError{Lease: cur}
 	}
 	j.lastToken++

@@ -47,8 +47,10 @@ func WithMaxConns(n int) Option {
 	return func(o *options) { o.maxConns = int32(max(n, 2)) }
 }
 
-// WithClock replaces time.Now: it stamps records, events and lease expiries,
-// and decides whether a lease has expired.
+// WithClock replaces time.Now for the times stamped on records and events.
+// Leases are not on it: their expiry is set and judged by the database
+// server's clock (clock_timestamp()), one clock for every process sharing
+// the database, whatever their own clocks say.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) { o.now = now }
 }

@@ -199,3 +199,39 @@ func TestTwoJournalsOneSchema(t *testing.T) {
 		t.Fatalf("Events through the other Journal: %+v, %v", evs, err)
 	}
 }
+
+// Two processes whose clocks disagree by an hour still agree on a lease:
+// its expiry is set and judged by the server's clock (#8, defect 2).
+func TestLeaseExpiryIsJudgedByTheServersClock(t *testing.T) {
+	schema := freshSchema(t)
+	ctx := t.Context()
+	here := open(t, schema)
+	defer here.Close()
+	ahead := open(t, schema, postgres.WithClock(func() time.Time { return time.Now().Add(time.Hour) }))
+	defer ahead.Close()
+	if err := here.Create(ctx, &journal.Execution{ID: "r", RootID: "r", Workflow: "wf", Version: 1, State: journal.Running}); err != nil {
+		t.Fatal(err)
+	}
+	a := journal.Holder{ID: "a", Host: "here", PID: 1}
+	b := journal.Holder{ID: "b", Host: "ahead", PID: 2}
+	la, err := here.Acquire(ctx, "r", a, time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The process an hour ahead would take the lease for expired if it
+	// judged by its own clock.
+	if _, err := ahead.Acquire(ctx, "r", b, time.Minute, 0); !errors.Is(err, journal.ErrBusy) {
+		t.Fatalf("Acquire by the process an hour ahead: %v, want busy", err)
+	}
+	// And its renewals do not stretch a lease by its clock either.
+	if err := here.Release(ctx, la); err != nil {
+		t.Fatal(err)
+	}
+	lb, err := ahead.Acquire(ctx, "r", b, time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lb.Expires.After(time.Now().Add(30 * time.Minute)) {
+		t.Errorf("a lease taken by the process an hour ahead expires at %v, by its clock", lb.Expires)
+	}
+}

@@ -166,6 +166,17 @@ func (w *writer) pipeline(ctx context.Context, ops []*op) (int, error) {
 
 func (w *writer) clock() time.Time { return w.now().UTC() }
 
+// leaseClock is the time leases are judged and set by: the server's, read
+// in the writer's transaction, so processes whose clocks disagree still
+// agree on whether a lease has expired.
+func (w *writer) leaseClock(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	if err := w.tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&t); err != nil {
+		return time.Time{}, fmt.Errorf("reading the server's clock: %w", err)
+	}
+	return t.UTC(), nil
+}
+
 // execRow is an Execution bound to database values, copied from the
 // caller's at the call.
 type execRow struct {
@@ -369,8 +380,11 @@ func (w *writer) acquire(ctx context.Context, root string, h journal.Holder, ttl
 	if rootOfRoot != root {
 		return journal.Lease{}, refuse(fmt.Errorf("journal: acquire %s: not a root execution (its root is %s)", root, rootOfRoot))
 	}
-	now := w.clock()
-	if cur.Token != 0 && cur.Expires.After(now) && (h.ID == "" || cur.Holder.ID != h.ID) && (takeover == 0 || takeover != cur.Token) {
+	now, err := w.leaseClock(ctx)
+	if err != nil {
+		return journal.Lease{}, fmt.Errorf("journal: acquire %s: %w", root, err)
+	}
+	if cur.Token != 0 && cur.Expires.After(now) && (takeover == 0 || takeover != cur.Token) {
 		return journal.Lease{}, refuse(&journal.BusyError{Lease: cur})
 	}
 	expires := formatTime(now.Add(ttl))
@@ -388,7 +402,11 @@ func (w *writer) acquire(ctx context.Context, root string, h journal.Holder, ttl
 }
 
 func (w *writer) renew(ctx context.Context, l journal.Lease, ttl time.Duration) (journal.Lease, error) {
-	expires := formatTime(w.clock().Add(ttl))
+	now, err := w.leaseClock(ctx)
+	if err != nil {
+		return journal.Lease{}, fmt.Errorf("journal: renew lease of %s: %w", l.RootID, err)
+	}
+	expires := formatTime(now.Add(ttl))
 	cur, err := scanLease(l.RootID, w.tx.QueryRow(ctx, `UPDATE leases SET expires = $1 WHERE root_id = $2 AND token = $3
 		RETURNING `+leaseColumns, expires, l.RootID, l.Token))
 	if err != nil {
@@ -442,7 +460,11 @@ const claimQuery = `SELECT e.id,
 // claim takes the leases of up to r.Limit claimable roots, in claim order.
 func (w *writer) claim(ctx context.Context, r journal.ClaimRequest) (journal.ClaimResult, error) {
 	var res journal.ClaimResult
-	now := formatTime(w.clock())
+	t, err := w.leaseClock(ctx)
+	if err != nil {
+		return res, fmt.Errorf("journal: claim: %w", err)
+	}
+	now := formatTime(t)
 	exclude := r.Exclude
 	if exclude == nil {
 		exclude = []string{}

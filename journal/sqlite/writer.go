@@ -471,7 +471,7 @@ func (w *writer) acquire(root string, h journal.Holder, ttl time.Duration, takeo
 		return journal.Lease{}, fmt.Errorf("journal: acquire %s: %w", root, err)
 	}
 	now := w.clock()
-	if cur.Token != 0 && cur.Expires.After(now) && (h.ID == "" || cur.Holder.ID != h.ID) && (takeover == 0 || takeover != cur.Token) {
+	if cur.Token != 0 && cur.Expires.After(now) && (takeover == 0 || takeover != cur.Token) {
 		return journal.Lease{}, refuse(&journal.BusyError{Lease: cur})
 	}
 	l := journal.Lease{RootID: root, Holder: h, Expires: now.Add(ttl)}
