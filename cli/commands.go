@@ -322,7 +322,9 @@ func (a *app) noJournalFor(id string) error {
 // engine builds an engine for the command; progress is shown on a
 // terminal unless --quiet.
 func (a *app) engine(cat *definition.Catalog, j journal.Journal) (*interpreter.Engine, *progressView) {
-	opts := append([]interpreter.Option{interpreter.WithTimerWait(!a.p.has("no-wait"), 0)}, a.secretOptions()...)
+	// resume --due continues what is due now and exits: a timer that is
+	// not due yet is left for a later run (cron), never waited out.
+	opts := append([]interpreter.Option{interpreter.WithTimerWait(!a.p.has("no-wait") && !a.p.has("due"), 0)}, a.secretOptions()...)
 	// A bad --limits was refused when the input was read; here it parses.
 	if lim, err := a.limits(); err == nil {
 		opts = append(opts, interpreter.WithLimits(lim.engine))
@@ -552,8 +554,10 @@ func (a *app) resume() error {
 
 // resumeDue continues every root execution whose timer is due, whose lease
 // lapsed, or which was left RUNNING by an interrupted runner. Executions
-// another runner holds are skipped. It exits 0 when every one it took was
-// driven (whatever its outcome), 1 when any could not be.
+// another runner holds are skipped, and so are those whose definition uses
+// a task this binary lacks. Timers not yet due are not waited for. It exits
+// 0 when every one it took was driven (whatever its outcome), 1 when any
+// could not be, 2 when some were left for a binary with their tasks.
 func (a *app) resumeDue() error {
 	j, err := a.openJournal(false)
 	if err == errNoJournal {
@@ -578,7 +582,7 @@ func (a *app) resumeDue() error {
 	}
 	seen := map[string]bool{}
 	records := []record{}
-	busy, failed := 0, 0
+	busy, failed, refused := 0, 0, 0
 	for _, ex := range append(due, running...) {
 		if seen[ex.ID] || ex.State.Finished() {
 			continue
@@ -592,11 +596,16 @@ func (a *app) resumeDue() error {
 				continue
 			}
 		} else {
-			got, err = eng.Resume(a.ctx, ex.ID, nil)
+			got, err = eng.Resume(a.ctx, ex.ID, nil, interpreter.OnlyDue())
 		}
 		switch {
 		case errors.Is(err, journal.ErrBusy):
 			busy++
+			continue
+		case errors.Is(err, interpreter.ErrMissingTask):
+			// Left, untouched, for the binary that registers the task.
+			refused++
+			fmt.Fprintf(a.stderr, "%s resume: execution %s: %s\n", a.prog(), safe(ex.ID), safe(oneLine(err.Error())))
 			continue
 		case err != nil:
 			failed++
@@ -622,6 +631,9 @@ func (a *app) resumeDue() error {
 	}
 	if failed > 0 {
 		return exitWith(ExitFailed)
+	}
+	if refused > 0 {
+		return exitWith(ExitRefused)
 	}
 	return nil
 }

@@ -148,6 +148,7 @@ func exitCode(err error) int {
 		errors.Is(err, interpreter.ErrNonDeterminism),
 		errors.Is(err, interpreter.ErrFinished),
 		errors.Is(err, interpreter.ErrNotRerunnable),
+		errors.Is(err, interpreter.ErrMissingTask),
 		errors.Is(err, journal.ErrNotFound),
 		errors.Is(err, journal.ErrExists),
 		errors.Is(err, journal.ErrInvalidID):
@@ -229,6 +230,8 @@ func hintFor(cmd string, err error) string {
 		return "nothing was changed; try again when it is back"
 	case errors.Is(err, journal.ErrDamaged):
 		return "`loom doctor` checks the whole journal and says what can be recovered"
+	case errors.Is(err, interpreter.ErrMissingTask):
+		return "nothing was written"
 	case errors.Is(err, journal.ErrInvalidID):
 		if cmd == "run" {
 			return "nothing was started"

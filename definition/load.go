@@ -534,14 +534,8 @@ func (c *Catalog) Pin(root string) (src []byte, hash string, err error) {
 	if c.workflows[root] == nil {
 		return nil, "", fmt.Errorf("pin: no workflow %q in the catalog", root)
 	}
-	reach := c.reachable(root)
-	names := make([]string, 0, len(reach))
-	for n := range reach {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	var out bytes.Buffer
-	for i, n := range names {
+	for i, n := range sortedNames(c.reachable(root)) {
 		if i > 0 {
 			out.WriteString("\n---\n")
 		}
@@ -555,14 +549,45 @@ func (c *Catalog) Pin(root string) (src []byte, hash string, err error) {
 	return out.Bytes(), hex.EncodeToString(sum[:]), nil
 }
 
+// TasksOf returns the names of the tasks root and every workflow it can
+// start use, sorted: what a binary must register to drive root.
+func (c *Catalog) TasksOf(root string) []string {
+	set := map[string]bool{}
+	for n := range c.reachable(root) {
+		for _, t := range c.workflows[n].Tasks() {
+			set[t] = true
+		}
+	}
+	return sortedNames(set)
+}
+
 // Targets returns the names of the workflows wf can start (call, map.call,
 // compensate.call, fallback.call), sorted and without repeats.
 func (wf *Workflow) Targets() []string {
-	set := map[string]bool{}
+	_, calls := wf.uses()
+	return calls
+}
+
+// Tasks returns the names of the tasks wf's steps run (task, map.task,
+// compensate.task, fallback.task), sorted and without repeats.
+func (wf *Workflow) Tasks() []string {
+	tasks, _ := wf.uses()
+	return tasks
+}
+
+// uses returns the tasks and the workflows wf's steps name.
+func (wf *Workflow) uses() (tasks, calls []string) {
+	ts, cs := map[string]bool{}, map[string]bool{}
 	var walk func([]*Step)
 	action := func(a *Action) {
-		if a != nil && a.Call != "" {
-			set[a.Call] = true
+		if a == nil {
+			return
+		}
+		if a.Call != "" {
+			cs[a.Call] = true
+		}
+		if a.Task != "" {
+			ts[a.Task] = true
 		}
 	}
 	walk = func(steps []*Step) {
@@ -571,13 +596,19 @@ func (wf *Workflow) Targets() []string {
 				continue
 			}
 			if st.Call != "" {
-				set[st.Call] = true
+				cs[st.Call] = true
+			}
+			if st.Task != "" {
+				ts[st.Task] = true
 			}
 			action(st.Compensate)
 			action(st.Fallback)
 			if st.Map != nil {
 				if st.Map.Call != "" {
-					set[st.Map.Call] = true
+					cs[st.Map.Call] = true
+				}
+				if st.Map.Task != "" {
+					ts[st.Map.Task] = true
 				}
 				walk(st.Map.Steps)
 			}
@@ -600,6 +631,10 @@ func (wf *Workflow) Targets() []string {
 		}
 	}
 	walk(wf.Steps)
+	return sortedNames(ts), sortedNames(cs)
+}
+
+func sortedNames(set map[string]bool) []string {
 	out := make([]string, 0, len(set))
 	for n := range set {
 		out = append(out, n)

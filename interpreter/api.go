@@ -26,6 +26,10 @@ var (
 	ErrNonDeterminism = errors.New("non-determinism")
 	// ErrFinished: the execution is finished and cannot be cancelled.
 	ErrFinished = errors.New("execution is finished")
+	// ErrMissingTask: this binary does not register a task the execution's
+	// definition uses (a *MissingTaskError); nothing was done, and the
+	// execution is left for a binary that has it.
+	ErrMissingTask = errors.New("missing task")
 	// ErrPauseTimedOut: the pause a payload was for passed its deadline
 	// first; a refusal that wraps it also wraps ErrNotPaused.
 	ErrPauseTimedOut = errPauseLate
@@ -91,3 +95,18 @@ type ReplayResult struct {
 }
 
 var _ = definition.KindTask
+
+// MissingTaskError refuses to drive an execution whose definition uses a
+// task this binary does not register: running it would fail the execution
+// for good with UnknownTask, when the binary that registers the task could
+// finish it.
+type MissingTaskError struct {
+	Task string
+}
+
+func (e *MissingTaskError) Error() string {
+	return "this binary has no task " + e.Task + "; run it with the binary that registers it"
+}
+
+// Unwrap makes errors.Is(err, ErrMissingTask) true.
+func (e *MissingTaskError) Unwrap() error { return ErrMissingTask }

@@ -187,6 +187,9 @@ func (e *Engine) Run(ctx context.Context, workflow string, input any, opts ...Ru
 	if err != nil {
 		return nil, err
 	}
+	if err := e.hasTasks(e.cat, workflow); err != nil {
+		return nil, err
+	}
 	id := cfg.id
 	if id == "" {
 		id = builtins.UUID4(builtins.CryptoRandom{})
@@ -254,6 +257,38 @@ func WithLease(l journal.Lease) ResumeOption {
 	return func(c *resumeConfig) { c.lease = &l }
 }
 
+// canDrive refuses, before anything is taken or written, a root whose
+// definition (the upgrade's, the last recorded upgrade's, or the pinned
+// one) uses a task this binary lacks.
+func (e *Engine) canDrive(ctx context.Context, rootID string, upgrade *definition.Catalog) error {
+	root, err := e.get(ctx, rootID)
+	if err != nil {
+		return err
+	}
+	cat := upgrade
+	if cat == nil {
+		evs, err := e.j.Events(ctx, rootID, 0)
+		if err != nil {
+			return err
+		}
+		if cat, err = e.catalogFor(root, evs); err != nil {
+			return err
+		}
+	}
+	return e.hasTasks(cat, root.Workflow)
+}
+
+// hasTasks refuses with a *MissingTaskError when workflow (or one it can
+// start) uses a task this binary does not register.
+func (e *Engine) hasTasks(cat *definition.Catalog, workflow string) error {
+	for _, t := range cat.TasksOf(workflow) {
+		if !e.tasks.HasTask(t) {
+			return &MissingTaskError{Task: t}
+		}
+	}
+	return nil
+}
+
 // drive runs fn under the lease of rootID: the one the caller gave, or a
 // new one.
 func (c *resumeConfig) drive(ctx context.Context, e *Engine, rootID string, fn func(ctx context.Context, d *drive) (*Execution, error)) (*Execution, error) {
@@ -301,6 +336,9 @@ func (e *Engine) ResumePause(ctx context.Context, id, pause string, payload any,
 			return nil, fmt.Errorf("%w: execution %s is %s", ErrNotPaused, id, rec.State)
 		}
 		return e.toExecution(ctx, rec)
+	}
+	if err := e.canDrive(ctx, rec.RootID, cfg.upgrade); err != nil {
+		return nil, err
 	}
 	return cfg.drive(ctx, e, rec.RootID, func(ctx context.Context, d *drive) (*Execution, error) {
 		rec, err := e.get(ctx, id) // again, under the lease

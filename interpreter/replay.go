@@ -251,6 +251,9 @@ func (e *Engine) Cancel(ctx context.Context, id string, opts ...ResumeOption) (*
 	if rec.State.Finished() {
 		return nil, fmt.Errorf("%w: execution %s is already %s", ErrFinished, id, rec.State)
 	}
+	if err := e.canDrive(ctx, rec.RootID, nil); err != nil {
+		return nil, err
+	}
 	return cfg.drive(ctx, e, rec.RootID, func(ctx context.Context, d *drive) (*Execution, error) {
 		root, err := e.get(ctx, rec.RootID)
 		if err != nil {

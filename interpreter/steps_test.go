@@ -319,12 +319,6 @@ steps:
     task: boom
     timeout: 1s
 `, errType: "TaskPanicked", errStep: "p"},
-		{name: "unknown task at run time", src: `
-name: w
-steps:
-  - id: u
-    task: nope
-`, errType: "UnknownTask", errStep: "u"},
 		{name: "sleep waits in process", src: `
 name: w
 steps:
