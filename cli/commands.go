@@ -64,12 +64,13 @@ func (a *app) load(path string, checkTasks bool) (*definition.Catalog, error) {
 		}
 		return nil, refusef("cannot read %s: %v", path, unwrapPath(err))
 	}
-	var opts []definition.Option
+	var cat *definition.Catalog
+	var err error
 	if checkTasks {
-		opts = append(opts, definition.WithTasks(a.tasks))
+		cat, err = interpreter.Load(path, a.tasks, a.secretCheck()...)
+	} else {
+		cat, err = definition.Load(path, a.secretCheck()...)
 	}
-	opts = append(opts, a.secretCheck()...)
-	cat, err := definition.Load(path, opts...)
 	if err == nil {
 		return cat, nil
 	}

@@ -237,6 +237,18 @@ func testSleep(t *testing.T) {
 	time.Sleep(time.Until(wake.WakeAt) + 50*time.Millisecond)
 	r = c.loom("resume", "--due")
 	r.exit(t, 0)
+	// Only the first timer was due: the second is left for the next run,
+	// not waited for (#8, defect 5).
+	if rec := c.status("cron"); rec.State != "WAITING" {
+		t.Fatalf("after the first resume --due: %s", rec.State)
+	}
+	r = c.loom("status", "cron", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &wake); err != nil || wake.WakeAt.IsZero() {
+		t.Fatalf("status --json: %v\n%s", err, r)
+	}
+	time.Sleep(time.Until(wake.WakeAt) + 50*time.Millisecond)
+	r = c.loom("resume", "--due")
+	r.exit(t, 0)
 	if rec := c.status("cron"); rec.State != "COMPLETED" {
 		t.Errorf("after resume --due: %s", rec.State)
 	} else {

@@ -187,9 +187,6 @@ func (e *Engine) Run(ctx context.Context, workflow string, input any, opts ...Ru
 	if err != nil {
 		return nil, err
 	}
-	if err := e.hasTasks(e.cat, workflow); err != nil {
-		return nil, err
-	}
 	id := cfg.id
 	if id == "" {
 		id = builtins.UUID4(builtins.CryptoRandom{})

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/loomwork/loom/builtins"
 )
 
 // TaskFunc is a task as the engine calls it: the step's evaluated `with`
@@ -28,18 +30,28 @@ type Tasks interface {
 
 // Registry maps task names to Go functions. It is safe for concurrent use.
 type Registry struct {
-	mu    sync.RWMutex
-	tasks map[string]TaskFunc
+	mu      sync.RWMutex
+	tasks   map[string]TaskFunc
+	schemas map[string][]byte // input JSON Schemas, of tasks that have one
 }
 
 // NewRegistry returns a registry holding the tasks of every given set (for
 // instance builtins.Standard()); later sets win on a name clash.
 func NewRegistry(include ...Tasks) *Registry {
-	r := &Registry{tasks: map[string]TaskFunc{}}
+	r := &Registry{tasks: map[string]TaskFunc{}, schemas: map[string][]byte{}}
 	for _, set := range include {
+		ts, _ := set.(inputSchemas)
 		for _, name := range set.TaskNames() {
 			fn, _ := set.LookupTask(name)
 			r.tasks[name] = fn
+			delete(r.schemas, name)
+			if ts != nil {
+				if sch := ts.TaskInputSchema(name); len(sch) > 0 {
+					// Kept, so a catalog loaded against the registry
+					// checks literal inputs as it would against the set.
+					r.schemas[name] = sch
+				}
+			}
 		}
 	}
 	return r
@@ -62,11 +74,27 @@ func Register[In, Out any](r *Registry, name string, fn func(ctx context.Context
 	})
 }
 
-// Add registers an untyped task.
+// Add registers an untyped task (replacing one of that name, and its
+// input schema).
 func (r *Registry) Add(name string, fn TaskFunc) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.tasks[name] = fn
+	delete(r.schemas, name)
+}
+
+// inputSchemas is what a task set may add to Tasks: the JSON Schema of a
+// task's input (definition checks literal `with` values against it).
+type inputSchemas interface {
+	TaskInputSchema(name string) []byte
+}
+
+// TaskInputSchema returns the input JSON Schema the task name came with
+// (from a set such as builtins.Standard()), or nil.
+func (r *Registry) TaskInputSchema(name string) []byte {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.schemas[name]
 }
 
 // HasTask implements Tasks.
@@ -117,12 +145,8 @@ func (e *TypedError) ErrorType() string { return e.Type }
 // ErrorData returns the error's data (any JSON value).
 func (e *TypedError) ErrorData() any { return e.Data }
 
-type idemKey struct{}
-
 // IdempotencyKey returns the stable key of the task attempt running under
 // ctx: "<execution id>/<step path>". It is the same on every run of the same
 // step, so a task can pass it to a service to make its effect happen once.
-func IdempotencyKey(ctx context.Context) string {
-	s, _ := ctx.Value(idemKey{}).(string)
-	return s
-}
+// It is builtins.IdempotencyKey: one context key for both.
+func IdempotencyKey(ctx context.Context) string { return builtins.IdempotencyKey(ctx) }

@@ -146,8 +146,7 @@ func (x *exec) callTask(ctx context.Context, name string, in any, timeout time.D
 		return nil, err
 	}
 	key := x.rec.ID + "/" + ap
-	tctx := context.WithValue(ctx, idemKey{}, key)
-	tctx = builtins.WithIdempotencyKey(tctx, key)
+	tctx := builtins.WithIdempotencyKey(ctx, key)
 	tctx = builtins.WithMask(tctx, x.d.masker().String)
 	cancel := func() {}
 	if timeout > 0 {

@@ -41,10 +41,10 @@ func newCaseTasks(real interpreter.Tasks, c *Case) *caseTasks {
 	return &caseTasks{real: real, c: c, strict: c.Strict, used: map[*Mock]int{}}
 }
 
-func (t *caseTasks) HasTask(name string) bool {
-	_, ok := t.c.TaskMocks[name]
-	return ok || (t.real != nil && t.real.HasTask(name))
-}
+// HasTask is true for every name, as LookupTask answers every name: a call
+// with no mock is the case's to report, so the engine must not refuse to
+// drive an execution for a task the case does not mock.
+func (t *caseTasks) HasTask(string) bool { return true }
 
 func (t *caseTasks) TaskNames() []string { return taskNames(t.real, t.c.TaskMocks) }
 
