@@ -17,10 +17,3 @@ func holderDead(self, h journal.Holder) bool {
 	}
 	return syscall.Kill(h.PID, 0) == syscall.ESRCH
 }
-
-// HolderGone reports whether h is a process of this host that no longer
-// exists: its lease is taken over at once, and `loom status` says so.
-func HolderGone(h journal.Holder) bool {
-	host, _ := os.Hostname()
-	return holderDead(journal.Holder{Host: host}, h)
-}
