@@ -185,7 +185,25 @@ type Filter struct {
 	// record created after the first page never shifts later pages. A
 	// malformed cursor fails List with ErrBadCursor.
 	After string
+	// Order is the order of the records (the zero Order: newest created
+	// first). After must be a cursor of the same Order.
+	Order Order
 }
+
+// Order is an order List returns records in.
+type Order int
+
+const (
+	// NewestCreated lists by CreatedAt, then ID, newest first: the
+	// executions list. It is the zero Order.
+	NewestCreated Order = iota
+	// OldestUpdated lists by UpdatedAt, then ID, oldest first. With State
+	// Paused it is the inbox: a paused record's UpdatedAt is when it last
+	// paused, so the executions that have waited longest for a person come
+	// first. Backends index that case (PAUSED records by UpdatedAt), so a
+	// page of the inbox costs its rows; with another State it is a sort.
+	OldestUpdated
+)
 
 // ClaimReason says why a dispatcher claimed an execution. The reasons are
 // SPEC §6's classes of claimable executions.
@@ -288,8 +306,9 @@ type Journal interface {
 	Events(ctx context.Context, id string, after int64) ([]Event, error)
 	// Get returns an execution's record, or ErrNotFound.
 	Get(ctx context.Context, id string) (*Execution, error)
-	// List returns records matching f, newest (CreatedAt, then ID) first,
-	// at most f.Limit of them from the position f.After. Its records leave
+	// List returns records matching f in f.Order (by default newest
+	// CreatedAt, then ID, first), at most f.Limit of them from the position
+	// f.After. Its records leave
 	// Definition nil (Get reads it): a page costs its rows, not the
 	// journal's size.
 	List(ctx context.Context, f Filter) ([]*Execution, error)

@@ -27,30 +27,41 @@ type pauseItem struct {
 	Deadline    *time.Time `json:"deadline"`
 }
 
-// pauseCursor is the position after the last pause of a page.
+// pauseCursor is the position after the last pause of a page: the pauses
+// are ordered by (opened_at, root_id, execution_id, path), which is the
+// journal's OldestUpdated order of their roots, then their own order.
 type pauseCursor struct {
 	OpenedAt time.Time `json:"o"`
+	Root     string    `json:"r"`
 	Exec     string    `json:"e"`
 	Path     string    `json:"p"`
 	Filter   string    `json:"f"`
 }
 
 func (a pauseItem) less(c pauseCursor) int {
-	return cmp.Or(a.OpenedAt.Compare(c.OpenedAt), strings.Compare(a.ExecutionID, c.Exec), strings.Compare(a.Path, c.Path))
+	return cmp.Or(a.OpenedAt.Compare(c.OpenedAt), strings.Compare(a.RootID, c.Root),
+		strings.Compare(a.ExecutionID, c.Exec), strings.Compare(a.Path, c.Path))
+}
+
+func (a pauseItem) position() pauseCursor {
+	return pauseCursor{OpenedAt: a.OpenedAt, Root: a.RootID, Exec: a.ExecutionID, Path: a.Path}
 }
 
 // listPauses is GET /v1/pauses: the open pauses across executions, oldest
 // first. A root's record lists every open pause of its tree (a child's
-// with its execution id), so only PAUSED roots are read: the cost follows
-// the paused executions, not the journal's size. A pause's opened_at is
-// when its execution last paused (the record's updated_at), and its
-// workflow is the root's: what the person started.
+// with its execution id), so only PAUSED roots are read, a page at a time
+// in the journal's OldestUpdated order (indexed for PAUSED records): a
+// page costs its rows, not the journal's size nor the number of paused
+// executions. A pause's opened_at is when its execution last paused (the
+// record's updated_at), and its workflow is the root's: what the person
+// started. A name filter is not indexed: it reads root pages until the
+// page of pauses is full.
 func (s *Server) listPauses(w http.ResponseWriter, r *http.Request) error {
 	q, err := query(r, "workflow", "name", "root_id", "label", "limit", "cursor")
 	if err != nil {
 		return err
 	}
-	f := journal.Filter{State: journal.Paused, RootsOnly: true, Workflow: first(q["workflow"])}
+	f := journal.Filter{State: journal.Paused, RootsOnly: true, Workflow: first(q["workflow"]), Order: journal.OldestUpdated}
 	for _, l := range q["label"] {
 		k, v, ok := strings.Cut(l, ":")
 		if !ok || !labelKey.MatchString(k) {
@@ -80,50 +91,95 @@ func (s *Server) listPauses(w http.ResponseWriter, r *http.Request) error {
 			return apiErr(http.StatusBadRequest, "bad_cursor", "the cursor belongs to another filter; list again from the first page")
 		}
 	}
-	var recs []*journal.Execution
-	if root := first(q["root_id"]); root != "" {
-		rec, err := s.j.Get(r.Context(), root)
-		if err != nil && !errors.Is(err, journal.ErrNotFound) {
-			return err
-		}
-		if rec != nil && rec.State == journal.Paused && rec.ParentID == "" && (f.Workflow == "" || rec.Workflow == f.Workflow) {
-			recs = append(recs, rec)
-		}
-	} else if recs, err = s.j.List(r.Context(), f); err != nil {
-		return err
-	}
 	name := first(q["name"])
 	items := []pauseItem{}
-	for _, rec := range recs {
+	// add appends rec's open pauses that come after the cursor.
+	add := func(rec *journal.Execution) error {
 		if len(rec.Pauses) == 0 || string(rec.Pauses) == "null" {
-			continue
+			return nil
 		}
 		var ps []interpreter.Pause
 		if err := json.Unmarshal(rec.Pauses, &ps); err != nil {
 			return err
 		}
+		var mine []pauseItem
 		for _, p := range ps {
 			if name != "" && p.Name != name {
 				continue
 			}
 			it := pauseItem{ExecutionID: cmp.Or(p.ExecutionID, rec.ID), RootID: rec.RootID, Workflow: rec.Workflow,
 				Name: p.Name, Path: p.Path, Schema: p.Schema, OpenedAt: rec.UpdatedAt.UTC(), Deadline: p.Deadline}
-			if from != nil && it.less(*from) <= 0 {
-				continue
+			if from == nil || it.less(*from) > 0 {
+				mine = append(mine, it)
 			}
-			items = append(items, it)
+		}
+		slices.SortFunc(mine, func(a, b pauseItem) int { return a.less(b.position()) })
+		items = append(items, mine...)
+		return nil
+	}
+	// get adds the pauses of the root id if it is one the filter selects.
+	get := func(id string) error {
+		rec, err := s.j.Get(r.Context(), id)
+		if errors.Is(err, journal.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if rec.State != journal.Paused || rec.ParentID != "" || (f.Workflow != "" && rec.Workflow != f.Workflow) {
+			return nil
+		}
+		for k, v := range f.Labels {
+			if got, ok := rec.Labels[k]; !ok || got != v {
+				return nil
+			}
+		}
+		return add(rec)
+	}
+	if root := first(q["root_id"]); root != "" {
+		if err := get(root); err != nil {
+			return err
+		}
+	} else {
+		if from != nil {
+			// The last page may have ended inside a root's pauses: the
+			// rest of them come first, if it still waits as it did.
+			if err := get(from.Root); err != nil {
+				return err
+			}
+			if len(items) > 0 && !items[0].OpenedAt.Equal(from.OpenedAt) {
+				items = items[:0] // it paused again since: it is further on
+			}
+			f.After = journal.OldestUpdated.CursorAt(&journal.Execution{UpdatedAt: from.OpenedAt, ID: from.Root})
+		}
+		// Every paused root has a pause, so a page of limit+1 roots fills
+		// the page and tells whether another follows; a name filter may
+		// need more.
+		f.Limit = limit + 1
+		for len(items) <= limit {
+			recs, err := s.j.List(r.Context(), f)
+			if err != nil {
+				return err
+			}
+			for _, rec := range recs {
+				if err := add(rec); err != nil {
+					return err
+				}
+			}
+			if len(recs) < f.Limit {
+				break
+			}
+			f.After = journal.OldestUpdated.CursorAt(recs[len(recs)-1])
 		}
 	}
-	slices.SortFunc(items, func(a, b pauseItem) int {
-		return a.less(pauseCursor{OpenedAt: b.OpenedAt, Exec: b.ExecutionID, Path: b.Path})
-	})
 	var next *string
 	if len(items) > limit {
 		items = items[:limit]
-		last := items[limit-1]
-		raw, _ := json.Marshal(pauseCursor{OpenedAt: last.OpenedAt, Exec: last.ExecutionID, Path: last.Path, Filter: digest})
-		c := base64.RawURLEncoding.EncodeToString(raw)
-		next = &c
+		c := items[limit-1].position()
+		c.Filter = digest
+		raw, _ := json.Marshal(c)
+		s := base64.RawURLEncoding.EncodeToString(raw)
+		next = &s
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"pauses": items, "next_cursor": next})
 	return nil

@@ -2,6 +2,8 @@ package server
 
 import (
 	"net/url"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -51,5 +53,51 @@ func TestListPauses(t *testing.T) {
 	}
 	if _, _, body = h.do("GET", "/v1/pauses", ""); len(ids(body)) != 2 || ids(body)[0] != "p2" {
 		t.Errorf("after resume: %v", body)
+	}
+}
+
+// TestListPausesPages: a root with two open pauses may be cut by a page;
+// paging by every limit gives each pause once, in the order of one page.
+func TestListPausesPages(t *testing.T) {
+	h := newHarness(t)
+	for _, start := range []string{`"approval", "id": "a1"`, `"twoapprovals", "id": "t1"`, `"approval", "id": "a2"`} {
+		st, _, rec := h.do("POST", "/v1/executions?wait=60s", `{"workflow": `+start+`}`)
+		if st != 201 || rec["state"] != "PAUSED" {
+			t.Fatalf("start %s: %d %v", start, st, rec)
+		}
+		h.clock.Advance(time.Second)
+	}
+	key := func(p any) string {
+		m := p.(map[string]any)
+		return m["execution_id"].(string) + " " + m["name"].(string)
+	}
+	_, _, body := h.do("GET", "/v1/pauses", "")
+	var all []string
+	for _, p := range body["pauses"].([]any) {
+		all = append(all, key(p))
+	}
+	if want := []string{"a1 approve", "t1 finance", "t1 legal", "a2 approve"}; !slices.Equal(all, want) {
+		t.Fatalf("one page = %v, want %v", all, want)
+	}
+	for limit := 1; limit <= 4; limit++ {
+		var got []string
+		q := "/v1/pauses?limit=" + strconv.Itoa(limit)
+		for page := 0; page < 10; page++ {
+			st, _, body := h.do("GET", q, "")
+			if st != 200 {
+				t.Fatalf("%s: %d %v", q, st, body)
+			}
+			for _, p := range body["pauses"].([]any) {
+				got = append(got, key(p))
+			}
+			c, ok := body["next_cursor"].(string)
+			if !ok {
+				break
+			}
+			q = "/v1/pauses?limit=" + strconv.Itoa(limit) + "&cursor=" + url.QueryEscape(c)
+		}
+		if !slices.Equal(got, all) {
+			t.Errorf("pages of %d = %v, want %v", limit, got, all)
+		}
 	}
 }

@@ -57,6 +57,7 @@ var cases = []struct {
 	{"ListOrderAndLimit", testListOrderAndLimit},
 	{"ListDue", testListDue},
 	{"ListCursor", testListCursor},
+	{"ListOldestUpdated", testListOldestUpdated},
 	{"AppendRelease", testAppendRelease},
 	{"CreateHeld", testCreateHeld},
 	{"CopiesInAndOut", testCopies},
@@ -798,7 +799,7 @@ func (s *suite) pages(f journal.Filter, n int) [][]string {
 		if len(es) < n {
 			return out
 		}
-		f.After = journal.CursorAt(es[len(es)-1])
+		f.After = f.Order.CursorAt(es[len(es)-1])
 	}
 }
 
@@ -851,6 +852,68 @@ func testListCursor(t *testing.T, s *suite) {
 	for _, bad := range []string{"nope", "!!", journal.CursorAt(&journal.Execution{})[:4]} {
 		_, err := s.j.List(s.ctx, journal.Filter{After: bad})
 		wantErr(t, "List(After: "+bad+")", err, journal.ErrBadCursor)
+	}
+}
+
+// testListOldestUpdated: the inbox's order, records by UpdatedAt then ID,
+// oldest first, paged by cursors of that order; an append that updates a
+// record moves it to the end.
+func testListOldestUpdated(t *testing.T, s *suite) {
+	same := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	mk := func(id string, st journal.State, created, updated time.Time, parent string) {
+		root := parent
+		if root == "" {
+			root = id
+		}
+		s.create(&journal.Execution{ID: id, Workflow: "w", State: st, ParentID: parent, RootID: root,
+			CreatedAt: created, UpdatedAt: updated})
+	}
+	// Creation order is the reverse of update order, so a backend that
+	// sorted by creation would fail.
+	mk("p-late", journal.Paused, same.Add(-3*time.Hour), same.Add(time.Hour), "")
+	mk("p-b", journal.Paused, same.Add(-2*time.Hour), same, "")
+	mk("p-a", journal.Paused, same.Add(-time.Hour), same, "")
+	mk("p-ns", journal.Paused, same.Add(-30*time.Minute), same.Add(time.Nanosecond), "")
+	mk("p-early", journal.Paused, same, same.Add(-time.Minute), "")
+	mk("r-old", journal.Running, same, same.Add(-time.Hour), "")
+	mk("kid", journal.Paused, same, same.Add(-2*time.Hour), "p-b")
+
+	inbox := journal.Filter{State: journal.Paused, RootsOnly: true, Order: journal.OldestUpdated}
+	want := [][]string{{"p-early", "p-a"}, {"p-b", "p-ns"}, {"p-late"}}
+	if got := s.pages(inbox, 2); !reflect.DeepEqual(got, want) {
+		t.Errorf("paused root pages of 2, oldest updated first = %v, want %v", got, want)
+	}
+	if got := s.list(journal.Filter{State: journal.Paused, Order: journal.OldestUpdated}); !reflect.DeepEqual(got, []string{"kid", "p-early", "p-a", "p-b", "p-ns", "p-late"}) {
+		t.Errorf("paused, children too, oldest updated first = %v", got)
+	}
+	if got := s.list(journal.Filter{Order: journal.OldestUpdated, Limit: 3}); !reflect.DeepEqual(got, []string{"kid", "r-old", "p-early"}) {
+		t.Errorf("any state, oldest updated first, limit 3 = %v", got)
+	}
+
+	// An update moves a record to the end, and a record that leaves the
+	// state leaves the list.
+	l := s.acquire("p-early", runnerA, time.Minute)
+	paused := journal.Paused
+	s.append(journal.Append{ExecutionID: "p-early", Token: l.Token, Update: &journal.Update{State: &paused}})
+	running := journal.Running
+	lb := s.acquire("p-b", runnerA, time.Minute)
+	s.append(journal.Append{ExecutionID: "p-b", Token: lb.Token, Update: &journal.Update{State: &running}})
+	if got := s.list(inbox); !reflect.DeepEqual(got, []string{"p-a", "p-ns", "p-late", "p-early"}) {
+		t.Errorf("inbox after p-early paused again and p-b resumed = %v, want [p-a p-ns p-late p-early]", got)
+	}
+
+	// A cursor belongs to its order.
+	first, err := s.j.List(s.ctx, journal.Filter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox.After = journal.CursorAt(first[0])
+	_, err = s.j.List(s.ctx, inbox)
+	wantErr(t, "List(OldestUpdated, After: a NewestCreated cursor)", err, journal.ErrBadCursor)
+	_, err = s.j.List(s.ctx, journal.Filter{After: journal.OldestUpdated.CursorAt(first[0])})
+	wantErr(t, "List(NewestCreated, After: an OldestUpdated cursor)", err, journal.ErrBadCursor)
+	if _, err := s.j.List(s.ctx, journal.Filter{Order: journal.Order(99)}); err == nil {
+		t.Errorf("List(Order 99) succeeded; an unknown order must fail")
 	}
 }
 

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -234,6 +235,20 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 	if j.closed {
 		return nil, ErrClosed
 	}
+	// key is a record's position in f.Order: (time, ID), compared
+	// ascending; newest-first compares it descending.
+	key := func(e *journal.Execution) time.Time { return e.CreatedAt }
+	dir := -1
+	switch f.Order {
+	case journal.NewestCreated:
+	case journal.OldestUpdated:
+		key, dir = func(e *journal.Execution) time.Time { return e.UpdatedAt }, 1
+	default:
+		return nil, fmt.Errorf("journal: list: unknown order %d", f.Order)
+	}
+	cmpAt := func(e *journal.Execution, at time.Time, id string) int {
+		return dir * cmp.Or(key(e).Compare(at), strings.Compare(e.ID, id))
+	}
 	var (
 		after   bool
 		afterAt time.Time
@@ -241,26 +256,21 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 	)
 	if f.After != "" {
 		var err error
-		if afterAt, afterID, err = journal.ParseCursor(f.After); err != nil {
+		if afterAt, afterID, err = f.Order.ParseCursor(f.After); err != nil {
 			return nil, fmt.Errorf("journal: list: %w", err)
 		}
 		after = true
 	}
 	var hits []*journal.Execution
 	for _, r := range j.execs {
-		if after && !before(&r.exec, afterAt, afterID) {
+		if after && cmpAt(&r.exec, afterAt, afterID) <= 0 {
 			continue
 		}
 		if j.matches(&r.exec, &f) {
 			hits = append(hits, &r.exec)
 		}
 	}
-	slices.SortFunc(hits, func(a, b *journal.Execution) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
+	slices.SortFunc(hits, func(a, b *journal.Execution) int { return cmpAt(a, key(b), b.ID) })
 	if f.Limit > 0 && len(hits) > f.Limit {
 		hits = hits[:f.Limit]
 	}
@@ -270,15 +280,6 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 		out[i].Definition = nil
 	}
 	return out, nil
-}
-
-// before reports whether e comes after the position (at, id) in List's
-// newest-first order.
-func before(e *journal.Execution, at time.Time, id string) bool {
-	if c := e.CreatedAt.Compare(at); c != 0 {
-		return c < 0
-	}
-	return e.ID < id
 }
 
 func (j *Journal) matches(e *journal.Execution, f *journal.Filter) bool {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/internal/listsql"
 )
 
 // Reads use the pool: each statement sees every transaction committed before
@@ -166,7 +167,7 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 		return fmt.Sprintf("$%d", len(args))
 	}
 	if f.State != "" {
-		where = append(where, "e.state = "+arg(string(f.State)))
+		where = append(where, listsql.StateTerm(f.State, f.Order, arg))
 	}
 	if f.Workflow != "" {
 		where = append(where, "e.workflow = "+arg(f.Workflow))
@@ -185,18 +186,22 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 		where = append(where, `((e.state IN ('WAITING', 'PAUSED') AND e.wake_at <= `+due+`) OR
 			(e.state = 'RUNNING' AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.root_id = e.root_id AND l.expires > `+due+`)))`)
 	}
+	order, cmp, err := listsql.Order(f.Order)
+	if err != nil {
+		return nil, err
+	}
 	if f.After != "" {
-		at, id, err := journal.ParseCursor(f.After)
+		at, id, err := f.Order.ParseCursor(f.After)
 		if err != nil {
 			return nil, fmt.Errorf("journal: list: %w", err)
 		}
-		where = append(where, "(e.created_at, e.id) < ("+arg(formatTime(at))+", "+arg(id)+")")
+		where = append(where, cmp+" ("+arg(formatTime(at))+", "+arg(id)+")")
 	}
 	q := `SELECT ` + listColumns + ` FROM executions e`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY e.created_at DESC, e.id DESC"
+	q += order
 	if f.Limit > 0 {
 		q += " LIMIT " + arg(f.Limit)
 	}

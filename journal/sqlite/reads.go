@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/internal/listsql"
 )
 
 // Reads use the pool: in WAL mode each statement sees the last commit, so a
@@ -166,7 +167,7 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 		args  []any
 	)
 	if f.State != "" {
-		where, args = append(where, "e.state = ?"), append(args, string(f.State))
+		where = append(where, listsql.StateTerm(f.State, f.Order, func(v any) string { args = append(args, v); return "?" }))
 	}
 	if f.Workflow != "" {
 		where, args = append(where, "e.workflow = ?"), append(args, f.Workflow)
@@ -189,18 +190,22 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 			(e.state = 'RUNNING' AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.root_id = e.root_id AND l.expires > ?)))`)
 		args = append(args, due, due)
 	}
+	order, cmp, err := listsql.Order(f.Order)
+	if err != nil {
+		return nil, err
+	}
 	if f.After != "" {
-		at, id, err := journal.ParseCursor(f.After)
+		at, id, err := f.Order.ParseCursor(f.After)
 		if err != nil {
 			return nil, fmt.Errorf("journal: list: %w", err)
 		}
-		where, args = append(where, "(e.created_at, e.id) < (?, ?)"), append(args, formatTime(at), id)
+		where, args = append(where, cmp+" (?, ?)"), append(args, formatTime(at), id)
 	}
 	q := `SELECT ` + listColumns + ` FROM executions e`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY e.created_at DESC, e.id DESC"
+	q += order
 	if f.Limit > 0 {
 		q, args = q+" LIMIT ?", append(args, f.Limit)
 	}

@@ -1,0 +1,38 @@
+package listsql
+
+import (
+	"fmt"
+
+	"github.com/loomwork/loom/journal"
+)
+
+// Order is the ORDER BY clause of a List in o (the executions table is
+// aliased e), and the comparison of (time, id) with a cursor's position
+// that keeps the records after it: the caller appends "(T, ID)".
+func Order(o journal.Order) (orderBy, after string, err error) {
+	switch o {
+	case journal.NewestCreated:
+		return " ORDER BY e.created_at DESC, e.id DESC", "(e.created_at, e.id) <", nil
+	case journal.OldestUpdated:
+		return " ORDER BY e.updated_at, e.id", "(e.updated_at, e.id) >", nil
+	}
+	return "", "", fmt.Errorf("journal: list: unknown order %d", o)
+}
+
+// StateTerm is the condition e.state = st of a List in o. In the
+// OldestUpdated order a known state is written into the query as a
+// literal, so that the planner can use the index of paused records by
+// update time (executions_paused), which is partial on state = 'PAUSED'
+// and so unusable for a bound parameter. Otherwise the state is bound
+// through arg (which returns the parameter's placeholder): a newest-first
+// list keeps the plans it had before that index, walking (created_at, id)
+// rather than sorting the paused records.
+func StateTerm(st journal.State, o journal.Order, arg func(any) string) string {
+	switch st {
+	case journal.Running, journal.Paused, journal.Waiting, journal.Completed, journal.Failed, journal.Cancelled:
+		if o == journal.OldestUpdated {
+			return "e.state = '" + string(st) + "'"
+		}
+	}
+	return "e.state = " + arg(string(st))
+}
