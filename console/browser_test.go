@@ -459,22 +459,33 @@ func TestConsoleFlow(t *testing.T) {
 	b.waitText(".status-line", "CANCELLED")
 	b.shot("execution-cancelled")
 
-	// The list, live: a new execution appears without a reload.
+	// The list, live through the list stream (not the 5 s polling it
+	// falls back to): a new execution appears without a reload.
 	b.open("/")
 	b.waitText("main", mid)
+	b.waitText("p.live", "Updates live.")
 	b.eval(`window.__samePage = true`)
 	_, rec = e.api(t, "POST", "/v1/executions", "", `{"workflow":"approval","input":{"order_id":"live-1"}}`)
 	b.waitJS("the new row", fmt.Sprintf(`!!document.querySelector('tr[data-id=%q]')`, rec["id"]))
 	if b.eval(`window.__samePage === true`) != true {
 		t.Error("the list reloaded the page")
 	}
+	if s := b.text("p.live"); s != "Updates live." {
+		t.Errorf("the list says %q; its stream closed", s)
+	}
 	b.shot("executions-live")
 
-	// The inbox lists the open pause, with its age and no deadline.
-	id = rec["id"].(string)
-	e.waitState(t, id, "", "PAUSED")
+	// The inbox, live too: a pause opened while it is shown appears, with
+	// its age and no deadline.
 	b.open("/pauses")
+	b.waitText("p.live", "Updates live.")
+	b.eval(`window.__samePage = true`)
+	_, rec = e.api(t, "POST", "/v1/executions", "", `{"workflow":"approval","input":{"order_id":"live-2"}}`)
+	id = rec["id"].(string)
 	b.waitJS("the pause in the inbox", fmt.Sprintf(`!!document.querySelector('tr[data-execution=%q]')`, id))
+	if b.eval(`window.__samePage === true`) != true {
+		t.Error("the inbox reloaded the page")
+	}
 	row := b.text(fmt.Sprintf(`tr[data-execution=%q]`, id))
 	for _, want := range []string{"approval", "approve", "no deadline"} {
 		if !strings.Contains(row, want) {

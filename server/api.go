@@ -394,16 +394,30 @@ type cursor struct {
 	Filter    string    `json:"f"`
 }
 
-func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request) error {
+// listSpec is a parsed GET /v1/executions: the journal's filter, the
+// filters the journal does not know (id prefix, created range), the page
+// size and the cursor.
+type listSpec struct {
+	f             journal.Filter
+	prefix        string
+	after, before time.Time
+	limit         int
+	digest        string
+	from          *cursor
+}
+
+func parseList(r *http.Request) (*listSpec, error) {
 	q, err := query(r, "state", "workflow", "parent_id", "roots", "id_prefix", "label", "created_after", "created_before", "limit", "cursor")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	f := journal.Filter{Workflow: first(q["workflow"]), ParentID: first(q["parent_id"])}
+	ls := &listSpec{f: journal.Filter{Workflow: first(q["workflow"]), ParentID: first(q["parent_id"])}, limit: 50,
+		prefix: first(q["id_prefix"]), digest: filterDigest(q)}
+	f := &ls.f
 	if st := first(q["state"]); st != "" {
 		f.State = journal.State(strings.ToUpper(st))
 		if !slices.Contains([]journal.State{journal.Running, journal.Paused, journal.Waiting, journal.Completed, journal.Failed, journal.Cancelled}, f.State) {
-			return badRequest("state=%q: use RUNNING, PAUSED, WAITING, COMPLETED, FAILED or CANCELLED", st)
+			return nil, badRequest("state=%q: use RUNNING, PAUSED, WAITING, COMPLETED, FAILED or CANCELLED", st)
 		}
 	}
 	switch rs := first(q["roots"]); rs {
@@ -411,92 +425,131 @@ func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request) error {
 	case "true":
 		f.RootsOnly = true
 	default:
-		return badRequest("roots=%q: use true or false", rs)
+		return nil, badRequest("roots=%q: use true or false", rs)
 	}
 	for _, l := range q["label"] {
 		k, v, ok := strings.Cut(l, ":")
 		if !ok || !labelKey.MatchString(k) {
-			return badRequest("label=%q: use KEY:VALUE", l)
+			return nil, badRequest("label=%q: use KEY:VALUE", l)
 		}
 		if f.Labels == nil {
 			f.Labels = map[string]string{}
 		}
 		f.Labels[k] = v
 	}
-	var after, before time.Time
 	for _, p := range []struct {
 		name string
 		dst  *time.Time
-	}{{"created_after", &after}, {"created_before", &before}} {
+	}{{"created_after", &ls.after}, {"created_before", &ls.before}} {
 		if v := first(q[p.name]); v != "" {
 			if *p.dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
-				return badRequest("%s=%q is not an RFC 3339 time", p.name, v)
+				return nil, badRequest("%s=%q is not an RFC 3339 time", p.name, v)
 			}
 		}
 	}
-	limit := 50
 	if v := first(q["limit"]); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 {
-			return badRequest("limit=%q: use a number from 1 to 500", v)
+		if ls.limit, err = strconv.Atoi(v); err != nil || ls.limit < 1 {
+			return nil, badRequest("limit=%q: use a number from 1 to 500", v)
 		}
-		limit = min(limit, 500)
+		ls.limit = min(ls.limit, 500)
 	}
-	prefix := first(q["id_prefix"])
-	digest := filterDigest(q)
-	var from *cursor
 	if c := first(q["cursor"]); c != "" {
-		from = &cursor{}
+		ls.from = &cursor{}
 		raw, err := base64.RawURLEncoding.DecodeString(c)
-		if err != nil || json.Unmarshal(raw, from) != nil {
-			return apiErr(http.StatusBadRequest, "bad_cursor", "the cursor is not one this server made")
+		if err != nil || json.Unmarshal(raw, ls.from) != nil {
+			return nil, apiErr(http.StatusBadRequest, "bad_cursor", "the cursor is not one this server made")
 		}
-		if from.Filter != digest {
-			return apiErr(http.StatusBadRequest, "bad_cursor", "the cursor belongs to another filter; list again from the first page")
+		if ls.from.Filter != ls.digest {
+			return nil, apiErr(http.StatusBadRequest, "bad_cursor", "the cursor belongs to another filter; list again from the first page")
 		}
 	}
-	// The journal pages (Filter.Limit and After), so a page reads about
-	// limit records whatever the journal's size; the filters the journal
-	// does not know (id prefix, created range) are applied here, reading
-	// further batches only while they leave the page short.
-	f.Limit = limit + 1
-	if prefix != "" || !after.IsZero() || !before.IsZero() {
+	return ls, nil
+}
+
+// matches reports whether rec is one the list selects, wherever it sits
+// in the list's order.
+func (ls *listSpec) matches(rec *journal.Execution) bool {
+	f := &ls.f
+	switch {
+	case f.State != "" && rec.State != f.State,
+		f.Workflow != "" && rec.Workflow != f.Workflow,
+		f.ParentID != "" && rec.ParentID != f.ParentID,
+		f.RootsOnly && rec.ParentID != "",
+		!strings.HasPrefix(rec.ID, ls.prefix),
+		!ls.after.IsZero() && !rec.CreatedAt.After(ls.after),
+		!ls.before.IsZero() && !rec.CreatedAt.Before(ls.before):
+		return false
+	}
+	for k, v := range f.Labels {
+		if got, ok := rec.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// page reads one page of the list: its records and the cursor of the
+// next page (nil on the last). The journal pages (Filter.Limit and
+// After), so a page reads about limit records whatever the journal's
+// size; the filters the journal does not know (id prefix, created range)
+// are applied here, reading further batches only while they leave the
+// page short.
+func (s *Server) page(ctx context.Context, ls *listSpec) ([]*journal.Execution, *string, error) {
+	f := ls.f
+	f.Limit = ls.limit + 1
+	if ls.prefix != "" || !ls.after.IsZero() || !ls.before.IsZero() {
 		f.Limit = max(f.Limit, 500)
 	}
-	if from != nil {
-		f.After = journal.CursorAt(&journal.Execution{CreatedAt: from.CreatedAt, ID: from.ID})
+	if ls.from != nil {
+		f.After = journal.CursorAt(&journal.Execution{CreatedAt: ls.from.CreatedAt, ID: ls.from.ID})
+	}
+	var out []*journal.Execution
+	for {
+		recs, err := s.j.List(ctx, f)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, rec := range recs {
+			if !ls.after.IsZero() && !rec.CreatedAt.After(ls.after) {
+				return out, nil, nil // newest first: every later record is older still
+			}
+			if !ls.matches(rec) {
+				continue
+			}
+			if len(out) == ls.limit {
+				last := out[len(out)-1]
+				b, _ := json.Marshal(cursor{CreatedAt: last.CreatedAt, ID: last.ID, Filter: ls.digest})
+				c := base64.RawURLEncoding.EncodeToString(b)
+				return out, &c, nil
+			}
+			out = append(out, rec)
+		}
+		if len(recs) < f.Limit {
+			return out, nil, nil
+		}
+		f.After = journal.CursorAt(recs[len(recs)-1])
+	}
+}
+
+func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request) error {
+	ls, err := parseList(r)
+	if err != nil {
+		return err
+	}
+	if wantsStream(r) {
+		return s.streamList(w, r, ls)
+	}
+	recs, next, err := s.page(r.Context(), ls)
+	if err != nil {
+		return err
 	}
 	out := []*Record{}
-	var next *string
-scan:
-	for {
-		recs, err := s.j.List(r.Context(), f)
+	for _, rec := range recs {
+		rr, err := s.record(r.Context(), rec)
 		if err != nil {
 			return err
 		}
-		for _, rec := range recs {
-			if !after.IsZero() && !rec.CreatedAt.After(after) {
-				break scan // newest first: every later record is older still
-			}
-			if prefix != "" && !strings.HasPrefix(rec.ID, prefix) || !before.IsZero() && !rec.CreatedAt.Before(before) {
-				continue
-			}
-			if len(out) == limit {
-				last := out[len(out)-1]
-				b, _ := json.Marshal(cursor{CreatedAt: last.CreatedAt, ID: last.ID, Filter: digest})
-				c := base64.RawURLEncoding.EncodeToString(b)
-				next = &c
-				break scan
-			}
-			rr, err := s.record(r.Context(), rec)
-			if err != nil {
-				return err
-			}
-			out = append(out, rr)
-		}
-		if len(recs) < f.Limit {
-			break
-		}
-		f.After = journal.CursorAt(recs[len(recs)-1])
+		out = append(out, rr)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"executions": out, "next_cursor": next})
 	return nil

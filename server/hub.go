@@ -14,9 +14,52 @@ import (
 type hub struct {
 	mu   sync.Mutex
 	subs map[string]map[chan struct{}]struct{}
+	all  map[*changes]struct{}
 }
 
-func newHub() *hub { return &hub{subs: map[string]map[chan struct{}]struct{}{}} }
+func newHub() *hub {
+	return &hub{subs: map[string]map[chan struct{}]struct{}{}, all: map[*changes]struct{}{}}
+}
+
+// changes is a subscription to every execution's changes (a list stream):
+// the ids changed since the last take, and a channel that receives
+// (coalesced) when there are some.
+type changes struct {
+	C    chan struct{}
+	ids  map[string]struct{}
+	lost bool
+}
+
+// maxPending bounds the ids a changes subscription keeps between two
+// takes; past it the subscriber is told it lost some, and re-reads.
+const maxPending = 10000
+
+// subscribeAll returns a subscription to every change, and the function
+// that ends it.
+func (h *hub) subscribeAll() (*changes, func()) {
+	c := &changes{C: make(chan struct{}, 1), ids: map[string]struct{}{}}
+	h.mu.Lock()
+	h.all[c] = struct{}{}
+	h.mu.Unlock()
+	return c, func() {
+		h.mu.Lock()
+		delete(h.all, c)
+		h.mu.Unlock()
+	}
+}
+
+// take returns the ids c saw change since the last take, and whether more
+// changed than it kept.
+func (h *hub) take(c *changes) (ids []string, lost bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id := range c.ids {
+		ids = append(ids, id)
+	}
+	clear(c.ids)
+	lost, c.lost = c.lost, false
+	return ids, lost
+}
 
 // subscribe returns a channel that receives (coalesced) after any change to
 // one of ids, and the function that ends the subscription.
@@ -47,6 +90,17 @@ func (h *hub) publish(id string) {
 	for ch := range h.subs[id] {
 		select {
 		case ch <- struct{}{}:
+		default:
+		}
+	}
+	for c := range h.all {
+		if len(c.ids) < maxPending {
+			c.ids[id] = struct{}{}
+		} else {
+			c.lost = true
+		}
+		select {
+		case c.C <- struct{}{}:
 		default:
 		}
 	}

@@ -4,7 +4,7 @@ import { h, replace, path } from './dom.js';
 import { get, query } from './api.js';
 import { setTitle, failure } from './ui.js';
 import { stateBadge, timeEl, waitingSummary, labelsView } from './format.js';
-import { watch, debounce } from './live.js';
+import { watch, debounce, liveText } from './live.js';
 
 const STATES = ['RUNNING', 'PAUSED', 'WAITING', 'COMPLETED', 'FAILED', 'CANCELLED'];
 
@@ -59,8 +59,9 @@ export async function executionsPage(main) {
     return;
   }
   const refresh = debounce(load, 300);
-  watch('/v1/executions' + query(apiFilters(f)), { onEvent: refresh, poll: load });
-  live.textContent = 'Updates live.';
+  watch('/v1/executions' + query(Object.assign(apiFilters(f), { limit: 50 })), {
+    onEvent: refresh, poll: load, onMode: (mode) => { live.textContent = liveText(mode); },
+  });
 }
 
 function filterForm(f) {

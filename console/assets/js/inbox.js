@@ -4,15 +4,16 @@ import { h, replace, path } from './dom.js';
 import { get, query } from './api.js';
 import { setTitle, failure } from './ui.js';
 import { timeEl, duration, since } from './format.js';
-import { POLL_MS } from './live.js';
+import { watch, debounce, liveText } from './live.js';
 
 export async function inboxPage(main) {
   setTitle('Inbox');
   const q = new URLSearchParams(location.search);
   const params = { workflow: q.get('workflow') || '', name: q.get('name') || '', limit: 50, cursor: q.get('cursor') || '' };
   const body = h('div', { id: 'inbox' });
+  const live = h('p', { class: 'live muted', 'aria-live': 'polite' });
   replace(main, h('h1', {}, 'Inbox'),
-    h('p', { class: 'muted' }, 'Open pauses across executions, oldest first: each waits for a person to resume it.'), body);
+    h('p', { class: 'muted' }, 'Open pauses across executions, oldest first: each waits for a person to resume it.'), live, body);
   const load = async () => {
     try {
       const page = await get('/v1/pauses' + query(params));
@@ -22,11 +23,19 @@ export async function inboxPage(main) {
     }
   };
   await load();
-  // The API has no pause stream: the inbox polls, and ages tick meanwhile.
+  // A pause opens or closes with its root's state: the list stream of
+  // paused roots says when to read the inbox again.
+  watch('/v1/executions' + query({ state: 'PAUSED', roots: 'true', workflow: params.workflow, limit: 50 }), {
+    onEvent: debounce(load, 300), poll: load, onMode: (mode) => { live.textContent = liveText(mode); },
+  });
+  // Ages and deadlines tick meanwhile.
   setInterval(() => {
     if (!document.hidden) load();
-  }, POLL_MS);
+  }, AGE_MS);
 }
+
+// AGE_MS is how often the inbox redraws its ages while nothing changes.
+const AGE_MS = 60000;
 
 function table(rows) {
   if (!rows.length) return h('p', { class: 'empty' }, 'No open pauses: nothing waits for a person.');

@@ -7,8 +7,10 @@ export const POLL_MS = 5000;
 // data; onEnd (optional) the data of an "end" event, after which the
 // stream is done. When the stream cannot be kept (no EventSource, an
 // error answer, a proxy that buffers), poll is called every 5 s instead.
+// onMode (optional) hears which of the two is on: 'stream' once the
+// stream is open, 'poll' once polling starts, so a page can say which.
 // It returns a function that stops everything.
-export function watch(url, { onEvent, onEnd, poll }) {
+export function watch(url, { onEvent, onEnd, poll, onMode }) {
   let es = null;
   let timer = null;
   let stopped = false;
@@ -17,11 +19,13 @@ export function watch(url, { onEvent, onEnd, poll }) {
     timer = setInterval(() => {
       if (!document.hidden) poll();
     }, POLL_MS);
+    onMode && onMode('poll');
   };
   if (typeof EventSource === 'undefined') {
     startPolling();
   } else {
     es = new EventSource(url, { withCredentials: true });
+    es.onopen = () => onMode && onMode('stream');
     es.onmessage = (m) => {
       let data = null;
       try {
@@ -50,6 +54,11 @@ export function watch(url, { onEvent, onEnd, poll }) {
     if (es) es.close();
     if (timer) clearInterval(timer);
   };
+}
+
+// liveText says how a list keeps current: a stream, or polling.
+export function liveText(mode) {
+  return mode === 'stream' ? 'Updates live.' : 'Updates every 5 s (no live stream).';
 }
 
 // debounce runs fn once calls stop coming for ms.
