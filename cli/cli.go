@@ -86,6 +86,9 @@ type app struct {
 	journalUsed string
 	// viaServer: the command talks to a loom serve (--server), not a journal.
 	viaServer bool
+	// dbConns caps a PostgreSQL journal's connections (serve's --db-conns;
+	// 0: the pool's default).
+	dbConns int
 }
 
 // command is one loom subcommand.

@@ -5,10 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/loomwork/loom/console"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -16,13 +17,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/loomwork/loom/console"
+
 	"github.com/loomwork/loom/server"
 )
 
 // serveCommand is `loom serve` (SPEC §6): the service, in any binary made
 // with cli.Main(reg).
 var serveCommand = &command{name: "serve",
-	usage:   "serve CATALOG_PATH [--db DSN] [--listen ADDR] [--concurrency N] [--tokens FILE] [--tls-cert F --tls-key F | --behind-proxy CIDR,…] [--drain D] [--max-body SIZE] [--max-wait D] [--log-format text|json]",
+	usage:   "serve CATALOG_PATH [--db DSN] [--listen ADDR] [--concurrency N] [--tokens FILE] [--tls-cert F --tls-key F | --behind-proxy CIDR,…] [--drain D] [--max-body SIZE] [--max-wait D] [--max-streams N] [--rate N] [--db-conns N] [--cors-origin ORIGIN,…] [--log-format text|json]",
 	minArgs: 1, maxArgs: 1,
 	summary: "run the service: the HTTP API and workers that keep executions moving",
 	help: `Serves the HTTP API of SPEC §6 over the catalog at CATALOG_PATH and the
@@ -48,6 +51,10 @@ file, address), 5 the journal is unavailable.`,
 		{"drain", "D", "how long drives in flight may finish after SIGTERM (default 25s)"},
 		{"max-body", "SIZE", "the largest request body (default 4MiB)"},
 		{"max-wait", "D", "the longest long poll (default 60s)"},
+		{"max-streams", "N", "long polls and event streams open at once (default 10000); beyond it 503 too_many_streams"},
+		{"rate", "N", "requests per second per token, or per client address without tokens (default 100, bursts to twice it); beyond it 429 rate_limited"},
+		{"db-conns", "N", "PostgreSQL connections this process opens at most (default 20)"},
+		{"cors-origin", "ORIGIN,…", "send CORS headers to these origins (none by default)"},
 		{"log-format", "FORMAT", "text (default) or json"},
 		{"metrics-listen", "ADDR", "also serve /metrics here, with no token (keep the address private)"},
 	},
@@ -85,22 +92,49 @@ type serveOptions struct {
 	maxWait     time.Duration
 	proxies     []*net.IPNet
 	logJSON     bool
+	maxStreams  int
+	rate        float64
+	dbConns     int
+	corsOrigins []string
 }
 
 func (a *app) serveOptions() (serveOptions, error) {
-	o := serveOptions{listen: "127.0.0.1:8080", concurrency: 64, drain: 25 * time.Second, maxBody: 4 << 20, maxWait: 60 * time.Second}
+	o := serveOptions{listen: "127.0.0.1:8080", concurrency: 64, drain: 25 * time.Second, maxBody: 4 << 20, maxWait: 60 * time.Second,
+		maxStreams: server.DefaultMaxStreams, rate: server.DefaultRate, dbConns: 20}
 	if v := a.p.get("listen"); v != "" {
 		o.listen = v
 	}
 	if _, _, err := net.SplitHostPort(o.listen); err != nil {
 		return o, usagef("--listen %q is not HOST:PORT", o.listen)
 	}
-	if v := a.p.get("concurrency"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return o, usagef("--concurrency %q: use a number of at least 1", v)
+	for _, c := range []struct {
+		flag string
+		dst  *int
+	}{{"concurrency", &o.concurrency}, {"max-streams", &o.maxStreams}, {"db-conns", &o.dbConns}} {
+		if v := a.p.get(c.flag); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return o, usagef("--%s %q: use a number of at least 1", c.flag, v)
+			}
+			*c.dst = n
 		}
-		o.concurrency = n
+	}
+	if v := a.p.get("rate"); v != "" {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || n <= 0 || math.IsInf(n, 0) || math.IsNaN(n) {
+			return o, usagef("--rate %q: use a number of requests per second above 0", v)
+		}
+		o.rate = n
+	}
+	if v := a.p.get("cors-origin"); v != "" {
+		for _, c := range strings.Split(v, ",") {
+			c = strings.TrimSpace(c)
+			u, err := url.Parse(c)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+				return o, usagef("--cors-origin %q is not an origin such as https://ops.example.com", c)
+			}
+			o.corsOrigins = append(o.corsOrigins, c)
+		}
 	}
 	for _, d := range []struct {
 		flag string
@@ -201,6 +235,7 @@ func (a *app) serve() error {
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	a.dbConns = o.dbConns
 	j, err := a.openJournal(true)
 	if err != nil {
 		return &cliError{kind: kindRefused, msg: err.Error()}
@@ -235,7 +270,8 @@ func (a *app) serve() error {
 	}
 	srv, err := server.New(server.Config{Catalog: cat, Tasks: a.tasks, Journal: j, Concurrency: o.concurrency,
 		Tokens: tokens, MaxBody: o.maxBody, MaxWait: o.maxWait, Logger: log, LeaseTTL: ttl, EngineOptions: a.secretOptions(), Version: buildVersion(),
-		Mount: con.Handler(), Sessions: sessions})
+		Mount: con.Handler(), Sessions: sessions,
+		Rate: o.rate, MaxStreams: o.maxStreams, CORSOrigins: o.corsOrigins, Proxies: o.proxies})
 	if err != nil {
 		return err
 	}

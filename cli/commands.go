@@ -192,7 +192,11 @@ func (a *app) openJournal(create bool) (journal.Journal, error) {
 	path := a.dbPath()
 	a.noteJournal()
 	if isPostgresURL(path) {
-		j, err := postgres.Open(a.ctx, path)
+		var opts []postgres.Option
+		if a.dbConns > 0 {
+			opts = append(opts, postgres.WithMaxConns(a.dbConns))
+		}
+		j, err := postgres.Open(a.ctx, path, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("cannot open the PostgreSQL journal: %w", err)
 		}

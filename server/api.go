@@ -61,7 +61,7 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Mount != nil {
 		mux.Handle("/", s.cfg.Mount)
 	}
-	return s.logged(mux)
+	return s.logged(s.cors(mux))
 }
 
 // handlerFunc is a handler whose error is written as SPEC §6's JSON error.

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -242,9 +243,37 @@ func (s *Server) guard(need role, h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
+		addr := s.clientAddr(r)
+		if spent, retry := s.badAuth.spent(addr); spent {
+			writeError(w, r, rateLimited(retry, "this address has failed to authenticate too often; it"))
+			return
+		}
 		if err := s.authorize(r, need); err != nil {
+			if ae, ok := err.(*Error); ok && ae.Status == http.StatusUnauthorized {
+				s.badAuth.take(addr)
+			}
 			writeError(w, r, err)
 			return
+		}
+		if s.rates != nil {
+			key, who := "addr "+addr, "this address ("+addr+")"
+			if a, ok := r.Context().Value(keyActor).(*string); ok && *a != "" && s.cfg.Tokens != nil {
+				key, who = "token "+*a, "token "+*a
+			}
+			if ok, retry := s.rates.allow(key); !ok {
+				writeError(w, r, rateLimited(retry, who))
+				return
+			}
+		}
+		if isStream(r) {
+			release := s.openStream()
+			if release == nil {
+				e := apiErr(http.StatusServiceUnavailable, "too_many_streams", fmt.Sprintf("this process has %d long polls and streams open, its limit; try again or another process", s.cfg.MaxStreams))
+				e.RetryAfter = 1
+				writeError(w, r, e)
+				return
+			}
+			defer release()
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -262,7 +291,7 @@ func (s *Server) authorize(r *http.Request, need role) error {
 		if !loopbackHost(r.Host) {
 			return apiErr(http.StatusForbidden, "forbidden", "this server has no token file and answers only requests to localhost, 127.0.0.1 or [::1]")
 		}
-		if o := r.Header.Get("Origin"); o != "" {
+		if o := r.Header.Get("Origin"); o != "" && !slices.Contains(s.cfg.CORSOrigins, o) {
 			if u, err := url.Parse(o); err != nil || u.Host != r.Host {
 				return apiErr(http.StatusForbidden, "csrf", "a cross-origin request is refused")
 			}

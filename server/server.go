@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/loomwork/loom/console"
 	"io"
 	"log/slog"
+	"math"
+	"net"
 	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/loomwork/loom/console"
 
 	"github.com/loomwork/loom/builtins"
 	"github.com/loomwork/loom/clock"
@@ -63,6 +66,18 @@ type Config struct {
 	EngineOptions []interpreter.Option
 	// Version is reported in /v1/workers and build info.
 	Version string
+	// Rate is the requests per second each token, or each client address
+	// without tokens, may make, with bursts of twice it (default
+	// DefaultRate; negative: no limit). Beyond it the answer is 429.
+	Rate float64
+	// MaxStreams caps the long polls and event streams open at once
+	// (default DefaultMaxStreams); beyond it the answer is 503.
+	MaxStreams int
+	// CORSOrigins are the origins that get CORS headers (none by default).
+	CORSOrigins []string
+	// Proxies are the addresses of reverse proxies whose X-Forwarded-For
+	// names the client (for the per-client limits).
+	Proxies []*net.IPNet
 }
 
 // Sessions finds the console session of a request: ok false when it has
@@ -95,6 +110,10 @@ type Server struct {
 
 	metrics *metrics
 
+	rates       *limiter // requests per token or client address
+	badAuth     *limiter // failed authentications per client address
+	streamsOpen atomic.Int64
+
 	mu       sync.Mutex
 	drives   map[*driveState]struct{}
 	exclude  map[string]time.Time // root → no claim before
@@ -104,6 +123,8 @@ type Server struct {
 	// testPolled, when set, is called after each dispatcher pass (a test
 	// signal: "the dispatcher looked for work").
 	testPolled func()
+	// testStreamClosed, when set, is called as a long poll or stream ends.
+	testStreamClosed func()
 	// patterns are the routes Handler registered, in order (the OpenAPI
 	// test checks the description against them).
 	patterns []string
@@ -144,6 +165,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
 	}
+	if cfg.Rate == 0 {
+		cfg.Rate = DefaultRate
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -152,6 +179,10 @@ func New(cfg Config) (*Server, error) {
 		drives: map[*driveState]struct{}{}, exclude: map[string]time.Time{},
 		missing: map[string]string{}, missFrom: map[string]string{}}
 	s.metrics = newMetrics(s)
+	if cfg.Rate > 0 {
+		s.rates = newLimiter(cfg.Clock, cfg.Rate, int(math.Ceil(2*cfg.Rate)))
+	}
+	s.badAuth = newLimiter(cfg.Clock, badAuthRate, badAuthRate)
 	s.j = &observed{Journal: cfg.Journal, hub: s.hub, ok: func() { s.lastOK.Store(s.clock.Now().UnixNano()) }}
 	host, _ := os.Hostname()
 	rnd := builtins.CryptoRandom{}

@@ -32,6 +32,8 @@ type harness struct {
 	polled  chan struct{}
 	records chan string // what the record task saw, in order
 	blocked chan string // block task started
+	undone  chan string // undo task started; it ends when the test sends to undo
+	undo    chan struct{}
 }
 
 type harnessOpt func(*Config)
@@ -39,11 +41,21 @@ type harnessOpt func(*Config)
 func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: clock.NewFake(time.Now().UTC()), polled: make(chan struct{}, 100),
-		records: make(chan string, 100), blocked: make(chan string, 10)}
+		records: make(chan string, 100), blocked: make(chan string, 10),
+		undone: make(chan string, 10), undo: make(chan struct{})}
 	reg := interpreter.NewRegistry(builtins.Standard())
 	interpreter.Register(reg, "record", func(ctx context.Context, in string) (string, error) {
 		h.records <- in
 		return in, nil
+	})
+	interpreter.Register(reg, "undo", func(ctx context.Context, in string) (string, error) {
+		h.undone <- in
+		select {
+		case <-h.undo:
+			return in, nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
 	})
 	interpreter.Register(reg, "block", func(ctx context.Context, in string) (string, error) {
 		h.blocked <- in
@@ -312,11 +324,14 @@ func TestCancelRunningRunsCompensations(t *testing.T) {
 	if st != 202 || rec["cancel_requested"] != true {
 		t.Fatalf("cancel: %d %v", st, rec)
 	}
+	// The compensation holds the execution in its cancel until the test
+	// lets it end.
+	if got := <-h.undone; got != "undo-a" {
+		t.Fatalf("compensation: undo saw %q", got)
+	}
 	st, _, rec = h.do("POST", "/v1/executions/s1/resume", `{"payload": 1}`)
 	wantError(t, "resume while cancelling", st, rec, 409, "cancelling")
-	if got := <-h.records; got != "undo-a" {
-		t.Fatalf("compensation: record saw %q", got)
-	}
+	close(h.undo)
 	rec = h.settle("s1")
 	if rec["state"] != "CANCELLED" {
 		t.Fatalf("after cancel: %v", rec)
