@@ -85,11 +85,19 @@ func TestRateLimitPerToken(t *testing.T) {
 // too_many_streams with Retry-After; a plain GET still answers.
 func TestMaxStreams(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.MaxStreams = 1 })
-	closed := make(chan struct{}, 10)
+	closed := make(chan struct{}, 100)
 	h.srv.testStreamClosed = func() { closed <- struct{}{} }
 	if st, _, body := h.do("POST", "/v1/executions?wait=60s", `{"workflow": "approval", "id": "p1"}`); st != 201 {
 		t.Fatalf("start: %d %v", st, body)
 	}
+	// A stream's slot is given back after its answer is sent; each
+	// release signals closed once the count is down.
+	idle := func() {
+		for h.srv.streamsOpen.Load() != 0 {
+			<-closed
+		}
+	}
+	idle()
 	// One event stream holds the only slot (the execution is paused: it
 	// stays open).
 	req, _ := http.NewRequest("GET", h.http.URL+"/v1/executions/p1/events", nil)
@@ -111,7 +119,7 @@ func TestMaxStreams(t *testing.T) {
 		t.Errorf("a plain GET: %d %v", st, body)
 	}
 	resp.Body.Close()
-	<-closed // the handler saw the client go
+	idle() // the handler saw the client go
 	if st, _, body := h.do("GET", "/v1/executions/p1?wait=1ms", ""); st != 200 {
 		t.Errorf("after the stream closed: %d %v", st, body)
 	}
