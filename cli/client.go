@@ -217,21 +217,7 @@ func (c *client) get(id string, settle bool) (*interpreter.Execution, error) {
 
 func (a *app) remoteRun() error {
 	return a.remote(func(c *client) error {
-		path := a.p.args[0]
-		cat, err := a.load(path, false)
-		if err != nil {
-			return err
-		}
-		name, err := pickWorkflow(cat, a.p.get("workflow"), path)
-		if err != nil {
-			return err
-		}
-		if a.p.has("id") {
-			if err := journal.CheckID(a.p.get("id")); err != nil {
-				return err
-			}
-		}
-		in, _, err := a.input()
+		_, name, in, err := a.runArgs(a.p.args[0], false)
 		if err != nil {
 			return err
 		}

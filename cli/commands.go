@@ -452,29 +452,40 @@ func pickWorkflow(cat *definition.Catalog, name, path string) (string, error) {
 	return "", usagef("%s holds %d workflows (%s); choose one with --workflow NAME", path, len(names), strings.Join(names, ", "))
 }
 
+// runArgs reads what `run` is given, run here (local) or by a server: the
+// catalog at path (checked against this binary's tasks and secrets when
+// local; a server checks its own), the workflow to run, a well-formed --id
+// and the input.
+func (a *app) runArgs(path string, local bool) (cat *definition.Catalog, name string, in any, err error) {
+	if cat, err = a.load(path, local); err != nil {
+		return nil, "", nil, err
+	}
+	if name, err = pickWorkflow(cat, a.p.get("workflow"), path); err != nil {
+		return nil, "", nil, err
+	}
+	if local {
+		if err = a.checkRunSecrets(cat, name, path); err != nil {
+			return nil, "", nil, err
+		}
+	}
+	if a.p.has("id") {
+		if err = journal.CheckID(a.p.get("id")); err != nil {
+			return nil, "", nil, err
+		}
+	}
+	if in, _, err = a.input(); err != nil {
+		return nil, "", nil, err
+	}
+	return cat, name, in, nil
+}
+
 func (a *app) runCmd() error {
 	path := a.p.args[0]
 	// An existing journal opens while the definition loads (they take
 	// about as long); a new one is created only once the run is accepted.
 	early := a.openEarly()
 	defer early.discard()
-	cat, err := a.load(path, true)
-	if err != nil {
-		return err
-	}
-	name, err := pickWorkflow(cat, a.p.get("workflow"), path)
-	if err != nil {
-		return err
-	}
-	if err := a.checkRunSecrets(cat, name, path); err != nil {
-		return err
-	}
-	if a.p.has("id") {
-		if err := journal.CheckID(a.p.get("id")); err != nil {
-			return err
-		}
-	}
-	in, _, err := a.input()
+	cat, name, in, err := a.runArgs(path, true)
 	if err != nil {
 		return err
 	}
