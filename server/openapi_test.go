@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"regexp"
 	"slices"
 	"sort"
@@ -63,7 +61,7 @@ func TestOpenAPIDescribesTheServer(t *testing.T) {
 	concrete := strings.NewReplacer("{id}", "nosuch", "{name}", "hello")
 	for _, route := range served {
 		method, path, _ := strings.Cut(route, " ")
-		st, body := h.raw(strings.ToUpper(method), concrete.Replace(path)+"?zz_unknown=1", "{}", nil)
+		st, _, body := h.raw(strings.ToUpper(method), concrete.Replace(path)+"?zz_unknown=1", "{}")
 		var e struct{ Error struct{ Message string } }
 		_ = json.Unmarshal(body, &e)
 		if st != 400 {
@@ -96,9 +94,9 @@ func TestOpenAPIDescribesTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
-	check := func(route, method, path, body string, hdr map[string]string, want int) map[string]any {
+	check := func(route, method, path, body string, hdr []string, want int) map[string]any {
 		t.Helper()
-		st, raw := h.raw(method, path, body, hdr)
+		st, _, raw := h.raw(method, path, body, hdr...)
 		if st != want {
 			t.Fatalf("%s %s: %d %s, want %d", method, path, st, raw, want)
 		}
@@ -131,7 +129,7 @@ func TestOpenAPIDescribesTheServer(t *testing.T) {
 	check(execs, "POST", execs, `{"workflow": "hello", "input": {"name": "Bob"}, "id": "h1"}`, nil, 409)
 	check(execs, "POST", execs, `{"workflow": "hello", "input": {}}`, nil, 400)
 	check(execs, "POST", execs, `{"workflow": "nosuch"}`, nil, 404)
-	check(execs, "POST", execs, `{"workflow": "hello"`, map[string]string{"Content-Type": "text/plain"}, 415)
+	check(execs, "POST", execs, `{"workflow": "hello"`, []string{"Content-Type", "text/plain"}, 415)
 	check(execs, "POST", execs, `{"workflow": "hello", "input": {"name": "`+strings.Repeat("x", int(h.srv.cfg.MaxBody))+`"}}`, nil, 413)
 	check(execs, "POST", execs+"?wait=60s", `{"workflow": "approval", "id": "a1"}`, nil, 201)
 	check(execs, "GET", execs+"?limit=1", "", nil, 200)
@@ -150,7 +148,7 @@ func TestOpenAPIDescribesTheServer(t *testing.T) {
 	check(resume, "POST", "/v1/executions/nosuch/resume", `{"payload": 1}`, nil, 404)
 	check(resume, "POST", "/v1/executions/a1/resume", `{"payload": 1, "extra": 2}`, nil, 400)
 	check(resume, "POST", "/v1/executions/a1/resume", `{"payload": "`+strings.Repeat("x", int(h.srv.cfg.MaxBody))+`"}`, nil, 413)
-	check(resume, "POST", "/v1/executions/a1/resume", `1`, map[string]string{"Content-Type": "text/plain"}, 415)
+	check(resume, "POST", "/v1/executions/a1/resume", `1`, []string{"Content-Type", "text/plain"}, 415)
 	check(execs, "POST", execs+"?wait=60s", `{"workflow": "longnap", "id": "n1"}`, nil, 201)
 	check(cancel, "POST", "/v1/executions/n1/cancel", "", nil, 202)
 	for st, _, rec := h.do("GET", "/v1/executions/n1?wait=60s&until=finished", ""); st != 200 || rec["state"] != "CANCELLED"; st, _, rec = h.do("GET", "/v1/executions/n1?wait=60s&until=finished", "") {
@@ -179,30 +177,4 @@ func TestOpenAPIDescribesTheServer(t *testing.T) {
 			}
 		}
 	}
-}
-
-// raw sends a request and returns the status and body as sent.
-func (h *harness) raw(method, path, body string, hdr map[string]string) (int, []byte) {
-	h.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, h.http.URL+path, rd)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if method == http.MethodPost {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, raw
 }

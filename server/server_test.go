@@ -103,6 +103,20 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 // do sends a request and returns the status, headers and decoded body.
 func (h *harness) do(method, path, body string, hdr ...string) (int, http.Header, map[string]any) {
 	h.t.Helper()
+	st, header, raw := h.raw(method, path, body, hdr...)
+	var out map[string]any
+	if len(raw) > 0 && strings.HasPrefix(header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			h.t.Fatalf("%s %s: body is not JSON: %s", method, path, raw)
+		}
+	}
+	return st, header, out
+}
+
+// raw sends a request (a POST as JSON; hdr holds header, value pairs) and
+// returns the status, headers and body as sent.
+func (h *harness) raw(method, path, body string, hdr ...string) (int, http.Header, []byte) {
+	h.t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -126,13 +140,7 @@ func (h *harness) do(method, path, body string, hdr ...string) (int, http.Header
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if len(raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			h.t.Fatalf("%s %s: body is not JSON: %s", method, path, raw)
-		}
-	}
-	return resp.StatusCode, resp.Header, out
+	return resp.StatusCode, resp.Header, raw
 }
 
 // wantError checks an error answer's status and code.
