@@ -208,6 +208,7 @@ func (b *builder) workflow(root *yaml.Node, raw any) *Workflow {
 		wf.Output = b.value(n, top)
 	}
 	wf.Timeout = b.duration(m["timeout"])
+	wf.Schedule = b.schedule(m["schedule"], raw, wf)
 	b.resolvePending()
 	return wf
 }

@@ -50,6 +50,12 @@ func runtimeSchema(published []byte) []byte {
 		return published
 	}
 	delete(step, "anyOf")
+	// Likewise "cron or every": the builder says which one is missing or
+	// doubled, in one sentence, where a oneOf report would list both
+	// branches.
+	if sched, _ := defs["schedule"].(map[string]any); sched != nil {
+		delete(sched, "oneOf")
+	}
 	out, err := json.Marshal(doc)
 	if err != nil {
 		return published

@@ -42,6 +42,9 @@ type Workflow struct {
 	Output *Value
 	// Timeout bounds the whole execution; 0 means none.
 	Timeout time.Duration
+	// Schedule is when `loom serve` starts the workflow by itself (nil:
+	// only when asked).
+	Schedule *Schedule
 
 	// Raw is the document as plain data (maps, lists, scalars): the source of
 	// the canonical form that the journal pins.

@@ -348,6 +348,8 @@ type Journal interface {
 	// Their ids may then be used again.
 	Prune(ctx context.Context, r PruneRequest) (PruneResult, error)
 
+	Schedules
+
 	Close() error
 }
 

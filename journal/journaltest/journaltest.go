@@ -67,6 +67,7 @@ var cases = []struct {
 	{"ClaimConcurrent", testClaimConcurrent},
 	{"RequestCancel", testRequestCancel},
 	{"Prune", testPrune},
+	{"ScheduleSlots", testScheduleSlots},
 	{"LabelsActorLastSeq", testLabelsActorLastSeq},
 	{"ConcurrentSameExecutionSerialized", testConcurrentSameSerialized},
 	{"ConcurrentSameExecutionOptimistic", testConcurrentSameOptimistic},

@@ -35,8 +35,9 @@ type Journal struct {
 	mu        sync.RWMutex
 	closed    bool
 	execs     map[string]*record
-	leases    map[string]journal.Lease // by root ID
-	lastToken int64                    // tokens are never reused, across roots
+	leases    map[string]journal.Lease        // by root ID
+	lastToken int64                           // tokens are never reused, across roots
+	slots     map[string]journal.ScheduleSlot // by workflow: the latest
 }
 
 type record struct {
@@ -59,6 +60,7 @@ func New(opts ...Option) *Journal {
 		now:    time.Now,
 		execs:  make(map[string]*record),
 		leases: make(map[string]journal.Lease),
+		slots:  make(map[string]journal.ScheduleSlot),
 	}
 	for _, o := range opts {
 		o(j)
@@ -540,6 +542,47 @@ func (j *Journal) Prune(ctx context.Context, r journal.PruneRequest) (journal.Pr
 	}
 	res.Roots = len(roots)
 	return res, nil
+}
+
+// ClaimSlot implements journal.Journal.
+func (j *Journal) ClaimSlot(ctx context.Context, s journal.ScheduleSlot, e *journal.Execution) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if err := s.Validate(e); err != nil {
+		return false, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return false, ErrClosed
+	}
+	if last, ok := j.slots[s.Workflow]; ok && !last.At.Before(s.At) {
+		return false, nil
+	}
+	if e != nil {
+		if err := j.createLocked(e); err != nil {
+			return false, err
+		}
+	}
+	s.At, s.DecidedAt = normTime(s.At), j.clock()
+	j.slots[s.Workflow] = s
+	return true, nil
+}
+
+// ScheduleSlots implements journal.Journal.
+func (j *Journal) ScheduleSlots(ctx context.Context) ([]journal.ScheduleSlot, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if j.closed {
+		return nil, ErrClosed
+	}
+	out := slices.Collect(maps.Values(j.slots))
+	slices.SortFunc(out, func(a, b journal.ScheduleSlot) int { return strings.Compare(a.Workflow, b.Workflow) })
+	return out, nil
 }
 
 // Close implements journal.Journal. It drops all data.

@@ -9,11 +9,11 @@ import (
 
 // SchemaVersion is the schema version this package writes and understands:
 // len(migrations). It is stored in loom_meta.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migrations[i] brings the schema from version i to version i+1. Append new
 // ones; never edit a shipped one.
-var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4}
+var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5}
 
 // Text columns that are compared or ordered use the "C" collation, so that
 // order is byte order (as Go's strings.Compare) whatever the database's
@@ -156,6 +156,20 @@ ALTER TABLE executions ADD COLUMN takeovers integer NOT NULL DEFAULT 0;
 // The index is partial: records in other states cost it nothing on write.
 const schemaV4 = `
 CREATE INDEX executions_paused ON executions (state, updated_at, id) WHERE state = 'PAUSED';
+`
+
+// schemaV5 adds the schedules' slots (docs/schedules.md): one row per
+// scheduled workflow, its latest decided slot. Claiming a slot moves the
+// row forward only (an upsert, which serializes on the key), so two
+// processes never both decide one slot.
+const schemaV5 = `
+CREATE TABLE schedule_slots (
+	workflow     text COLLATE "C" PRIMARY KEY,
+	at           text COLLATE "C" NOT NULL,
+	execution_id text NOT NULL,
+	skipped      text NOT NULL,
+	decided_at   text NOT NULL
+);
 `
 
 // migrate brings the schema to SchemaVersion in one transaction, under an

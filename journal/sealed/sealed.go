@@ -241,6 +241,18 @@ func (s *Journal) CreateHeld(ctx context.Context, e *journal.Execution, h journa
 	return s.Journal.CreateHeld(ctx, c, h, ttl)
 }
 
+// ClaimSlot seals the payloads of the execution the slot starts.
+func (s *Journal) ClaimSlot(ctx context.Context, slot journal.ScheduleSlot, e *journal.Execution) (bool, error) {
+	if e == nil {
+		return s.Journal.ClaimSlot(ctx, slot, nil)
+	}
+	c, err := s.sealRecord(e)
+	if err != nil {
+		return false, err
+	}
+	return s.Journal.ClaimSlot(ctx, slot, c)
+}
+
 // Append seals the events' data and the update's output and error.
 func (s *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 	if s.keys == nil {

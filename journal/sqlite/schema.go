@@ -15,11 +15,12 @@ var migrations = []func(ctx context.Context, c *sql.Conn) error{
 	migrateV2,
 	migrateV3,
 	migrateV4,
+	migrateV5,
 }
 
 // SchemaVersion is the user_version this package writes and understands:
 // len(migrations).
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // Times are TEXT, RFC 3339 in UTC with exactly nine fractional digits, so
 // they read well in the sqlite3 shell and sort as text. JSON documents are
@@ -188,8 +189,26 @@ const schemaV4 = `
 CREATE INDEX executions_paused ON executions (state, updated_at, id) WHERE state = 'PAUSED';
 `
 
+// schemaV5 adds the schedules' slots (docs/schedules.md): one row per
+// scheduled workflow, its latest decided slot. Claiming a slot moves the
+// row forward only, so two processes never both decide one slot.
+const schemaV5 = `
+CREATE TABLE schedule_slots (
+	workflow     TEXT PRIMARY KEY,
+	at           TEXT NOT NULL,
+	execution_id TEXT NOT NULL,
+	skipped      TEXT NOT NULL,
+	decided_at   TEXT NOT NULL
+) STRICT;
+`
+
 func migrateV4(ctx context.Context, c *sql.Conn) error {
 	_, err := c.ExecContext(ctx, schemaV4)
+	return err
+}
+
+func migrateV5(ctx context.Context, c *sql.Conn) error {
+	_, err := c.ExecContext(ctx, schemaV5)
 	return err
 }
 
