@@ -229,6 +229,7 @@ nothing.`,
 		rerunCommand,
 		pruneCommand,
 		vacuumCommand,
+		schedulesCommand,
 		&command{name: "schema", usage: "schema", minArgs: 0, maxArgs: 0,
 			summary: "print the workflow definition JSON Schema",
 			help: `Prints the JSON Schema of workflow files, for editors: put

@@ -226,14 +226,10 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		req.ID = builtins.UUID4(builtins.CryptoRandom{})
 	}
-	src, hash, err := s.cfg.Catalog.Pin(req.Workflow)
+	rec, err := s.newRecord(wf, req.ID, in, req.Labels, actor(r))
 	if err != nil {
 		return err
 	}
-	input, _ := json.Marshal(in)
-	rec := &journal.Execution{ID: req.ID, RootID: req.ID, Workflow: req.Workflow, Version: wf.Version,
-		State: journal.Running, Input: input, Definition: src, DefinitionHash: hash,
-		Labels: req.Labels, StartedBy: actor(r)}
 	// The process that accepts a start drives it if it has a free slot
 	// (created and leased in one commit); otherwise any process claims it.
 	select {
@@ -273,6 +269,22 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.writeRecord(w, r, http.StatusCreated, got)
+}
+
+// newRecord is the record of a new root execution of wf, pinned to this
+// process's catalog; in is a checked input (interpreter.CheckInput).
+func (s *Server) newRecord(wf *definition.Workflow, id string, in any, labels map[string]string, startedBy string) (*journal.Execution, error) {
+	src, hash, err := s.cfg.Catalog.Pin(wf.Name)
+	if err != nil {
+		return nil, err
+	}
+	input, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	return &journal.Execution{ID: id, RootID: id, Workflow: wf.Name, Version: wf.Version,
+		State: journal.Running, Input: input, Definition: src, DefinitionHash: hash,
+		Labels: labels, StartedBy: startedBy}, nil
 }
 
 // existing answers a start whose id is taken: 200 with the record if it is

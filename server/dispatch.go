@@ -29,9 +29,11 @@ const cancelCheck = 500 * time.Millisecond
 // claimable (SPEC §6 order) while it has free slots, and drives each claim
 // on its own goroutine. It polls every PollInterval ±20 %, sooner when a
 // start, resume, cancel or freed slot pokes it, or when the journal says a
-// timer falls due. It returns when ctx is done.
+// timer falls due. It fires the catalog's schedules beside (schedule.go).
+// It returns when ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	go s.watchCancels(ctx)
+	go s.runSchedules(ctx)
 	for {
 		next := s.pass(ctx)
 		if s.testPolled != nil {

@@ -128,6 +128,9 @@ type Server struct {
 	// patterns are the routes Handler registered, in order (the OpenAPI
 	// test checks the description against them).
 	patterns []string
+	// testScheduled, when set, is called after each scheduler pass with
+	// the time the pass began, once the wait for the next one is set.
+	testScheduled func(at time.Time)
 }
 
 // driveState is one drive in progress in this process.

@@ -3,6 +3,7 @@ package depcheck
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -48,6 +49,30 @@ func TestPackageGraph(t *testing.T) {
 		for _, dep := range strings.Fields(string(out)) {
 			if strings.HasPrefix(dep, module+"/") && !permitted[dep] {
 				t.Errorf("%s imports %s, which docs/design.md does not allow", pkg, strings.TrimPrefix(dep, module+"/"))
+			}
+		}
+	}
+}
+
+// thirdParty lists modules outside the standard library that only some
+// Loom packages may import directly: the cron parser stays behind
+// definition.Schedule, so the rest of Loom asks Next and nothing else.
+var thirdParty = map[string][]string{
+	"github.com/robfig/cron/v3": {"definition"},
+}
+
+func TestThirdPartyImports(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, module+"/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		pkg := strings.TrimPrefix(f[0], module+"/")
+		for _, imp := range f[1:] {
+			ok, listed := thirdParty[imp]
+			if listed && !slices.Contains(ok, pkg) {
+				t.Errorf("%s imports %s, which only %v may (docs/design.md)", pkg, imp, ok)
 			}
 		}
 	}
