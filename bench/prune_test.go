@@ -80,38 +80,56 @@ func BenchmarkPruneWhileRunning(b *testing.B) {
 
 // seedFinished writes n COMPLETED roots of 4 events each straight into a
 // new journal file, in one transaction: what a journal holds after months.
-func seedFinished(b *testing.B, path string, n int) {
+// Through the journal API this would be 4n commits (create, lease, append,
+// release) and minutes of setup; the rows are written in the SQLite
+// schema's own layout instead (schema 3: events keyed by the record's ek,
+// times in Unix nanoseconds), and TestSeedFinished reads them back through
+// the API, so a schema change that breaks the layout fails a test.
+func seedFinished(tb testing.TB, path string, n int) {
 	j, err := sqlite.Open(path) // creates the schema
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	j.Close()
 	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer db.Close()
 	tx, err := db.Begin()
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	old := "2026-01-01T00:00:00.000000000Z"
-	insE, _ := tx.Prepare(`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, definition_hash, created_at, updated_at, last_seq, output)
-		VALUES (?, 'old', 1, 'COMPLETED', ?, '', 'h', ?, ?, 4, '"done"')`)
-	insV, _ := tx.Prepare(`INSERT INTO events (execution_id, seq, path, kind, name, ordinal, data, time) VALUES (?, ?, ?, 'step.completed', 'task:echo', 0, '{"output":1}', ?)`)
+	defer tx.Rollback()
+	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	oldText := old.Format("2006-01-02T15:04:05.000000000Z")
+	var ek int64
+	if err := tx.QueryRow(`SELECT coalesce(max(ek), 0) FROM executions`).Scan(&ek); err != nil {
+		tb.Fatal(err)
+	}
+	insE, err := tx.Prepare(`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, definition_hash, created_at, updated_at, last_seq, output, ek)
+		VALUES (?, 'old', 1, 'COMPLETED', ?, '', 'h', ?, ?, 4, '"done"', ?)`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	insV, err := tx.Prepare(`INSERT INTO events (ek, seq, path, kind, name, ordinal, data, time) VALUES (?, ?, ?, 'step.completed', 'task:echo', 0, '{"output":1}', ?)`)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	for i := range n {
 		id := fmt.Sprintf("old-%06d", i)
-		if _, err := insE.Exec(id, id, old, old); err != nil {
-			b.Fatal(err)
+		ek++
+		if _, err := insE.Exec(id, id, oldText, oldText, ek); err != nil {
+			tb.Fatal(err)
 		}
 		for s := 1; s <= 4; s++ {
-			if _, err := insV.Exec(id, s, fmt.Sprintf("s%d", s), old); err != nil {
-				b.Fatal(err)
+			if _, err := insV.Exec(ek, s, fmt.Sprintf("s%d", s), old.UnixNano()); err != nil {
+				tb.Fatal(err)
 			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 }
 
@@ -198,4 +216,35 @@ func p99(l []time.Duration) time.Duration {
 	s := slices.Clone(l)
 	slices.Sort(s)
 	return s[len(s)*99/100]
+}
+
+// TestSeedFinished: the benchmark's seeded rows read back through the
+// journal as finished executions with their 4 events, and prune.
+func TestSeedFinished(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "loom.db")
+	seedFinished(t, path, 10)
+	j, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	ctx := context.Background()
+	e, err := j.Get(ctx, "old-000003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := j.Events(ctx, "old-000003", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.State != journal.Completed || e.LastSeq != 4 || len(evs) != 4 || evs[3].Path != "s4" {
+		t.Fatalf("seeded execution: %+v with %d events", e, len(evs))
+	}
+	res, err := j.Prune(ctx, journal.PruneRequest{FinishedBefore: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (journal.PruneResult{Roots: 10, Executions: 10, Events: 40}) {
+		t.Errorf("prune of the seeded journal: %+v", res)
+	}
 }

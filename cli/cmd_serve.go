@@ -18,14 +18,14 @@ import (
 	"time"
 
 	"github.com/loomwork/loom/console"
-
+	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/server"
 )
 
 // serveCommand is `loom serve` (SPEC §6): the service, in any binary made
 // with cli.Main(reg).
 var serveCommand = &command{name: "serve",
-	usage:   "serve CATALOG_PATH [--db DSN] [--listen ADDR] [--concurrency N] [--tokens FILE] [--tls-cert F --tls-key F | --behind-proxy CIDR,…] [--drain D] [--max-body SIZE] [--max-wait D] [--max-streams N] [--rate N] [--db-conns N] [--cors-origin ORIGIN,…] [--log-format text|json]",
+	usage:   "serve CATALOG_PATH [--db DSN] [--listen ADDR] [--concurrency N] [--tokens FILE] [--tls-cert F --tls-key F | --behind-proxy CIDR,…] [--drain D] [--max-body SIZE] [--max-wait D] [--max-streams N] [--rate N] [--db-conns N] [--cors-origin ORIGIN,…] [--retention D] [--log-format text|json]",
 	minArgs: 1, maxArgs: 1,
 	summary: "run the service: the HTTP API and workers that keep executions moving",
 	help: `Serves the HTTP API of SPEC §6 over the catalog at CATALOG_PATH and the
@@ -38,6 +38,8 @@ It listens on 127.0.0.1:8080 unless --listen. A non-loopback address needs
 SIGTERM or SIGINT drains: /readyz answers 503, nothing new is claimed, and
 drives in flight get --drain to finish before they are cut short and their
 leases released; a second signal exits at once. SIGHUP reloads --tokens.
+--retention D deletes finished executions (with their children and events)
+D after they finished, in small batches, as loom prune does.
 
 Exit status: 0 after a drain, 2 refused at start (catalog, flags, token
 file, address), 5 the journal is unavailable.`,
@@ -55,6 +57,7 @@ file, address), 5 the journal is unavailable.`,
 		{"rate", "N", "requests per second per token, or per client address without tokens (default 100, bursts to twice it); beyond it 429 rate_limited"},
 		{"db-conns", "N", "PostgreSQL connections this process opens at most (default 20)"},
 		{"cors-origin", "ORIGIN,…", "send CORS headers to these origins (none by default)"},
+		{"retention", "D", "delete finished executions D after they finished, such as 30d (default: keep them)"},
 		{"log-format", "FORMAT", "text (default) or json"},
 		{"metrics-listen", "ADDR", "also serve /metrics here, with no token (keep the address private)"},
 	},
@@ -96,6 +99,7 @@ type serveOptions struct {
 	rate        float64
 	dbConns     int
 	corsOrigins []string
+	retention   time.Duration // 0: keep forever
 }
 
 func (a *app) serveOptions() (serveOptions, error) {
@@ -163,6 +167,13 @@ func (a *app) serveOptions() (serveOptions, error) {
 			}
 			o.proxies = append(o.proxies, n)
 		}
+	}
+	if v := a.p.get("retention"); v != "" {
+		d, err := definition.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return o, usagef("--retention %q is not a duration such as 30d or 12h", v)
+		}
+		o.retention = d
 	}
 	switch f := a.p.get("log-format"); f {
 	case "", "text":
@@ -271,7 +282,7 @@ func (a *app) serve() error {
 	srv, err := server.New(server.Config{Catalog: cat, Tasks: a.tasks, Journal: j, Concurrency: o.concurrency,
 		Tokens: tokens, MaxBody: o.maxBody, MaxWait: o.maxWait, Logger: log, LeaseTTL: ttl, EngineOptions: a.secretOptions(), Version: buildVersion(),
 		Mount: con.Handler(), Sessions: sessions,
-		Rate: o.rate, MaxStreams: o.maxStreams, CORSOrigins: o.corsOrigins, Proxies: o.proxies})
+		Rate: o.rate, MaxStreams: o.maxStreams, CORSOrigins: o.corsOrigins, Proxies: o.proxies, Retention: o.retention})
 	if err != nil {
 		return err
 	}

@@ -29,11 +29,13 @@ const cancelCheck = 500 * time.Millisecond
 // claimable (SPEC §6 order) while it has free slots, and drives each claim
 // on its own goroutine. It polls every PollInterval ±20 %, sooner when a
 // start, resume, cancel or freed slot pokes it, or when the journal says a
-// timer falls due. It fires the catalog's schedules beside (schedule.go).
+// timer falls due. Beside it run the catalog's schedules (schedule.go) and
+// the retention (retention.go).
 // It returns when ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	go s.watchCancels(ctx)
 	go s.runSchedules(ctx)
+	go s.runRetention(ctx)
 	for {
 		next := s.pass(ctx)
 		if s.testPolled != nil {

@@ -78,6 +78,10 @@ type Config struct {
 	// Proxies are the addresses of reverse proxies whose X-Forwarded-For
 	// names the client (for the per-client limits).
 	Proxies []*net.IPNet
+	// Retention deletes a finished root execution, its children and their
+	// events this long after it finished, in small batches (0: keep
+	// forever).
+	Retention time.Duration
 }
 
 // Sessions finds the console session of a request: ok false when it has
@@ -131,6 +135,9 @@ type Server struct {
 	// testScheduled, when set, is called after each scheduler pass with
 	// the time the pass began, once the wait for the next one is set.
 	testScheduled func(at time.Time)
+	// testRetained, when set, is called after each retention pass with
+	// its start and what it deleted, once the wait for the next is set.
+	testRetained func(at time.Time, res journal.PruneResult)
 }
 
 // driveState is one drive in progress in this process.
