@@ -52,8 +52,7 @@ func BenchmarkPruneWhileRunning(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			pruned.Roots += res.Roots
-			pruned.Events += res.Events
+			pruned.Add(res)
 			if res.Roots == 0 {
 				break
 			}

@@ -92,7 +92,7 @@ func (a *app) prune() error {
 	}
 	if a.p.has("json") {
 		return a.printJSON(map[string]any{"finished_before": cutoff.UTC().Format(time.RFC3339), "roots": total.Roots,
-			"executions": total.Executions, "events": total.Events})
+			"executions": total.Executions, "events": total.Events, "definitions": total.Definitions})
 	}
 	fmt.Fprintf(a.stderr, "%s prune: deleted %d executions (%d roots) and %d events that finished before %s\n",
 		a.prog(), total.Executions, total.Roots, total.Events, cutoff.UTC().Format(time.RFC3339))
@@ -111,9 +111,7 @@ func pruneAll(a *app, j journal.Journal, req journal.PruneRequest) (journal.Prun
 		if err != nil {
 			return total, err
 		}
-		total.Roots += res.Roots
-		total.Executions += res.Executions
-		total.Events += res.Events
+		total.Add(res)
 		if res.Roots == 0 {
 			return total, nil
 		}

@@ -182,6 +182,12 @@ func (e *Engine) replayOn(ctx context.Context, root *journal.Execution, cat *def
 	if err != nil {
 		return err
 	}
+	return rd.replayAll(ctx, x)
+}
+
+// replayAll walks x replay-only and reports any divergence from its
+// journal: an error met, an event no step consumed, a child's difference.
+func (rd *drive) replayAll(ctx context.Context, x *exec) error {
 	if _, err := x.runWorkflow(ctx); err != nil {
 		return err
 	}

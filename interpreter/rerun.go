@@ -129,13 +129,22 @@ func (e *Engine) Rerun(ctx context.Context, oldID string, opts ...RerunOption) (
 		Input: encodeJSON(in), Definition: src, DefinitionHash: hash, CreatedAt: now, UpdatedAt: now,
 		Labels: old.Labels,
 	}
+	link := journal.Event{Kind: journal.RerunOf, Name: "rerun", Time: now,
+		Data: journal.EncodeData(journal.RerunOfData{ExecutionID: old.ID, From: from, Reused: len(reused)})}
+	first := append([]journal.Event{link}, reused...)
+	if cfg.cat != nil {
+		// On a new definition the reused outcomes must replay: walk the
+		// new execution's journal-to-be on it before anything is written,
+		// so a divergence leaves no execution behind.
+		if err := e.replayPending(ctx, rec, first, cat); err != nil {
+			return nil, err
+		}
+	}
 	l, err := e.j.CreateHeld(ctx, rec, e.holder, e.leaseTTL)
 	if err != nil {
 		return nil, err
 	}
-	link := journal.Event{Kind: journal.RerunOf, Name: "rerun", Time: now,
-		Data: journal.EncodeData(journal.RerunOfData{ExecutionID: old.ID, From: from, Reused: len(reused)})}
-	if _, err := e.j.Append(ctx, journal.Append{ExecutionID: id, Token: l.Token, Events: append([]journal.Event{link}, reused...)}); err != nil {
+	if _, err := e.j.Append(ctx, journal.Append{ExecutionID: id, Token: l.Token, Events: first}); err != nil {
 		_ = e.j.Release(context.Background(), l)
 		return nil, err
 	}
@@ -143,6 +152,23 @@ func (e *Engine) Rerun(ctx context.Context, oldID string, opts ...RerunOption) (
 		d.cat = cat
 		return e.driveRoot(ctx, d, id)
 	})
+}
+
+// replayPending walks, replay-only on cat, an execution that is not
+// written yet: rec with the events evs it is about to get (numbered here
+// as Append will number them).
+func (e *Engine) replayPending(ctx context.Context, rec *journal.Execution, evs []journal.Event, cat *definition.Catalog) error {
+	numbered := make([]journal.Event, len(evs))
+	for i, ev := range evs {
+		ev.Seq = int64(i + 1)
+		numbered[i] = ev
+	}
+	rd := e.replayDrive(cat)
+	x, err := rd.newExec(rec, newEvents(numbered))
+	if err != nil {
+		return err
+	}
+	return rd.replayAll(ctx, x)
 }
 
 // stepOf is the step path of an error's attempt path: "charge@3" and

@@ -368,6 +368,17 @@ type PruneResult struct {
 	Roots      int // root executions
 	Executions int // roots and their children
 	Events     int
+	// Definitions counts pinned definitions deleted because no execution
+	// uses them any more (a backend that stores each once: SQLite).
+	Definitions int
+}
+
+// Add counts o into r: the totals of a prune made of several calls.
+func (r *PruneResult) Add(o PruneResult) {
+	r.Roots += o.Roots
+	r.Executions += o.Executions
+	r.Events += o.Events
+	r.Definitions += o.Definitions
 }
 
 // DefaultPruneBatch is how many roots one Prune call deletes unless told:

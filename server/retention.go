@@ -57,9 +57,7 @@ func (s *Server) retain(ctx context.Context) journal.PruneResult {
 			}
 			break
 		}
-		total.Roots += res.Roots
-		total.Executions += res.Executions
-		total.Events += res.Events
+		total.Add(res)
 		if res.Roots == 0 {
 			break
 		}
@@ -69,7 +67,7 @@ func (s *Server) retain(ctx context.Context) journal.PruneResult {
 	}
 	if total.Roots > 0 {
 		s.log.Info("retention: deleted finished executions", "executions", total.Executions, "roots", total.Roots,
-			"events", total.Events, "finished_before", cutoff.UTC().Format(time.RFC3339))
+			"events", total.Events, "definitions", total.Definitions, "finished_before", cutoff.UTC().Format(time.RFC3339))
 	}
 	return total
 }

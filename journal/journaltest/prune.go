@@ -58,9 +58,7 @@ func testPrune(t *testing.T, s *suite) {
 		if res.Roots == 0 {
 			break
 		}
-		total.Roots += res.Roots
-		total.Executions += res.Executions
-		total.Events += res.Events
+		total.Add(res)
 		if calls > 10 {
 			t.Fatal("Prune keeps pruning")
 		}

@@ -57,6 +57,27 @@ func (w *writer) prune(r journal.PruneRequest) (journal.PruneResult, error) {
 	if err := rows.Err(); err != nil {
 		return res, fmt.Errorf("journal: prune: %w", err)
 	}
+	// The definitions the batch's trees pinned: those no execution uses
+	// once they are gone are deleted with them.
+	hashes := map[string]bool{}
+	for _, id := range roots {
+		rows, err := w.conn.QueryContext(ctx, `SELECT DISTINCT definition_hash FROM executions WHERE root_id = ?`, id)
+		if err != nil {
+			return res, fmt.Errorf("journal: prune %s: %w", id, err)
+		}
+		for rows.Next() {
+			var h string
+			if err := rows.Scan(&h); err != nil {
+				rows.Close()
+				return res, fmt.Errorf("journal: prune %s: %w", id, err)
+			}
+			hashes[h] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return res, fmt.Errorf("journal: prune %s: %w", id, err)
+		}
+	}
 	for _, id := range roots {
 		for _, s := range []struct {
 			sql string
@@ -76,6 +97,15 @@ func (w *writer) prune(r journal.PruneRequest) (journal.PruneResult, error) {
 			}
 		}
 		res.Roots++
+	}
+	for h := range hashes {
+		out, err := w.conn.ExecContext(ctx, `DELETE FROM definitions WHERE hash = ?
+			AND NOT EXISTS (SELECT 1 FROM executions WHERE definition_hash = ?)`, h, h)
+		if err != nil {
+			return res, fmt.Errorf("journal: prune the definition %s: %w", h, err)
+		}
+		n, _ := out.RowsAffected()
+		res.Definitions += int(n)
 	}
 	return res, nil
 }

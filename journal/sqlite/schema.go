@@ -191,7 +191,8 @@ CREATE INDEX executions_paused ON executions (state, updated_at, id) WHERE state
 
 // schemaV5 adds the schedules' slots (docs/schedules.md): one row per
 // scheduled workflow, its latest decided slot. Claiming a slot moves the
-// row forward only, so two processes never both decide one slot.
+// row forward only, so two processes never both decide one slot. And an
+// index by definition hash, for Prune's sweep of unused definitions.
 const schemaV5 = `
 CREATE TABLE schedule_slots (
 	workflow     TEXT PRIMARY KEY,
@@ -200,6 +201,10 @@ CREATE TABLE schedule_slots (
 	skipped      TEXT NOT NULL,
 	decided_at   TEXT NOT NULL
 ) STRICT;
+
+-- Prune deletes a pinned definition once no execution uses it: this index
+-- finds whether one does without a scan of the records.
+CREATE INDEX executions_definition ON executions (definition_hash);
 `
 
 func migrateV4(ctx context.Context, c *sql.Conn) error {
