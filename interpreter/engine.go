@@ -222,7 +222,7 @@ func CheckInput(wf *definition.Workflow, input any) (any, error) {
 	}
 	if wf.InputSchema != nil {
 		if err := wf.InputSchema.Validate(in); err != nil {
-			return nil, fmt.Errorf("%w: the input does not match the input schema of %s: %s", ErrInvalidInput, wf.Name, schemaMessage(err))
+			return nil, schemaRefusal(fmt.Errorf("%w: the input does not match the input schema of %s: %s", ErrInvalidInput, wf.Name, schemaMessage(err)), err)
 		}
 	}
 	return in, nil
@@ -414,7 +414,7 @@ func (e *Engine) deliver(ctx context.Context, d *drive, rec *journal.Execution, 
 			return fmt.Errorf("pause %s: its schema does not compile: %w", p.Path, err)
 		}
 		if err := sch.Validate(val); err != nil {
-			return fmt.Errorf("%w: the payload does not match the schema of pause %s: %s", ErrInvalidInput, p.Name, schemaMessage(err))
+			return schemaRefusal(fmt.Errorf("%w: the payload does not match the schema of pause %s: %s", ErrInvalidInput, p.Name, schemaMessage(err)), err)
 		}
 	}
 	target := p.ExecutionID
@@ -589,14 +589,13 @@ func compileSchema(s any) (*jsonschema.Schema, error) {
 	return c.Compile("pause.json")
 }
 
-// schemaMessage renders a jsonschema validation error as one line.
+// schemaMessage renders a jsonschema validation error as one line: its
+// first failing part by location, so that the line is the same each time
+// (the library meets properties in map order).
 func schemaMessage(err error) string {
 	var ve *jsonschema.ValidationError
 	if errors.As(err, &ve) {
-		leaf := ve
-		for len(leaf.Causes) > 0 {
-			leaf = leaf.Causes[0]
-		}
+		leaf := firstLeaf(ve)
 		loc := leaf.InstanceLocation
 		if loc == "" {
 			loc = "/"

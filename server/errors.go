@@ -47,9 +47,9 @@ func errorOf(err error) *Error {
 	case errors.As(err, &mb):
 		return apiErr(http.StatusRequestEntityTooLarge, "limit_exceeded", "the request body is larger than this server's limit of "+byteSize(mb.Limit))
 	case errors.As(err, &pe) && errors.Is(err, interpreter.ErrInvalidInput):
-		return apiErr(http.StatusBadRequest, "invalid_payload", err.Error())
+		return withSchemaDetails(apiErr(http.StatusBadRequest, "invalid_payload", err.Error()), err)
 	case errors.Is(err, interpreter.ErrInvalidInput):
-		return apiErr(http.StatusBadRequest, "invalid_input", err.Error())
+		return withSchemaDetails(apiErr(http.StatusBadRequest, "invalid_input", err.Error()), err)
 	case errors.Is(err, interpreter.ErrNotFound), errors.Is(err, journal.ErrNotFound):
 		return apiErr(http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, interpreter.ErrPauseTimedOut):
@@ -81,6 +81,17 @@ func errorOf(err error) *Error {
 	// is full. The execution is intact; the client tries again.
 	e := apiErr(http.StatusServiceUnavailable, "journal_unavailable", "the journal is unavailable: "+err.Error())
 	e.RetryAfter = 5
+	return e
+}
+
+// withSchemaDetails gives e the details of a schema's refusal, [{location,
+// message}] (SPEC §6), when err is one; a refusal that is not the
+// schema's (a payload that is not JSON) has none.
+func withSchemaDetails(e *Error, err error) *Error {
+	var se *interpreter.SchemaError
+	if errors.As(err, &se) {
+		e.Details = se.Details
+	}
 	return e
 }
 

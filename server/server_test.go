@@ -505,7 +505,7 @@ func TestHealthAndWorkflows(t *testing.T) {
 		t.Errorf("readyz: %d", st)
 	}
 	st, _, body := h.do("GET", "/v1/workflows", "")
-	if st != 200 || len(body["workflows"].([]any)) != 6 {
+	if st != 200 || len(body["workflows"].([]any)) != 7 {
 		t.Errorf("workflows: %d %v", st, body)
 	}
 	st, _, body = h.do("GET", "/v1/workflows/hello", "")

@@ -55,35 +55,22 @@ export function schemaForm(schema, opts) {
     return r;
   }
 
+  // showErrors puts each of the API's details next to the field at its
+  // location (a missing required property comes located at the property),
+  // or the nearest enclosing field; what has no field is listed under the
+  // engine's sentence at the top. The sentence is never parsed.
   function showErrors(details, message) {
     clearErrors();
-    if ((!details || !details.length) && message) {
-      // Without details, the engine's sentence still names the place:
-      // "… at /reason: length must be >= 3".
-      const m = / at (\/[^\s:]*): (.+)$/.exec(message);
-      if (m) details = [{ location: m[1], message: m[2] }];
-    }
     const rest = [];
+    const per = new Map(); // field → its messages, several joined
     for (const d of details || []) {
       const loc = normalise(d.location);
       const msg = d.message || '';
-      // "missing properties: 'a', 'b'" belongs next to a and b.
-      const missing = /missing propert(?:y|ies):? (.*)/.exec(msg);
-      if (missing && !toggle.checked) {
-        let placed = false;
-        for (const m of missing[1].matchAll(/'([^']*)'/g)) {
-          const f = fields.get(loc + '/' + escapePtr(m[1]));
-          if (f) {
-            f.setError('required: ' + msg);
-            placed = true;
-          }
-        }
-        if (placed) continue;
-      }
       const f = toggle.checked ? null : nearest(fields, loc);
-      if (f && f !== root) f.setError(msg);
+      if (f && f !== root) per.set(f, (per.get(f) || []).concat(msg));
       else rest.push((loc ? loc + ': ' : '') + msg);
     }
+    for (const [f, msgs] of per) f.setError(msgs.join('; '));
     if (rest.length || (!details || !details.length)) {
       replace(formErr, h('div', { class: 'alert', role: 'alert' },
         h('p', {}, message || 'The server refused this value.'),
