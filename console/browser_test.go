@@ -510,10 +510,26 @@ func TestConsoleFlow(t *testing.T) {
 	}
 	b.shot("inbox")
 
+	// A value over 64 KiB is collapsed, to be shown on request or
+	// downloaded.
+	_, rec = e.api(t, "POST", "/v1/executions", "", `{"workflow":"approval","input":{"order_id":"`+strings.Repeat("x", 70*1024)+`"}}`)
+	big := rec["id"].(string)
+	b.open("/executions/" + big)
+	b.waitText(".collapsed", "This value is 70 KiB.")
+	if n := b.eval(`document.querySelectorAll('.collapsed a[download][href^="blob:"]').length`); n == float64(0) {
+		t.Error("the collapsed value has no download link")
+	}
+	b.do(chromedp.Click(chromedp.CSS(".collapsed button")))
+	b.waitJS("the value shown", `(document.querySelector('.collapsed pre').textContent.match(/x/g) || []).length === 70 * 1024`)
+
 	// Every page shows the markup input as text.
 	for _, p := range []string{"/", "/pauses", "/executions/" + id, "/workflows", "/workflows/approval"} {
 		b.open(p)
 		b.waitJS("the page", `document.querySelector('main h1') !== null`)
+		if p == "/workflows" {
+			b.waitText("main", "approval")
+			b.shot("workflows")
+		}
 		if n := b.eval(`document.querySelectorAll('main img, main script').length`); n != float64(0) {
 			t.Errorf("%s: %v img/script elements", p, n)
 		}
