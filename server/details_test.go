@@ -2,11 +2,10 @@ package server
 
 import (
 	"flag"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
+	"strconv"
 	"testing"
 )
 
@@ -28,16 +27,8 @@ func TestSchemaErrorDetails(t *testing.T) {
 		{"invalid_payload_not_object", "POST", "/v1/executions/r1/resume", `{"payload": "yes"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(tc.method, h.http.URL+tc.path, strings.NewReader(tc.body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("X-Request-Id", "req-"+tc.name)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			got = append([]byte(resp.Status+"\n"), got...)
+			st, _, body := h.raw(tc.method, tc.path, tc.body, "X-Request-Id", "req-"+tc.name)
+			got := append([]byte(strconv.Itoa(st)+" "+http.StatusText(st)+"\n"), body...)
 			file := filepath.Join("testdata", "errors", tc.name+".json")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
