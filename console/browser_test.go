@@ -453,8 +453,8 @@ func TestConsoleFlow(t *testing.T) {
 	e.waitState(t, mid, "", "COMPLETED")
 	b.open("/executions/" + mid)
 	b.waitText(`.node[data-path=items] .n-status`, "12 done")
-	if s := b.text(`.node[data-path=items] .n-status`); !strings.Contains(s, "2 attempts") {
-		t.Errorf("map node says %q; want its retries", s)
+	if s := b.text(`.node[data-path=items] .n-status`); !strings.Contains(s, "12 done · 3 retried") {
+		t.Errorf("map node says %q; want its 12 items done, 3 of them retried", s)
 	}
 	b.do(chromedp.Click(chromedp.CSS(`.node[data-path=items]`)))
 	b.waitText(".items h3", "Items of items (12")

@@ -38,13 +38,15 @@ function clip(s, n) {
 }
 
 // statusText is the node's third line: its status, counts for several
-// runs (map items), and attempts when it was retried.
+// runs (map items) with how many of them were retried, or the attempts of
+// a single run that was.
 export function statusText(s) {
   if (!s || !s.status) return '';
   const keys = Object.keys(s.counts || {});
   const total = keys.reduce((a, k) => a + s.counts[k], 0);
   let t = total > 1 ? keys.sort().map((k) => `${s.counts[k]} ${k}`).join(' · ') : s.status;
-  if (s.attempts > 1) t += ` · ${s.attempts} attempts`;
+  if (total > 1 && s.retried) t += ` · ${s.retried} retried`;
+  else if (s.attempts > 1) t += ` · ${s.attempts} attempts`;
   if (s.failing) t += ' · failing step';
   return t;
 }

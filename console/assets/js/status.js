@@ -110,6 +110,7 @@ export function statuses(graph, events, rec) {
     n.counts[st] = (n.counts[st] || 0) + 1;
     n.status = worst(n.status, st);
     n.attempts = Math.max(n.attempts, c.attempt);
+    if (c.attempt > 1) n.retried = (n.retried || 0) + 1;
     for (const it of c.items) {
       const m = out.get(it.map);
       if (m) m.items.set(it.key, worst(m.items.get(it.key), st));
