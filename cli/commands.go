@@ -216,11 +216,30 @@ func (a *app) openJournal(create bool) (journal.Journal, error) {
 			return nil, fmt.Errorf("cannot create the journal's directory: %v", err)
 		}
 	}
-	j, err := sqlite.Open(path)
+	wait, err := a.lockWait()
+	if err != nil {
+		return nil, err
+	}
+	j, err := sqlite.Open(path, sqlite.WithBusyTimeout(wait))
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the journal: %w", err)
 	}
 	return a.sealJournal(j)
+}
+
+// lockWait is how long a write to a SQLite journal waits for the write lock
+// another process holds before the command gives up with exit 5:
+// $LOOM_LOCK_WAIT, a duration (default sqlite.DefaultBusyTimeout).
+func (a *app) lockWait() (time.Duration, error) {
+	s := a.getenv("LOOM_LOCK_WAIT")
+	if s == "" {
+		return sqlite.DefaultBusyTimeout, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, usagef("$LOOM_LOCK_WAIT=%s is not a duration such as 5s or 500ms", s)
+	}
+	return d, nil
 }
 
 // earlyJournal is a journal being opened in the background.
@@ -976,9 +995,28 @@ func (a *app) interrupted(id string, err error, j journal.Journal) error {
 		return &leaseLostError{err: err, holder: leaseHolder(context.WithoutCancel(a.ctx), j, id), status: "`" + a.command("status", id) + "`"}
 	}
 	if errors.Is(err, journal.ErrUnavailable) {
+		if !runningNow(context.WithoutCancel(a.ctx), j, id) {
+			return err // nothing was written: "nothing was changed; try again"
+		}
 		return &outageError{err: err, resume: "`" + a.command("resume", id) + "`"}
 	}
 	return err
+}
+
+// runningNow reports whether execution id is RUNNING in the journal, or
+// cannot be read: after an outage, whether a resume is what continues it.
+// A run refused before its record was written left none; a resume refused
+// before it wrote left the execution PAUSED or WAITING, for the same
+// command (with its payload) to be tried again.
+func runningNow(ctx context.Context, j journal.Journal, id string) bool {
+	rec, err := j.Get(ctx, id)
+	switch {
+	case errors.Is(err, journal.ErrNotFound):
+		return false
+	case err != nil:
+		return true
+	}
+	return rec.State == journal.Running
 }
 
 // leaseHolder names the runner that holds the lease of execution id's

@@ -4,6 +4,8 @@ package sqlite
 
 import (
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/loomwork/loom/journal"
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -42,4 +44,15 @@ func unavailable(err error) error {
 func isSQLiteError(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se)
+}
+
+// lockHeld says what SQLite's "database is locked" means when a write or a
+// migration gave up waiting for the write lock: another process held it for
+// the whole busy timeout (wait). It is an outage, like a full disk.
+func lockHeld(err error, wait time.Duration) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked) {
+		return &journal.UnavailableError{Err: fmt.Errorf("another process has held its write lock for %s (%w)", wait, err)}
+	}
+	return err
 }

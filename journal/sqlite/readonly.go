@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loomwork/loom/journal"
 	"github.com/loomwork/loom/journal/internal/groupcommit"
 )
 
@@ -19,7 +20,7 @@ import (
 // The file must exist and have this package's SchemaVersion: an older
 // schema is upgraded only by a journal opened with Open.
 func OpenReadOnly(path string, opts ...Option) (*Journal, error) {
-	o := options{busyTimeout: 5 * time.Second, maxBatch: 1, readConns: 4, now: time.Now}
+	o := options{busyTimeout: DefaultBusyTimeout, maxBatch: 1, readConns: 4, now: time.Now}
 	for _, fn := range opts {
 		fn(&o)
 	}
@@ -39,7 +40,7 @@ func OpenReadOnly(path string, opts ...Option) (*Journal, error) {
 	for _, dsn := range []string{base, base + "&immutable=1"} {
 		db, err := sql.Open("sqlite3", dsn)
 		if err == nil {
-			err = checkVersion(context.Background(), db)
+			err = corrupt("", checkVersion(context.Background(), db))
 		}
 		if err == nil {
 			db.SetMaxOpenConns(o.readConns)
@@ -55,7 +56,7 @@ func OpenReadOnly(path string, opts ...Option) (*Journal, error) {
 			firstErr = err
 		}
 		var ve *versionError
-		if errors.As(err, &ve) || errors.Is(err, ErrUninitialized) {
+		if errors.As(err, &ve) || errors.Is(err, ErrUninitialized) || errors.Is(err, journal.ErrDamaged) {
 			break
 		}
 	}

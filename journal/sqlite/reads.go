@@ -19,7 +19,7 @@ import (
 // read after an acknowledged write sees it.
 
 const execColumns = `id, workflow, version, state, parent_id, root_id, parent_path,
-	input, output, error, pauses, ` + definitionColumn + `, definition_hash, wake_at, created_at, updated_at,
+	` + inputColumn + `, input_aside, output, error, pauses, ` + definitionColumn + `, definition_hash, wake_at, created_at, updated_at,
 	labels, started_by, cancel_requested, takeovers, last_seq`
 
 // listColumns are execColumns with the definition left out: List does not
@@ -29,6 +29,11 @@ var listColumns = strings.Replace(execColumns, definitionColumn, "NULL", 1)
 // definitionColumn reads the definition inline, or else from definitions
 // by its hash (schemaV3).
 const definitionColumn = `coalesce(definition, (SELECT body FROM definitions d WHERE d.hash = definition_hash))`
+
+// inputColumn reads the input inline, or else from inputs with its
+// checksum (schemaV6).
+const inputColumn = `CASE WHEN input_aside THEN (SELECT body FROM inputs i WHERE i.execution = ek) ELSE input END,
+	CASE WHEN input_aside THEN (SELECT sum FROM inputs i WHERE i.execution = ek) END`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -41,14 +46,22 @@ func scanExecution(s scanner) (*journal.Execution, error) {
 		def                         []byte
 		created, updated            string
 		labels                      []byte
+		aside                       bool
+		sum                         sql.NullInt64
 	)
 	if err := s.Scan(&e.ID, &e.Workflow, &e.Version, &state, &parent, &e.RootID, &e.ParentPath,
-		&input, &output, &errj, &pauses, &def, &e.DefinitionHash, &wake, &created, &updated,
+		&input, &sum, &aside, &output, &errj, &pauses, &def, &e.DefinitionHash, &wake, &created, &updated,
 		&labels, &e.StartedBy, &e.CancelRequested, &e.Takeovers, &e.LastSeq); err != nil {
 		if errors.Is(err, sql.ErrNoRows) || isSQLiteError(err) {
 			return nil, classify(e.ID, err)
 		}
 		return nil, journal.Damaged(e.ID, err) // a column that does not convert
+	}
+	switch {
+	case aside && input == nil:
+		return nil, journal.Damaged(e.ID, errors.New("its input is missing from the inputs table"))
+	case aside && (!sum.Valid || sum.Int64 != inputSum(input)):
+		return nil, journal.Damaged(e.ID, errors.New("its input does not match its checksum"))
 	}
 	e2, err := parseExecution(&e, state, parent, wake, input, output, errj, pauses, def, created, updated, labels)
 	if err != nil {
@@ -62,6 +75,16 @@ func parseExecution(e *journal.Execution, state string, parent, wake sql.NullStr
 	if len(labels) > 0 {
 		if err := json.Unmarshal(labels, &e.Labels); err != nil {
 			return nil, fmt.Errorf("its labels are not a JSON object of strings: %w", err)
+		}
+	}
+	// SQLite checks JSON when it is written, not when it is read: a
+	// damaged page reads as text that is not JSON.
+	for _, v := range []struct {
+		what string
+		doc  []byte
+	}{{"input", input}, {"output", output}, {"error", errj}, {"pauses", pauses}} {
+		if v.doc != nil && !json.Valid(v.doc) {
+			return nil, fmt.Errorf("its %s is not valid JSON", v.what)
 		}
 	}
 	e.State, e.ParentID = journal.State(state), parent.String
@@ -104,6 +127,8 @@ func (j *Journal) Get(ctx context.Context, id string) (*journal.Execution, error
 		return nil, err
 	case err != nil:
 		return nil, fmt.Errorf("journal: get %s: %w", id, classify(id, err))
+	case e.ID != id: // a damaged index led to another row
+		return nil, journal.Damaged(id, fmt.Errorf("its lookup found the record of %q", e.ID))
 	}
 	return e, nil
 }
@@ -114,17 +139,24 @@ func (j *Journal) Events(ctx context.Context, id string, after int64) ([]journal
 		return nil, err
 	}
 	// The record's last sequence, read first, says how many events there
-	// must be at least (appends may add more meanwhile).
-	var last int64
-	err := j.rdb.QueryRowContext(ctx, `SELECT last_seq FROM executions WHERE id = ?`, id).Scan(&last)
+	// must be at least (appends may add more meanwhile). Neither it nor
+	// the record's key can be NULL but in a damaged file, where a lookup
+	// may land on a row that is not the record: Scan refuses the NULL.
+	var last, ek int64
+	err := j.rdb.QueryRowContext(ctx, `SELECT last_seq, ek FROM executions WHERE id = ?`, id).Scan(&last, &ek)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("journal: events of %s: %w", id, journal.ErrNotFound)
+	case err != nil && !isSQLiteError(err):
+		return nil, journal.Damaged(id, fmt.Errorf("its record: %w", err))
 	case err != nil:
 		return nil, fmt.Errorf("journal: events of %s: %w", id, classify(id, err))
 	}
-	evs, err := j.events(ctx, id, after)
-	if err != nil {
+	evs, err := j.events(ctx, id, ek, after)
+	switch {
+	case errors.Is(err, journal.ErrDamaged):
+		return nil, err
+	case err != nil:
 		return nil, fmt.Errorf("journal: events of %s: %w", id, classify(id, err))
 	}
 	if err := journal.CheckEvents(id, last, after, evs); err != nil {
@@ -133,9 +165,11 @@ func (j *Journal) Events(ctx context.Context, id string, after int64) ([]journal
 	return evs, nil
 }
 
-func (j *Journal) events(ctx context.Context, id string, after int64) ([]journal.Event, error) {
+// events reads the events of execution id (key ek) after seq after. A row
+// whose columns do not convert, or whose data is not JSON, is damage.
+func (j *Journal) events(ctx context.Context, id string, ek, after int64) ([]journal.Event, error) {
 	rows, err := j.rdb.QueryContext(ctx, `SELECT seq, path, kind, name, ordinal, data, time
-		FROM events WHERE ek = (SELECT ek FROM executions WHERE id = ?) AND seq > ? ORDER BY seq`, id, after)
+		FROM events WHERE ek = ? AND seq > ? ORDER BY seq`, ek, after)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +183,13 @@ func (j *Journal) events(ctx context.Context, id string, after int64) ([]journal
 			t    int64
 		)
 		if err := rows.Scan(&ev.Seq, &ev.Path, &kind, &ev.Name, &ev.Ordinal, &data, &t); err != nil {
-			return nil, err
+			if isSQLiteError(err) {
+				return nil, err
+			}
+			return nil, journal.Damaged(id, fmt.Errorf("an event after %d: %w", after+int64(len(evs)), err))
+		}
+		if data != nil && !json.Valid(data) {
+			return nil, journal.Damaged(id, fmt.Errorf("event %d: its data is not valid JSON", ev.Seq))
 		}
 		ev.Kind, ev.Data, ev.Time = journal.EventKind(kind), data, time.Unix(0, t).UTC()
 		evs = append(evs, ev)

@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"hash/crc32"
+	"time"
 )
 
 // migrations[i] brings the schema from version i to version i+1 (the
@@ -16,11 +18,12 @@ var migrations = []func(ctx context.Context, c *sql.Conn) error{
 	migrateV3,
 	migrateV4,
 	migrateV5,
+	migrateV6,
 }
 
 // SchemaVersion is the user_version this package writes and understands:
 // len(migrations).
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // Times are TEXT, RFC 3339 in UTC with exactly nine fractional digits, so
 // they read well in the sqlite3 shell and sort as text. JSON documents are
@@ -217,6 +220,71 @@ func migrateV5(ctx context.Context, c *sql.Conn) error {
 	return err
 }
 
+// schemaV6 keeps a large input out of the executions row (issue #11,
+// defect 4). Every commit rewrites the row of each execution it appended to
+// (last_seq, updated_at), and SQLite rewrites a row whole, reading and
+// copying its overflow pages: with the input of a map over N items on the
+// row, each of the map's ~N commits cost O(N). An input longer than
+// inputInlineMax bytes now lives in inputs, written once, with its CRC-32C
+// (sum), since SQLite checks no page's content and such an input spans
+// several: a page of it lost or overwritten reads as damage, not as
+// another input. The row keeps input NULL and input_aside 1, so a missing
+// inputs row reads as damage too, not as an execution without input. A
+// small input stays inline, where it costs less than the second row.
+const schemaV6 = `
+CREATE TABLE inputs (
+	execution INTEGER PRIMARY KEY REFERENCES executions (ek) ON DELETE CASCADE,
+	body      TEXT NOT NULL CHECK (json_valid(body)),
+	sum       INTEGER NOT NULL
+) STRICT;
+ALTER TABLE executions ADD COLUMN input_aside INTEGER NOT NULL DEFAULT 0;
+`
+
+// inputInlineMax is the longest input (in bytes) kept on the executions
+// row: well under a page, so the row never spills to overflow pages for it.
+const inputInlineMax = 1024
+
+// inputSum is the checksum stored with an input kept aside.
+func inputSum(body []byte) int64 { return int64(crc32.Checksum(body, castagnoli)) }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func migrateV6(ctx context.Context, c *sql.Conn) error {
+	if _, err := c.ExecContext(ctx, schemaV6); err != nil {
+		return err
+	}
+	rows, err := c.QueryContext(ctx, `SELECT ek, input FROM executions WHERE length(CAST(input AS BLOB)) > ?`, inputInlineMax)
+	if err != nil {
+		return err
+	}
+	type aside struct {
+		ek    int64
+		input []byte
+	}
+	var move []aside
+	for rows.Next() {
+		var a aside
+		if err := rows.Scan(&a.ek, &a.input); err != nil {
+			rows.Close()
+			return err
+		}
+		move = append(move, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, a := range move {
+		if _, err := c.ExecContext(ctx, `INSERT INTO inputs (execution, body, sum) VALUES (?, ?, ?)`, a.ek, string(a.input), inputSum(a.input)); err != nil {
+			return err
+		}
+		if _, err := c.ExecContext(ctx, `UPDATE executions SET input = NULL, input_aside = 1 WHERE ek = ?`, a.ek); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // definitionKey reports whether hash is def's SHA-256 (hex), so that def
 // can be stored once under it.
 func definitionKey(def []byte, hash string) bool {
@@ -225,17 +293,27 @@ func definitionKey(def []byte, hash string) bool {
 }
 
 // migrate brings the database to SchemaVersion in one IMMEDIATE transaction,
-// so two processes opening a new file at once cannot both create it.
-func migrate(ctx context.Context, c *sql.Conn) (err error) {
+// so two processes opening a new file at once cannot both create it. A
+// database already at SchemaVersion is not locked at all: opening it while
+// another process holds the write lock succeeds, and only a write waits
+// (wait, the busy timeout) for the lock.
+func migrate(ctx context.Context, c *sql.Conn, wait time.Duration) (err error) {
+	var v int
+	if err := c.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("read user_version: %w", err)
+	}
+	if v == SchemaVersion {
+		return nil
+	}
 	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("begin migration: %w", err)
+		return fmt.Errorf("begin migration: %w", lockHeld(err, wait))
 	}
 	defer func() {
 		if err != nil {
 			_, _ = c.ExecContext(context.Background(), "ROLLBACK")
 		}
 	}()
-	var v int
+	// Read again under the lock: another process may have migrated it.
 	if err := c.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("read user_version: %w", err)
 	}

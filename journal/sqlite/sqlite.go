@@ -27,8 +27,15 @@ type options struct {
 // Option configures Open.
 type Option func(*options)
 
+// DefaultBusyTimeout is how long a write waits, unless WithBusyTimeout says
+// otherwise, for the write lock another process holds before it fails with
+// journal.ErrUnavailable: long enough for another loom's commits, short
+// enough that a lock held by a stuck process reads as an outage.
+const DefaultBusyTimeout = 5 * time.Second
+
 // WithBusyTimeout sets how long a connection waits for a lock held by another
-// process (another loom on the same file) before failing; default 5s.
+// process (another loom on the same file) before failing; default
+// DefaultBusyTimeout.
 func WithBusyTimeout(d time.Duration) Option {
 	return func(o *options) { o.busyTimeout = d }
 }
@@ -67,7 +74,7 @@ var _ journal.Journal = (*Journal)(nil)
 // its schema to SchemaVersion. It fails if the file's schema is newer than
 // this package knows, or if SQLite does not confirm WAL and synchronous=FULL.
 func Open(path string, opts ...Option) (*Journal, error) {
-	o := options{busyTimeout: 5 * time.Second, maxBatch: 1024, readConns: 4, now: time.Now}
+	o := options{busyTimeout: DefaultBusyTimeout, maxBatch: 1024, readConns: 4, now: time.Now}
 	for _, fn := range opts {
 		fn(&o)
 	}
@@ -89,7 +96,7 @@ func Open(path string, opts ...Option) (*Journal, error) {
 		err = setup(ctx, conn, o.busyTimeout)
 	}
 	if err == nil {
-		err = migrate(ctx, conn)
+		err = migrate(ctx, conn, o.busyTimeout)
 	}
 	if err == nil {
 		j.w, err = newWriter(ctx, conn, o)
@@ -99,7 +106,7 @@ func Open(path string, opts ...Option) (*Journal, error) {
 			conn.Close()
 		}
 		j.wdb.Close()
-		return nil, fmt.Errorf("sqlite journal %s: %w", path, unavailable(err))
+		return nil, fmt.Errorf("sqlite journal %s: %w", path, classify("", err))
 	}
 
 	if j.rdb, err = sql.Open("sqlite3", dsn+"&_query_only=1"); err != nil {

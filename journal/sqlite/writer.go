@@ -41,10 +41,11 @@ type writer struct {
 	conn *sql.Conn
 	now  func() time.Time
 	max  int
+	wait time.Duration // the busy timeout: how long BEGIN waits for another process's lock
 	groupcommit.Counters
 
 	selExec, selFence, selLease, insExec, delExec, selToken, setToken, putLease, renewLease, delLease *sql.Stmt
-	insEvent, delEvents, updSeq, updRecord, dataVersion, insDefinition, selLastEK                     *sql.Stmt
+	insEvent, delEvents, updSeq, updRecord, dataVersion, insDefinition, selLastEK, insInput           *sql.Stmt
 
 	fences
 }
@@ -96,7 +97,7 @@ func (f *fences) forget() {
 func refuse(err error) error { return groupcommit.Refuse(err) }
 
 func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) {
-	w := &writer{conn: conn, now: o.now, max: o.maxBatch}
+	w := &writer{conn: conn, now: o.now, max: o.maxBatch, wait: o.busyTimeout}
 	w.forget()
 	for _, s := range []struct {
 		dst **sql.Stmt
@@ -115,6 +116,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 		{&w.delEvents, `DELETE FROM events WHERE ek = ? AND seq BETWEEN ? AND ?`},
 		{&w.insDefinition, `INSERT INTO definitions (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`},
 		{&w.selLastEK, `SELECT coalesce(max(ek), 0) FROM executions`},
+		{&w.insInput, `INSERT INTO inputs (execution, body, sum) VALUES (?, ?, ?)`},
 		{&w.updSeq, `UPDATE executions SET last_seq = ?, updated_at = ? WHERE id = ?`},
 		{&w.updRecord, `UPDATE executions SET last_seq = ?, updated_at = ?,
 			state   = coalesce(?, state),
@@ -124,8 +126,8 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 			wake_at = CASE WHEN ? THEN ? ELSE wake_at END
 			WHERE id = ?`},
 		{&w.insExec, `INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path,
-			input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by, ek)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
+			input, input_aside, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by, ek)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
 		{&w.delExec, `DELETE FROM executions WHERE id = ?`},
 		{&w.selToken, `SELECT value FROM counters WHERE name = 'lease_token'`},
 		{&w.setToken, `UPDATE counters SET value = ? WHERE name = 'lease_token'`},
@@ -150,7 +152,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 // has returned (or when loop never started).
 func (w *writer) close() error {
 	for _, st := range []*sql.Stmt{w.selExec, w.selFence, w.selLease, w.insExec, w.delExec, w.selToken, w.setToken, w.putLease, w.renewLease, w.delLease,
-		w.insEvent, w.delEvents, w.updSeq, w.updRecord, w.dataVersion, w.insDefinition, w.selLastEK} {
+		w.insEvent, w.delEvents, w.updSeq, w.updRecord, w.dataVersion, w.insDefinition, w.selLastEK, w.insInput} {
 		if st != nil {
 			st.Close()
 		}
@@ -185,7 +187,7 @@ func (w *writer) commit(batch []*op) {
 func (w *writer) try(ops []*op) (int, error) {
 	ctx := context.Background() // one caller's deadline must not abort the others' transaction
 	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return -1, fmt.Errorf("journal: begin: %w", err)
+		return -1, fmt.Errorf("journal: begin: %w", lockHeld(err, w.wait))
 	}
 	var version int64
 	if err := w.dataVersion.QueryRow().Scan(&version); err != nil {
@@ -305,9 +307,15 @@ func (w *writer) create(e *journal.Execution) error {
 	if shared {
 		def = nil
 	}
+	// A large input is stored aside (schemaV6): the row is rewritten by
+	// every commit that appends to the execution.
+	input, aside := e.Input, len(e.Input) > inputInlineMax
+	if aside {
+		input = nil
+	}
 	ek := w.lastEK + 1
 	res, err := w.insExec.Exec(e.ID, e.Workflow, e.Version, string(e.State), nullString(e.ParentID), root, e.ParentPath,
-		nullJSON(e.Input), nullJSON(e.Output), nullJSON(e.Error), nullJSON(e.Pauses),
+		nullJSON(input), aside, nullJSON(e.Output), nullJSON(e.Error), nullJSON(e.Pauses),
 		nullJSON(def), e.DefinitionHash, nullTime(e.WakeAt), formatTime(created), formatTime(updated),
 		nullJSON(labelsJSON(e.Labels)), e.StartedBy, ek)
 	var n int64
@@ -321,6 +329,11 @@ func (w *writer) create(e *journal.Execution) error {
 		return refuse(fmt.Errorf("journal: create %s: %w", e.ID, journal.ErrExists))
 	}
 	w.lastEK = ek
+	if aside {
+		if _, err := w.insInput.Exec(ek, string(e.Input), inputSum(e.Input)); err != nil {
+			return fmt.Errorf("journal: create %s: store its input: %w", e.ID, err)
+		}
+	}
 	if shared && !w.definitions[e.DefinitionHash] {
 		if _, err := w.insDefinition.Exec(e.DefinitionHash, string(e.Definition)); err != nil {
 			return fmt.Errorf("journal: create %s: store its definition: %w", e.ID, err)

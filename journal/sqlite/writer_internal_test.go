@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -369,5 +370,101 @@ func TestMigrateV3(t *testing.T) {
 	}
 	if err := j.rdb.QueryRow(`SELECT count(*) FROM definitions`).Scan(&defs); err != nil || defs != 1 {
 		t.Errorf("%d definitions after a new execution of the same one (%v), want 1", defs, err)
+	}
+}
+
+// TestMigrateV6: a journal written at schema 5 (every input on its record)
+// opens at schema 6 with the inputs longer than inputInlineMax moved to
+// inputs and every input read back as it was; appends, prune and a
+// read-only open work after, and a lost inputs row reads as damage.
+func TestMigrateV6(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "loom.db")
+	db, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, m := range migrations[:5] {
+		if err := m(ctx, conn); err != nil {
+			t.Fatalf("migration %d: %v", v+1, err)
+		}
+	}
+	big := `{"items":[` + strings.Repeat(`"item",`, inputInlineMax/7) + `"last"]}`
+	small := `{"items":["item"]}`
+	for _, q := range []string{
+		`PRAGMA user_version = 5`,
+		`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, input, definition_hash, created_at, updated_at, last_seq, ek)
+			VALUES ('big', 'wf', 1, 'RUNNING', 'big', '', '` + big + `', 'h', '2025-01-02T03:04:05.000000001Z', '2025-01-02T03:04:05.000000001Z', 1, 1)`,
+		`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, input, definition_hash, created_at, updated_at, ek)
+			VALUES ('small', 'wf', 1, 'COMPLETED', 'small', '', '` + small + `', 'h', '2025-01-02T03:04:06.000000000Z', '2025-01-02T03:04:06.000000000Z', 2)`,
+		`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, definition_hash, created_at, updated_at, ek)
+			VALUES ('none', 'wf', 1, 'COMPLETED', 'none', '', 'h', '2025-01-02T03:04:07.000000000Z', '2025-01-02T03:04:07.000000000Z', 3)`,
+		`INSERT INTO events (ek, seq, path, kind, name, ordinal, data, time) VALUES (1, 1, 'a', 'step.completed', 'echo', 0, '1', 0)`,
+		`INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, expires) VALUES ('big', 7, 'h', 'host', 1, '2999-01-01T00:00:00.000000000Z')`,
+		`UPDATE counters SET value = 7`,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close()
+	db.Close()
+
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	inputs := map[string]string{"big": big, "small": small, "none": ""}
+	check := func(j *Journal, when string) {
+		t.Helper()
+		for id, want := range inputs {
+			if e, err := j.Get(ctx, id); err != nil || string(e.Input) != want {
+				t.Errorf("%s: Get(%s): input %.40q, %v; want %.40q", when, id, e.Input, err, want)
+			}
+		}
+	}
+	check(j, "after the migration")
+	var aside, inline int
+	if err := j.rdb.QueryRow(`SELECT (SELECT count(*) FROM inputs), (SELECT count(*) FROM executions WHERE input IS NOT NULL)`).Scan(&aside, &inline); err != nil || aside != 1 || inline != 1 {
+		t.Errorf("%d inputs aside, %d inline (%v); want 1 (big) and 1 (small)", aside, inline, err)
+	}
+	if seq, err := j.Append(ctx, journal.Append{ExecutionID: "big", Token: 7, ExpectedSeq: 1, Events: []journal.Event{{Path: "b", Kind: journal.StepCompleted}}}); err != nil || seq != 2 {
+		t.Fatalf("append after migration: %d, %v", seq, err)
+	}
+	if err := j.Create(ctx, &journal.Execution{ID: "new", Workflow: "wf", State: journal.Running, Input: json.RawMessage(big)}); err != nil {
+		t.Fatal(err)
+	}
+	inputs["new"] = big
+	check(j, "after an append and a create")
+
+	ro, err := OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(ro, "read-only")
+	ro.Close()
+
+	// An inputs row lost (foreign keys are off on this connection, as they
+	// are for whatever damaged the file) is reported, not read as no input.
+	raw, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`DELETE FROM inputs WHERE execution = (SELECT ek FROM executions WHERE id = 'new')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Get(ctx, "new"); !errors.Is(err, journal.ErrDamaged) || !strings.Contains(err.Error(), "its input is missing") {
+		t.Errorf("Get of a record whose input is lost: %v; want ErrDamaged, its input is missing", err)
+	}
+	list, err := j.List(ctx, journal.Filter{})
+	var bad *journal.DamagedRowsError
+	if !errors.As(err, &bad) || len(bad.Rows) != 1 || len(list) != 3 {
+		t.Errorf("List with one lost input: %d records, %v; want 3 and the damaged one named", len(list), err)
 	}
 }
