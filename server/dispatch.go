@@ -36,12 +36,21 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.watchCancels(ctx)
 	go s.runSchedules(ctx)
 	go s.runRetention(ctx)
+	failures := 0
 	for {
-		next := s.pass(ctx)
+		next, err := s.pass(ctx)
+		wait := jitter(s.cfg.PollInterval)
+		if err != nil {
+			failures++
+			wait = jitter(retryWait(s.cfg.PollInterval, failures))
+			s.claimErr.Store(&claimFailure{err: err, failures: failures, retry: wait.Round(time.Millisecond)})
+		} else {
+			failures = 0
+			s.claimErr.Store(nil)
+		}
 		if s.testPolled != nil {
 			s.testPolled()
 		}
-		wait := jitter(s.cfg.PollInterval)
 		if !next.IsZero() {
 			if d := next.Sub(s.clock.Now()); d < wait {
 				wait = max(d, 0)
@@ -59,6 +68,30 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
+// claimFailure is a dispatcher pass whose claim failed (the journal is
+// unavailable, say), for /readyz.
+type claimFailure struct {
+	err      error
+	failures int           // in a row
+	retry    time.Duration // until the next try
+}
+
+// maxRetryWait caps retryWait.
+const maxRetryWait = 30 * time.Second
+
+// retryWait is how long the dispatcher waits after its claims failed
+// failures times in a row: the poll interval, doubled for each failure
+// after the first, up to maxRetryWait. An outage is retried without
+// hammering a journal that is struggling, and the first retry is as soon
+// as a normal poll.
+func retryWait(poll time.Duration, failures int) time.Duration {
+	w := poll
+	for i := 1; i < failures && w < maxRetryWait; i++ {
+		w *= 2
+	}
+	return min(w, max(maxRetryWait, poll))
+}
+
 // jitter spreads d by ±20 %, so processes started together do not poll in
 // step.
 func jitter(d time.Duration) time.Duration {
@@ -66,13 +99,13 @@ func jitter(d time.Duration) time.Duration {
 }
 
 // pass claims as much as the free slots allow, and returns when the next
-// known timer falls due (zero if none).
-func (s *Server) pass(ctx context.Context) time.Time {
+// known timer falls due (zero if none), or why a claim failed.
+func (s *Server) pass(ctx context.Context) (time.Time, error) {
 	var next time.Time
 	for !s.draining.Load() && ctx.Err() == nil {
 		free := cap(s.slots) - len(s.slots)
 		if free <= 0 {
-			return next
+			return next, nil
 		}
 		n := min(free, maxClaim)
 		res, err := s.j.Claim(ctx, journal.ClaimRequest{Holder: s.holder, TTL: s.cfg.LeaseTTL, Limit: n, Exclude: s.excluded()})
@@ -80,8 +113,9 @@ func (s *Server) pass(ctx context.Context) time.Time {
 			if ctx.Err() == nil {
 				s.metrics.journalErrs.Inc()
 				s.log.Error("claim failed", "error", err)
+				return next, err
 			}
-			return next
+			return next, nil
 		}
 		next = res.NextWake
 		for _, c := range res.Claims {
@@ -96,10 +130,10 @@ func (s *Server) pass(ctx context.Context) time.Time {
 			}
 		}
 		if len(res.Claims) < n {
-			return next
+			return next, nil
 		}
 	}
-	return next
+	return next, nil
 }
 
 // excluded lists the roots this process must not claim now, forgetting

@@ -106,10 +106,13 @@ type Server struct {
 	slots chan struct{}
 	poke  chan struct{}
 
-	workCtx    context.Context
-	stopWork   context.CancelFunc
-	draining   atomic.Bool
-	lastOK     atomic.Int64 // unix nanos of the journal's last answer
+	workCtx  context.Context
+	stopWork context.CancelFunc
+	draining atomic.Bool
+	lastOK   atomic.Int64 // unix nanos of the journal's last answer
+	// claimErr is why the dispatcher's claims have failed, failures times
+	// in a row (nil once one succeeds): /readyz answers 503 meanwhile.
+	claimErr   atomic.Pointer[claimFailure]
 	driveGroup sync.WaitGroup
 
 	metrics *metrics
@@ -269,6 +272,9 @@ func (s *Server) readiness() (bool, string) {
 	switch {
 	case s.draining.Load():
 		return false, "draining: this process claims no new work"
+	case s.claimErr.Load() != nil:
+		f := s.claimErr.Load()
+		return false, fmt.Sprintf("the dispatcher cannot claim work: %v (%d failures in a row; retrying in %s)", f.err, f.failures, f.retry)
 	case s.journalAge() > 5*time.Second:
 		return false, fmt.Sprintf("the journal has not answered for %s", s.journalAge().Round(time.Second))
 	}
