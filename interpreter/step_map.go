@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/loomwork/loom/clock"
 	"github.com/loomwork/loom/definition"
 )
 
@@ -194,7 +195,32 @@ func (x *exec) mapItem(ctx context.Context, sc *scope, st *definition.Step, path
 		}
 		return x.call(ctx, m.Call, in, st.Retry, st.Timeout, ipath)
 	}
-	out, err := x.runSteps(ctx, isc, m.Steps, ipath)
+	if st.Retry == nil && st.Timeout <= 0 {
+		return x.itemSteps(ctx, isc, m.Steps, ipath)
+	}
+	return x.attempts(ctx, st.Retry, ipath, itemStepsName, func(ctx context.Context, ap string) (any, error) {
+		if st.Timeout <= 0 {
+			return x.itemSteps(ctx, isc, m.Steps, ap)
+		}
+		tctx, cancel := x.h.timeout(ctx, st.Timeout)
+		defer cancel()
+		out, err := x.itemSteps(tctx, isc, m.Steps, ap)
+		if err == errCancelled && ctx.Err() == nil && clock.Expired(tctx) {
+			return nil, &Error{Type: "Timeout", Message: fmt.Sprintf("map item %s timed out after %s", ap, st.Timeout), Step: ap}
+		}
+		return out, err
+	})
+}
+
+// itemStepsName names the journaled attempts of a map item with inline
+// steps (only when the map has retry or timeout: an attempt is what they
+// apply to). Attempt n ≥ 2 runs the steps again under ITEM@n.
+const itemStepsName = "steps"
+
+// itemSteps runs one attempt of a map item's inline steps at path; a
+// `return` among them ends the item with its value.
+func (x *exec) itemSteps(ctx context.Context, sc *scope, steps []*definition.Step, path string) (any, error) {
+	out, err := x.runSteps(ctx, sc, steps, path)
 	if rs, ok := err.(*returnSignal); ok {
 		return rs.value, nil
 	}

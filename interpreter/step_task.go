@@ -42,13 +42,13 @@ func (x *exec) attempts(ctx context.Context, r *definition.Retry, path, name str
 		if out, ok, err := x.h.completed(ap, name); err != nil {
 			return nil, err
 		} else if ok {
-			x.verifyCall(ctx, ap, name)
+			x.verifyAttempt(ctx, ap, name, run)
 			return out, nil
 		}
 		if werr, at, ok, err := x.h.failed(ap, name); err != nil {
 			return nil, err
 		} else if ok {
-			x.verifyCall(ctx, ap, name)
+			x.verifyAttempt(ctx, ap, name, run)
 			last, failedAt = werr, at
 			continue
 		}
@@ -80,9 +80,18 @@ func (x *exec) attempts(ctx context.Context, r *definition.Retry, path, name str
 	return nil, last
 }
 
-// verifyCall checks the child of a recorded call attempt (exhaustive walks).
-func (x *exec) verifyCall(ctx context.Context, ap, name string) {
-	if !isCall(name) || !x.h.exhaustive() {
+// verifyAttempt checks what a recorded attempt did (exhaustive walks): a
+// call's child, or an inline item's steps walked again over their own
+// records (each of which is checked on its own).
+func (x *exec) verifyAttempt(ctx context.Context, ap, name string, run func(ctx context.Context, ap string) (any, error)) {
+	if !x.h.exhaustive() {
+		return
+	}
+	if name == itemStepsName {
+		_, _ = run(ctx, ap)
+		return
+	}
+	if !isCall(name) {
 		return
 	}
 	for _, kind := range []journal.EventKind{journal.StepCompleted, journal.StepFailed} {

@@ -624,7 +624,7 @@ steps:
 }
 
 func TestMapItemRetries(t *testing.T) {
-	w := newWorld(t, `
+	w := newFakeWorld(t, `
 name: w
 steps:
   - id: m
@@ -634,6 +634,7 @@ steps:
     retry: {max_attempts: 2, delay: 1ms}
 `)
 	w.flaky.Store(1)
+	defer w.ticking(2, time.Millisecond)()
 	ex := w.run("w", nil)
 	wantOutput(t, ex, `["ok"]`)
 	evs, _ := w.eng.Events(context.Background(), ex.ID)
@@ -644,5 +645,63 @@ steps:
 	if strings.Join(paths, ",") != "m[0],m[0]@2," {
 		t.Fatalf("paths = %v", paths)
 	}
+	w.wantReplay(ex.ID)
+}
+
+// A map with inline steps retries each item as a whole: attempt n of item
+// i runs its steps again under m[i]@n, as for task and call items.
+func TestMapInlineStepsRetryEachItem(t *testing.T) {
+	w := newFakeWorld(t, `
+name: w
+steps:
+  - id: m
+    map:
+      items: ${ [1, 2] }
+      concurrency: 1
+      steps:
+        - id: a
+          task: echo
+          with: ${ item }
+        - id: b
+          task: flaky
+    retry: {max_attempts: 3, delay: 1s, errors: [Flaky]}
+`)
+	w.flaky.Store(1)
+	defer w.ticking(2, time.Second)()
+	ex := w.run("w", nil)
+	wantOutput(t, ex, `["ok","ok"]`)
+	evs, _ := w.eng.Events(context.Background(), ex.ID)
+	var steps []string
+	for _, ev := range evs {
+		if ev.Kind == journal.StepCompleted || ev.Kind == journal.StepFailed {
+			steps = append(steps, string(ev.Kind)+" "+ev.Path)
+		}
+	}
+	want := "step.completed m[0]/a,step.failed m[0]/b,step.failed m[0]," +
+		"step.completed m[0]@2/a,step.completed m[0]@2/b,step.completed m[0]@2," +
+		"step.completed m[1]/a,step.completed m[1]/b,step.completed m[1]"
+	if got := strings.Join(steps, ","); got != want {
+		t.Fatalf("journaled as\n%s\nwant\n%s", got, want)
+	}
+	w.wantReplay(ex.ID)
+}
+
+// timeout on a map with inline steps bounds each item's attempt.
+func TestMapInlineStepsTimeout(t *testing.T) {
+	w := newFakeWorld(t, `
+name: w
+steps:
+  - id: m
+    map:
+      items: ${ [1] }
+      steps:
+        - task: slow
+          with: {ms: 5000}
+    timeout: 30ms
+`)
+	stop := w.ticking(2, 10*time.Millisecond)
+	ex := w.run("w", nil)
+	stop()
+	wantError(t, ex, "MapFailed", "m", "map item m[0] timed out after 30ms")
 	w.wantReplay(ex.ID)
 }
