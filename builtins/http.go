@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/loomwork/loom/duration"
 )
 
 const (
@@ -87,7 +89,7 @@ func parseHTTPInput(in json.RawMessage) (*httpInput, error) {
 	if t, err := optString("http", "timeout", f); err != nil {
 		return nil, err
 	} else if t != "" {
-		d, err := ParseDuration(t)
+		d, err := duration.Parse(t)
 		if err != nil || d <= 0 {
 			return nil, invalidInput("http", "`timeout` %q is not a positive duration like 30s or 2m", t)
 		}
@@ -197,26 +199,4 @@ func statusText(resp *http.Response) string {
 		return strconv.Itoa(resp.StatusCode) + " " + t
 	}
 	return strconv.Itoa(resp.StatusCode)
-}
-
-// ParseDuration parses a Loom duration: a Go duration (90s, 1h30m) that
-// may start with a number of days (2d, 1d12h).
-func ParseDuration(s string) (time.Duration, error) {
-	days, rest, ok := strings.Cut(s, "d")
-	if !ok {
-		return time.ParseDuration(s)
-	}
-	n, err := strconv.ParseFloat(days, 64)
-	if err != nil || strings.Trim(days, "0123456789.") != "" {
-		return 0, fmt.Errorf("invalid duration %q", s)
-	}
-	d := time.Duration(n * float64(24*time.Hour))
-	if rest != "" {
-		r, err := time.ParseDuration(rest)
-		if err != nil || r < 0 {
-			return 0, fmt.Errorf("invalid duration %q", s)
-		}
-		d += r
-	}
-	return d, nil
 }

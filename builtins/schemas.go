@@ -1,6 +1,10 @@
 package builtins
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/loomwork/loom/duration"
+)
 
 // The input schemas describe the `with` value a task receives at run time.
 // Validation sees the definition before any expression is evaluated, so
@@ -38,9 +42,6 @@ func scalarMap() map[string]any {
 	}
 }
 
-// durationPattern matches a Loom duration (see ParseDuration).
-const durationPattern = `^([0-9]+(\.[0-9]*)?d)?(([0-9]*\.)?[0-9]+(ns|us|µs|ms|s|m|h))*$`
-
 var inputSchemas = func() map[string][]byte {
 	schemas := map[string]map[string]any{
 		"echo": {
@@ -67,7 +68,7 @@ var inputSchemas = func() map[string][]byte {
 			"url":     {"type": "string", "pattern": `^[Hh][Tt][Tt][Pp][Ss]?://`},
 			"headers": scalarMap(),
 			"body":    {"description": "A string is sent as it is; any other value as JSON."},
-			"timeout": {"type": "string", "pattern": durationPattern, "minLength": 1, "default": "30s"},
+			"timeout": {"type": "string", "pattern": duration.Pattern, "minLength": 1, "default": "30s"},
 		}, "url")),
 	}
 	out := map[string][]byte{}

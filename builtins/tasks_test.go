@@ -229,6 +229,8 @@ func TestInputSchemas(t *testing.T) {
 		{"exec", `{"command": ["ls"], "stdin": "x"}`, "additionalProperties 'stdin' not allowed"},
 		{"http", `{"url": "https://example.com/x", "method": "post", "headers": {"X-N": 1}, "body": {"a": 1}, "timeout": "1m30s"}`, ""},
 		{"http", `{"url": "${ input.base }/orders", "timeout": "2d"}`, ""},
+		{"http", `{"url": "${ input.base }/orders", "timeout": "12h1d"}`, ""},
+		{"http", `{"url": "https://example.com", "timeout": "-1s"}`, "does not match pattern"},
 		{"http", `{"url": "HTTP://example.com", "timeout": "${ vars.t }"}`, ""},
 		{"http", `{"method": "GET"}`, "missing properties: 'url'"},
 		{"http", `{"url": "example.com"}`, "does not match pattern"},

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/loomwork/loom/definition"
+	"github.com/loomwork/loom/duration"
 	"github.com/loomwork/loom/journal"
 	"github.com/loomwork/loom/journal/sqlite"
 )
@@ -46,7 +46,7 @@ func parseCutoff(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	d, err := definition.ParseDuration(s)
+	d, err := duration.Parse(s)
 	if err != nil || d <= 0 {
 		return time.Time{}, usagef("--finished-before wants an age such as 30d or 12h, or an RFC 3339 time; got %q", s)
 	}

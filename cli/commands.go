@@ -20,6 +20,7 @@ import (
 	"github.com/loomwork/loom/builtins"
 	"github.com/loomwork/loom/clock"
 	"github.com/loomwork/loom/definition"
+	"github.com/loomwork/loom/duration"
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
 	"github.com/loomwork/loom/journal/postgres"
@@ -826,7 +827,7 @@ func (a *app) since() (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	if d, err := builtins.ParseDuration(v); err == nil && d > 0 {
+	if d, err := duration.Parse(v); err == nil && d > 0 {
 		return time.Now().Add(-d), nil
 	}
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {

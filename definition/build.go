@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loomwork/loom/duration"
 	"github.com/loomwork/loom/secrets"
 	"github.com/santhosh-tekuri/jsonschema/v5"
 	"gopkg.in/yaml.v3"
@@ -591,7 +592,7 @@ func isDurationNode(n *yaml.Node) bool {
 	if !ok {
 		return false
 	}
-	_, err := ParseDuration(s)
+	_, err := duration.Parse(s)
 	return err == nil
 }
 
@@ -599,10 +600,10 @@ func isDurationNode(n *yaml.Node) bool {
 // malformed one, so only what it cannot see is reported here.
 func (b *builder) duration(n *yaml.Node) time.Duration {
 	s, ok := str(n)
-	if !ok || !durationRE.MatchString(s) {
+	if !ok || !duration.Match(s) {
 		return 0
 	}
-	d, err := ParseDuration(s)
+	d, err := duration.Parse(s)
 	if err != nil {
 		b.add(b.pos(n), err.Error())
 		return 0

@@ -15,7 +15,8 @@ const module = "github.com/loomwork/loom"
 var allowed = map[string][]string{
 	"schemas":                      {},
 	"docs":                         {},
-	"builtins":                     {},
+	"duration":                     {},
+	"builtins":                     {"duration"},
 	"clock":                        {},
 	"journal":                      {},
 	"journal/memory":               {"journal"},
@@ -27,13 +28,13 @@ var allowed = map[string][]string{
 	"journal/internal/timetext":    {},
 	"journal/internal/listsql":     {"journal"},
 	"journal/journaltest":          {"journal"},
-	"definition":                   {"schemas", "builtins", "secrets"},
-	"interpreter":                  {"definition", "journal", "builtins", "schemas", "clock", "secrets"},
-	"loomtest":                     {"definition", "journal", "journal/memory", "interpreter", "builtins", "schemas", "clock", "secrets"},
+	"definition":                   {"schemas", "builtins", "secrets", "duration"},
+	"interpreter":                  {"definition", "journal", "builtins", "schemas", "clock", "secrets", "duration"},
+	"loomtest":                     {"definition", "journal", "journal/memory", "interpreter", "builtins", "schemas", "clock", "secrets", "duration"},
 	"console":                      {},
 	// server must not import a journal backend: an embedding program
 	// chooses one.
-	"server": {"interpreter", "definition", "journal", "builtins", "schemas", "clock", "secrets", "console"},
+	"server": {"interpreter", "definition", "journal", "builtins", "schemas", "clock", "secrets", "console", "duration"},
 }
 
 func TestPackageGraph(t *testing.T) {
