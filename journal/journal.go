@@ -41,6 +41,9 @@ var (
 	// ErrReadOnly: the journal was opened for reading only (a write method
 	// of a journal opened by sqlite.OpenReadOnly or postgres.OpenReadOnly).
 	ErrReadOnly = errors.New("the journal is open read-only")
+	// ErrClosed: the journal was closed; every method called after Close
+	// returns it, whatever the backend.
+	ErrClosed = errors.New("journal: closed")
 )
 
 // NotRootError names the root of a child execution an operation refused.

@@ -72,6 +72,7 @@ var cases = []struct {
 	{"LabelsActorLastSeq", testLabelsActorLastSeq},
 	{"ConcurrentSameExecutionSerialized", testConcurrentSameSerialized},
 	{"ConcurrentSameExecutionOptimistic", testConcurrentSameOptimistic},
+	{"UseAfterClose", testUseAfterClose},
 }
 
 // suite bundles what every case needs, with helpers that fail the test.
@@ -1393,5 +1394,29 @@ func testLabelsActorLastSeq(t *testing.T, s *suite) {
 	}
 	if got := s.list(journal.Filter{Labels: map[string]string{"customer": "ACME"}, Limit: 1}); len(got) != 1 || got[0] != "b" {
 		t.Errorf("List with labels and a limit = %v", got)
+	}
+}
+
+// testUseAfterClose: after Close (which may be called again), every
+// method fails with the one journal.ErrClosed, whatever the backend.
+func testUseAfterClose(t *testing.T, s *suite) {
+	s.create(&journal.Execution{ID: "r", State: journal.Running})
+	if err := s.j.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.j.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := s.j.Create(s.ctx, &journal.Execution{ID: "x"}); !errors.Is(err, journal.ErrClosed) {
+		t.Errorf("Create after Close: %v, want journal.ErrClosed", err)
+	}
+	if _, err := s.j.Get(s.ctx, "r"); !errors.Is(err, journal.ErrClosed) {
+		t.Errorf("Get after Close: %v, want journal.ErrClosed", err)
+	}
+	if _, err := s.j.List(s.ctx, journal.Filter{}); !errors.Is(err, journal.ErrClosed) {
+		t.Errorf("List after Close: %v, want journal.ErrClosed", err)
+	}
+	if _, err := s.j.Acquire(s.ctx, "r", journal.Holder{ID: "a"}, time.Minute, 0); !errors.Is(err, journal.ErrClosed) {
+		t.Errorf("Acquire after Close: %v, want journal.ErrClosed", err)
 	}
 }

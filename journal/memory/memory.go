@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -14,9 +13,6 @@ import (
 
 	"github.com/loomwork/loom/journal"
 )
-
-// ErrClosed is returned by every method after Close.
-var ErrClosed = errors.New("journal: closed")
 
 // Option configures a Journal.
 type Option func(*Journal)
@@ -89,7 +85,7 @@ func (j *Journal) createLocked(e *journal.Execution) error {
 		c.RootID = c.ID
 	}
 	if j.closed {
-		return ErrClosed
+		return journal.ErrClosed
 	}
 	if _, ok := j.execs[c.ID]; ok {
 		return fmt.Errorf("journal: create %s: %w", c.ID, journal.ErrExists)
@@ -140,7 +136,7 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
-		return 0, ErrClosed
+		return 0, journal.ErrClosed
 	}
 	r, ok := j.execs[a.ExecutionID]
 	if !ok {
@@ -193,7 +189,7 @@ func (j *Journal) Events(ctx context.Context, id string, after int64) ([]journal
 	j.mu.RLock()
 	defer j.mu.RUnlock()
 	if j.closed {
-		return nil, ErrClosed
+		return nil, journal.ErrClosed
 	}
 	r, ok := j.execs[id]
 	if !ok {
@@ -218,7 +214,7 @@ func (j *Journal) Get(ctx context.Context, id string) (*journal.Execution, error
 	j.mu.RLock()
 	defer j.mu.RUnlock()
 	if j.closed {
-		return nil, ErrClosed
+		return nil, journal.ErrClosed
 	}
 	r, ok := j.execs[id]
 	if !ok {
@@ -235,7 +231,7 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 	j.mu.RLock()
 	defer j.mu.RUnlock()
 	if j.closed {
-		return nil, ErrClosed
+		return nil, journal.ErrClosed
 	}
 	// key is a record's position in f.Order: (time, ID), compared
 	// ascending; newest-first compares it descending.
@@ -322,7 +318,7 @@ func (j *Journal) Acquire(ctx context.Context, rootID string, h journal.Holder, 
 
 func (j *Journal) acquireLocked(rootID string, h journal.Holder, ttl time.Duration, takeover int64) (journal.Lease, error) {
 	if j.closed {
-		return journal.Lease{}, ErrClosed
+		return journal.Lease{}, journal.ErrClosed
 	}
 	r, ok := j.execs[rootID]
 	if !ok {
@@ -349,7 +345,7 @@ func (j *Journal) Renew(ctx context.Context, l journal.Lease, ttl time.Duration)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
-		return journal.Lease{}, ErrClosed
+		return journal.Lease{}, journal.ErrClosed
 	}
 	cur, ok := j.leases[l.RootID]
 	if !ok || cur.Token != l.Token {
@@ -368,7 +364,7 @@ func (j *Journal) Release(ctx context.Context, l journal.Lease) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
-		return ErrClosed
+		return journal.ErrClosed
 	}
 	cur, ok := j.leases[l.RootID]
 	if !ok || cur.Token != l.Token {
@@ -386,7 +382,7 @@ func (j *Journal) LeaseOf(ctx context.Context, rootID string) (journal.Lease, er
 	j.mu.RLock()
 	defer j.mu.RUnlock()
 	if j.closed {
-		return journal.Lease{}, ErrClosed
+		return journal.Lease{}, journal.ErrClosed
 	}
 	return j.leases[rootID], nil
 }
@@ -399,7 +395,7 @@ func (j *Journal) Claim(ctx context.Context, r journal.ClaimRequest) (journal.Cl
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
-		return journal.ClaimResult{}, ErrClosed
+		return journal.ClaimResult{}, journal.ErrClosed
 	}
 	now := j.clock()
 	skip := make(map[string]bool, len(r.Exclude))
@@ -476,7 +472,7 @@ func (j *Journal) RequestCancel(ctx context.Context, id string) (*journal.Execut
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
-		return nil, ErrClosed
+		return nil, journal.ErrClosed
 	}
 	r, ok := j.execs[id]
 	if !ok {
@@ -501,7 +497,7 @@ func (j *Journal) Prune(ctx context.Context, r journal.PruneRequest) (journal.Pr
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
-		return res, ErrClosed
+		return res, journal.ErrClosed
 	}
 	states := r.PruneStates()
 	open := map[string]bool{} // roots whose tree holds an unfinished execution

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -13,9 +12,6 @@ import (
 	"github.com/loomwork/loom/journal/internal/groupcommit"
 	"github.com/loomwork/loom/journal/internal/timetext"
 )
-
-// ErrClosed is returned by every method after Close.
-var ErrClosed = errors.New("journal: closed")
 
 type options struct {
 	schema   string
@@ -98,14 +94,14 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Journal, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres journal: %w", unavailable(err))
 	}
-	j := &Journal{opts: o, pool: pool, queue: groupcommit.NewQueue[*op](4*o.maxBatch, ErrClosed)}
+	j := &Journal{opts: o, pool: pool, queue: groupcommit.NewQueue[*op](4*o.maxBatch, journal.ErrClosed)}
 	j.w = &writer{pool: pool, now: o.now, max: o.maxBatch}
 	go j.queue.Run(o.maxBatch, j.w.commit)
 	return j, nil
 }
 
 // Close finishes the writes already queued, then closes the pool. Calls
-// made after Close fail with ErrClosed.
+// made after Close fail with journal.ErrClosed.
 func (j *Journal) Close() error {
 	if !j.queue.Close() {
 		return nil

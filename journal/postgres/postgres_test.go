@@ -60,7 +60,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := j.Get(ctx, "r"); !errors.Is(err, postgres.ErrClosed) {
+	if _, err := j.Get(ctx, "r"); !errors.Is(err, journal.ErrClosed) {
 		t.Errorf("Get after Close: %v, want ErrClosed", err)
 	}
 

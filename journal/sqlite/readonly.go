@@ -45,7 +45,7 @@ func OpenReadOnly(path string, opts ...Option) (*Journal, error) {
 		if err == nil {
 			db.SetMaxOpenConns(o.readConns)
 			db.SetMaxIdleConns(o.readConns)
-			q := groupcommit.NewQueue[*op](1, ErrClosed)
+			q := groupcommit.NewQueue[*op](1, journal.ErrClosed)
 			go q.Run(1, func([]*op) {}) // submit refuses every write; Close waits for Run
 			return &Journal{opts: o, rdb: db, queue: q}, nil
 		}

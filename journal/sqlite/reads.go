@@ -109,7 +109,7 @@ func (j *Journal) readable(ctx context.Context) error {
 		return err
 	}
 	if j.queue.Closed() {
-		return ErrClosed
+		return journal.ErrClosed
 	}
 	return nil
 }

@@ -14,9 +14,6 @@ import (
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
-// ErrClosed is returned by every method after Close.
-var ErrClosed = errors.New("journal: closed")
-
 type options struct {
 	busyTimeout time.Duration
 	maxBatch    int
@@ -84,7 +81,7 @@ func Open(path string, opts ...Option) (*Journal, error) {
 	dsn := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) +
 		fmt.Sprintf("?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_busy_timeout=%d", o.busyTimeout.Milliseconds())
 
-	j := &Journal{opts: o, queue: groupcommit.NewQueue[*op](4*o.maxBatch, ErrClosed)}
+	j := &Journal{opts: o, queue: groupcommit.NewQueue[*op](4*o.maxBatch, journal.ErrClosed)}
 	var err error
 	if j.wdb, err = sql.Open("sqlite3", dsn); err != nil {
 		return nil, fmt.Errorf("sqlite journal %s: %w", path, unavailable(err))
@@ -156,7 +153,7 @@ func setup(ctx context.Context, c *sql.Conn, busy time.Duration) error {
 }
 
 // Close finishes the writes already queued, then closes the database.
-// Calls made after Close fail with ErrClosed.
+// Calls made after Close fail with journal.ErrClosed.
 func (j *Journal) Close() error {
 	if !j.queue.Close() {
 		return nil

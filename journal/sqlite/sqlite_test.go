@@ -124,10 +124,10 @@ func TestClosed(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 	ctx := t.Context()
-	if err := j.Create(ctx, &journal.Execution{ID: "x"}); !errors.Is(err, sqlite.ErrClosed) {
+	if err := j.Create(ctx, &journal.Execution{ID: "x"}); !errors.Is(err, journal.ErrClosed) {
 		t.Errorf("Create after Close: %v", err)
 	}
-	if _, err := j.Get(ctx, "x"); !errors.Is(err, sqlite.ErrClosed) {
+	if _, err := j.Get(ctx, "x"); !errors.Is(err, journal.ErrClosed) {
 		t.Errorf("Get after Close: %v", err)
 	}
 }
