@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/loomwork/loom/console"
-	"github.com/loomwork/loom/definition"
+	"github.com/loomwork/loom/duration"
 	"github.com/loomwork/loom/server"
 )
 
@@ -169,7 +169,7 @@ func (a *app) serveOptions() (serveOptions, error) {
 		}
 	}
 	if v := a.p.get("retention"); v != "" {
-		d, err := definition.ParseDuration(v)
+		d, err := duration.Parse(v)
 		if err != nil || d <= 0 {
 			return o, usagef("--retention %q is not a duration such as 30d or 12h", v)
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/robfig/cron/v3"
 	"github.com/santhosh-tekuri/jsonschema/v5"
 	"gopkg.in/yaml.v3"
+
+	"github.com/loomwork/loom/duration"
 )
 
 // Overlap is what a schedule does with a slot that falls due while the
@@ -181,7 +183,7 @@ func (b *builder) schedule(n *yaml.Node, raw any, wf *Workflow) *Schedule {
 		}
 	} else {
 		text, _ := str(m["every"])
-		if d, err := ParseDuration(text); err == nil && d == 0 {
+		if d, err := duration.Parse(text); err == nil && d == 0 {
 			b.add(b.pos(m["every"]), "schedule.every must be longer than 0")
 			return nil
 		}

@@ -2,6 +2,7 @@ package interpreter_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -87,6 +88,37 @@ steps:
 		t.Fatalf("double resume: err = %v", err)
 	}
 	w.wantReplay(ex.ID)
+}
+
+// A payload is checked against the pause's schema as the definition the
+// execution runs on compiled it at load, not against a schema read back
+// (and compiled again, without the definition's guards) from the journal's
+// copy, which is there for readers.
+func TestPausePayloadIsCheckedByTheDefinitionsSchema(t *testing.T) {
+	w := newWorld(t, `
+name: approval
+steps:
+  - id: approval
+    pause: wait_for_approval
+    schema: {type: object, required: [approved], properties: {approved: {type: boolean}}}
+`)
+	ctx := context.Background()
+	ex := w.run("approval", nil)
+	wantState(t, ex, journal.Paused)
+	// The journal's copy of the open pause says something else.
+	l, err := w.j.Acquire(ctx, ex.ID, journal.Holder{ID: "test"}, time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := w.j.Events(ctx, ex.ID, 0)
+	if _, err := w.j.Append(ctx, journal.Append{ExecutionID: ex.ID, Token: l.Token, ExpectedSeq: evs[len(evs)-1].Seq, Release: true,
+		Update: &journal.Update{Pauses: json.RawMessage(`[{"name":"wait_for_approval","path":"approval","schema":{"type":"string"}}]`)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.eng.Resume(ctx, ex.ID, "yes"); !errors.Is(err, interpreter.ErrInvalidInput) {
+		t.Fatalf("a payload the definition's schema refuses: err = %v", err)
+	}
+	wantOutput(t, w.resume(ex.ID, map[string]any{"approved": true}), `{"approved":true}`)
 }
 
 func TestSeveralPausesInSequence(t *testing.T) {

@@ -408,18 +408,18 @@ func (e *Engine) deliver(ctx context.Context, d *drive, rec *journal.Execution, 
 	if err != nil {
 		return fmt.Errorf("%w: the payload is not JSON: %v", ErrInvalidInput, err)
 	}
-	if p.Schema != nil {
-		sch, err := compileSchema(p.Schema)
-		if err != nil {
-			return fmt.Errorf("pause %s: its schema does not compile: %w", p.Path, err)
-		}
-		if err := sch.Validate(val); err != nil {
-			return schemaRefusal(fmt.Errorf("%w: the payload does not match the schema of pause %s: %s", ErrInvalidInput, p.Name, schemaMessage(err)), err)
-		}
-	}
 	target := p.ExecutionID
 	if target == "" {
 		target = rec.ID
+	}
+	st, err := e.pauseStep(ctx, d, rec, target, p)
+	if err != nil {
+		return err
+	}
+	if st.Schema != nil {
+		if err := st.Schema.Validate(val); err != nil {
+			return schemaRefusal(fmt.Errorf("%w: the payload does not match the schema of pause %s: %s", ErrInvalidInput, p.Name, schemaMessage(err)), err)
+		}
 	}
 	events, err := e.j.Events(ctx, target, 0)
 	if err != nil {
@@ -580,13 +580,42 @@ func toExecution(r *journal.Execution) (*Execution, error) {
 	return ex, nil
 }
 
-func compileSchema(s any) (*jsonschema.Schema, error) {
-	// The same draft definition compiles pause schemas with (2020-12).
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("pause.json", bytesReader(encodeJSON(s))); err != nil {
-		return nil, err
+// pauseStep returns the pause step of the definition the execution runs
+// on (pinned, or upgraded to) that the open pause p is at: its payload
+// schema was compiled once, when that definition was loaded, with the
+// definition's guards; the copy in the journal is for readers.
+func (e *Engine) pauseStep(ctx context.Context, d *drive, rec *journal.Execution, target string, p Pause) (*definition.Step, error) {
+	if d.cat == nil {
+		root := rec
+		if rec.RootID != rec.ID {
+			var err error
+			if root, err = e.get(ctx, rec.RootID); err != nil {
+				return nil, err
+			}
+		}
+		evs, err := e.j.Events(ctx, root.ID, 0)
+		if err != nil {
+			return nil, err
+		}
+		if d.cat, err = e.catalogFor(root, evs); err != nil {
+			return nil, err
+		}
 	}
-	return c.Compile("pause.json")
+	held := rec
+	if target != rec.ID {
+		var err error
+		if held, err = e.get(ctx, target); err != nil {
+			return nil, err
+		}
+	}
+	var st *definition.Step
+	if wf := d.cat.Workflow(held.Workflow); wf != nil {
+		st = wf.StepAt(p.Path)
+	}
+	if st == nil || st.Kind != definition.KindPause || st.Pause != p.Name {
+		return nil, fmt.Errorf("execution %s: its definition has no pause %s at %s", target, p.Name, p.Path)
+	}
+	return st, nil
 }
 
 // schemaMessage renders a jsonschema validation error as one line: its

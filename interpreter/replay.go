@@ -1,18 +1,14 @@
 package interpreter
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/journal"
 )
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 // diff notes a difference a replay-only pass found.
 func (d *drive) diff(s string) {

@@ -1,15 +1,27 @@
 package interpreter
 
 import (
+	"bytes"
 	"reflect"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
 )
+
+// compileTestSchema compiles a schema given as plain data.
+func compileTestSchema(s any) (*jsonschema.Schema, error) {
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("test.json", bytes.NewReader(encodeJSON(s))); err != nil {
+		return nil, err
+	}
+	return c.Compile("test.json")
+}
 
 // TestSchemaDetails: every failing part at its JSON pointer, sorted; a
 // missing required property at the property, whatever its name holds
 // (quotes, commas, a slash, a tilde), read back from the library's message.
 func TestSchemaDetails(t *testing.T) {
-	sch, err := compileSchema(map[string]any{
+	sch, err := compileTestSchema(map[string]any{
 		"type":     "object",
 		"required": []any{"it's", `say "hi"`, "a, b", "x/y~z", "ok"},
 		"properties": map[string]any{

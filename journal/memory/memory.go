@@ -551,7 +551,7 @@ func (j *Journal) ClaimSlot(ctx context.Context, s journal.ScheduleSlot, e *jour
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
-		return false, ErrClosed
+		return false, journal.ErrClosed
 	}
 	if last, ok := j.slots[s.Workflow]; ok && !last.At.Before(s.At) {
 		return false, nil
@@ -574,7 +574,7 @@ func (j *Journal) ScheduleSlots(ctx context.Context) ([]journal.ScheduleSlot, er
 	j.mu.RLock()
 	defer j.mu.RUnlock()
 	if j.closed {
-		return nil, ErrClosed
+		return nil, journal.ErrClosed
 	}
 	out := slices.Collect(maps.Values(j.slots))
 	slices.SortFunc(out, func(a, b journal.ScheduleSlot) int { return strings.Compare(a.Workflow, b.Workflow) })
