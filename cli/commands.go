@@ -588,9 +588,9 @@ func (a *app) resume() error {
 	return a.report(ex)
 }
 
-// resumeDue continues every root execution whose timer is due, whose lease
-// lapsed, or which was left RUNNING by an interrupted runner. Executions
-// another runner holds are skipped, and so are those whose definition uses
+// resumeDue continues every root execution that is due (Engine.Due: its
+// timer came, or its runner is gone). Executions another runner took
+// meanwhile are skipped, and so are those whose definition uses
 // a task this binary lacks. Timers not yet due are not waited for. It exits
 // 0 when every one it took was driven (whatever its outcome), 1 when any
 // could not be, 2 when some were left for a binary with their tasks.
@@ -608,22 +608,13 @@ func (a *app) resumeDue() error {
 	defer a.closeJournal(j)
 	eng, pv := a.engine(nil, j)
 	defer pv.stop()
-	due, err := eng.List(a.ctx, journal.Filter{Due: time.Now(), RootsOnly: true})
+	due, err := eng.Due(a.ctx)
 	if err != nil {
 		return err
 	}
-	running, err := eng.List(a.ctx, journal.Filter{State: journal.Running, RootsOnly: true})
-	if err != nil {
-		return err
-	}
-	seen := map[string]bool{}
 	records := []record{}
 	busy, failed, refused := 0, 0, 0
-	for _, ex := range append(due, running...) {
-		if seen[ex.ID] || ex.State.Finished() {
-			continue
-		}
-		seen[ex.ID] = true
+	for _, ex := range due {
 		var got *interpreter.Execution
 		var err error
 		if ex.State == journal.Paused {

@@ -541,6 +541,45 @@ func (e *Engine) List(ctx context.Context, f journal.Filter) ([]*Execution, erro
 	return out, nil
 }
 
+// Due returns the root executions a resume of what is due continues now,
+// by the engine's clock: those journal.Due selects (a timer, pause
+// deadline or workflow timeout come; a runner whose lease lapsed), and
+// RUNNING ones whose lease is live but held by a process of this host
+// that is gone, which a resume takes over at once. `loom resume --due`
+// continues these.
+func (e *Engine) Due(ctx context.Context) ([]*Execution, error) {
+	due, err := e.List(ctx, journal.Filter{Due: e.clock.Now(), RootsOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	running, err := e.j.List(ctx, journal.Filter{State: journal.Running, RootsOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(due))
+	for _, ex := range due {
+		seen[ex.ID] = true
+	}
+	for _, r := range running {
+		if seen[r.ID] {
+			continue
+		}
+		l, err := e.j.LeaseOf(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		if l.Token == 0 || !holderDead(e.holder, l.Holder) {
+			continue
+		}
+		ex, err := e.toExecution(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		due = append(due, ex)
+	}
+	return due, nil
+}
+
 // Events returns an execution's journal, in order.
 func (e *Engine) Events(ctx context.Context, id string) ([]journal.Event, error) {
 	if _, err := e.get(ctx, id); err != nil {

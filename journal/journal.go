@@ -174,10 +174,9 @@ type Filter struct {
 	ParentID string
 	// RootsOnly leaves children out.
 	RootsOnly bool
-	// Due selects WAITING executions with WakeAt at or before it (a timer
-	// is due), PAUSED ones likewise (a pause deadline or the workflow
-	// timeout passed), and RUNNING ones whose root lease is absent or
-	// expired at it (the runner died).
+	// Due selects the executions due at it, as the function Due defines:
+	// WAITING or PAUSED ones whose WakeAt has come, RUNNING ones whose root
+	// lease is absent or expired at it (the runner died).
 	Due time.Time
 	// Limit caps the number of records (0: all of them).
 	Limit int

@@ -1022,6 +1022,23 @@ func testListDue(t *testing.T, s *suite) {
 	if got := s.list(journal.Filter{Due: now}); !reflect.DeepEqual(got, []string{"paused", "run-released", "run-nolease", "wait-past"}) {
 		t.Errorf("List(Due now) = %v", got)
 	}
+	// The backend's selection is journal.Due's, record by record.
+	for _, at := range []time.Time{now, due} {
+		listed := map[string]bool{}
+		for _, id := range s.list(journal.Filter{Due: at}) {
+			listed[id] = true
+		}
+		for _, id := range s.list(journal.Filter{}) {
+			e := s.get(id)
+			l, err := s.j.LeaseOf(s.ctx, e.RootID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := journal.Due(e, l, at); d != listed[id] {
+				t.Errorf("%s: journal.Due says %v, List(Due) says %v", id, d, listed[id])
+			}
+		}
+	}
 }
 
 func testCopies(t *testing.T, s *suite) {

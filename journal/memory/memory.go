@@ -296,14 +296,7 @@ func (j *Journal) matches(e *journal.Execution, f *journal.Filter) bool {
 	if f.Due.IsZero() {
 		return true
 	}
-	switch e.State {
-	case journal.Waiting, journal.Paused:
-		return !e.WakeAt.IsZero() && !e.WakeAt.After(f.Due)
-	case journal.Running:
-		l, ok := j.leases[e.RootID]
-		return !ok || !l.Expires.After(f.Due)
-	}
-	return false
+	return journal.Due(e, j.leases[e.RootID], f.Due) // no lease: the zero Lease
 }
 
 // Acquire implements journal.Journal.

@@ -1,0 +1,70 @@
+package interpreter_test
+
+import (
+	"context"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
+)
+
+// Engine.Due is what `loom resume --due` continues: timers come, runners
+// whose lease lapsed, and runners of this host that are gone; not a timer
+// still to come, nor an execution a live runner holds.
+func TestDueIsWhatAResumeOfTheDueContinues(t *testing.T) {
+	w := newFakeWorld(t, `
+name: nap
+steps:
+  - sleep: 1h
+`, interpreter.WithTimerWait(false, 0))
+	ctx := context.Background()
+	sleeping := w.run("nap", nil)
+	wantState(t, sleeping, journal.Waiting)
+	host, _ := os.Hostname()
+	running := func(id string, h journal.Holder) {
+		if err := w.j.Create(ctx, &journal.Execution{ID: id, Workflow: "nap", State: journal.Running}); err != nil {
+			t.Fatal(err)
+		}
+		if h.ID != "" {
+			if _, err := w.j.Acquire(ctx, id, h, 3*time.Hour, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	running("orphan", journal.Holder{})
+	running("dead-runner", journal.Holder{ID: "gone", Host: host, PID: 1 << 30}) // no such process
+	running("live-runner", journal.Holder{ID: "here", Host: host, PID: os.Getpid()})
+	running("remote-runner", journal.Holder{ID: "there", Host: host + ".elsewhere", PID: 1 << 30})
+
+	due := func() string {
+		exs, err := w.eng.Due(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, ex := range exs {
+			id := ex.ID
+			if id == sleeping.ID {
+				id = "sleeping"
+			}
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		return strings.Join(ids, ",")
+	}
+	if got, want := due(), "dead-runner,orphan"; got != want {
+		t.Errorf("Due = %s, want %s", got, want)
+	}
+	w.clk.Advance(time.Hour)
+	if got, want := due(), "dead-runner,orphan,sleeping"; got != want {
+		t.Errorf("an hour later, Due = %s, want %s", got, want)
+	}
+	w.clk.Advance(3 * time.Hour) // the leases lapsed
+	if got, want := due(), "dead-runner,live-runner,orphan,remote-runner,sleeping"; got != want {
+		t.Errorf("two hours later, Due = %s, want %s", got, want)
+	}
+}
