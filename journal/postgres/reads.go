@@ -182,9 +182,7 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 		where = append(where, "(e.labels::jsonb ->> "+arg(k)+") = "+arg(f.Labels[k]))
 	}
 	if !f.Due.IsZero() {
-		due := arg(formatTime(f.Due))
-		where = append(where, `((e.state IN ('WAITING', 'PAUSED') AND e.wake_at <= `+due+`) OR
-			(e.state = 'RUNNING' AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.root_id = e.root_id AND l.expires > `+due+`)))`)
+		where = append(where, listsql.DueTerm(formatTime(f.Due), arg))
 	}
 	order, cmp, err := listsql.Order(f.Order)
 	if err != nil {

@@ -225,10 +225,7 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 		where, args = append(where, "json_extract(e.labels, ?) = ?"), append(args, journal.LabelPath(k), f.Labels[k])
 	}
 	if !f.Due.IsZero() {
-		due := formatTime(f.Due)
-		where = append(where, `((e.state IN ('WAITING', 'PAUSED') AND e.wake_at <= ?) OR
-			(e.state = 'RUNNING' AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.root_id = e.root_id AND l.expires > ?)))`)
-		args = append(args, due, due)
+		where = append(where, listsql.DueTerm(formatTime(f.Due), func(v any) string { args = append(args, v); return "?" }))
 	}
 	order, cmp, err := listsql.Order(f.Order)
 	if err != nil {
