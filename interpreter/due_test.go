@@ -63,6 +63,9 @@ steps:
 	if got, want := due(), "dead-runner,orphan,sleeping"; got != want {
 		t.Errorf("an hour later, Due = %s, want %s", got, want)
 	}
+	if leasesOnTheServersClock() {
+		return // the fake clock does not expire leases there
+	}
 	w.clk.Advance(3 * time.Hour) // the leases lapsed
 	if got, want := due(), "dead-runner,live-runner,orphan,remote-runner,sleeping"; got != want {
 		t.Errorf("two hours later, Due = %s, want %s", got, want)

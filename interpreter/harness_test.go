@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,9 +16,12 @@ import (
 
 	"github.com/loomwork/loom/clock"
 	"github.com/loomwork/loom/definition"
+	"github.com/loomwork/loom/internal/pgtest"
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
 	"github.com/loomwork/loom/journal/memory"
+	"github.com/loomwork/loom/journal/postgres"
+	"github.com/loomwork/loom/journal/sqlite"
 )
 
 // world is one engine over an in-memory journal with test tasks that count
@@ -43,7 +49,7 @@ var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 // journal: timers, deadlines and leases move only when the test says.
 func newFakeWorld(t *testing.T, src string, opts ...interpreter.Option) *world {
 	clk := clock.NewFake(t0)
-	w := newWorldOn(t, src, memory.New(memory.WithClock(clk.Now)), append([]interpreter.Option{interpreter.WithClock(clk)}, opts...)...)
+	w := newWorldOn(t, src, testJournal(t, clk.Now), append([]interpreter.Option{interpreter.WithClock(clk)}, opts...)...)
 	w.clk = clk
 	return w
 }
@@ -65,7 +71,96 @@ func (w *world) ticking(n int, step time.Duration) (stop func()) {
 
 func newWorld(t *testing.T, src string, opts ...interpreter.Option) *world {
 	t.Helper()
-	return newWorldOn(t, src, memory.New(), opts...)
+	return newWorldOn(t, src, testJournal(t, nil), opts...)
+}
+
+// backendEnv names the journal backend the engine's tests run on: memory
+// (the default), sqlite or postgres. TestEngineOnEveryBackend runs this
+// package's tests again with it set to each of the others.
+const backendEnv = "LOOM_TEST_JOURNAL"
+
+// testJournal is a fresh, empty journal of the backend under test, on the
+// clock now (nil: the system's), closed when t ends.
+func testJournal(t *testing.T, now func() time.Time) journal.Journal {
+	t.Helper()
+	var j journal.Journal
+	var err error
+	switch b := os.Getenv(backendEnv); b {
+	case "", "memory":
+		var opts []memory.Option
+		if now != nil {
+			opts = append(opts, memory.WithClock(now))
+		}
+		return memory.New(opts...)
+	case "sqlite":
+		var opts []sqlite.Option
+		if now != nil {
+			opts = append(opts, sqlite.WithClock(now))
+		}
+		j, err = sqlite.Open(filepath.Join(t.TempDir(), "journal.db"), opts...)
+	case "postgres":
+		schema, _ := pgtest.Schema(t, "interp")
+		opts := []postgres.Option{postgres.WithSchema(schema), postgres.WithMaxConns(4)}
+		if now != nil {
+			opts = append(opts, postgres.WithClock(now))
+		}
+		j, err = postgres.Open(context.Background(), pgtest.DSN(t), opts...)
+	default:
+		t.Fatalf("%s=%s: not a journal backend (memory, sqlite, postgres)", backendEnv, b)
+	}
+	if err != nil {
+		t.Fatalf("open the %s journal: %v", os.Getenv(backendEnv), err)
+	}
+	t.Cleanup(func() {
+		if err := j.Close(); err != nil {
+			t.Errorf("close the journal: %v", err)
+		}
+	})
+	return j
+}
+
+// leasesOnTheFakeClock skips t on PostgreSQL, which sets and judges lease
+// expiry by the database server's clock (see postgres.WithClock): a test
+// that expires a lease by advancing a fake clock cannot run there.
+func leasesOnTheFakeClock(t *testing.T) {
+	if leasesOnTheServersClock() {
+		t.Skip("PostgreSQL judges lease expiry by the server's clock, not the fake one")
+	}
+}
+
+// leasesOnTheServersClock reports whether the backend under test judges
+// lease expiry by its own clock (PostgreSQL).
+func leasesOnTheServersClock() bool { return os.Getenv(backendEnv) == "postgres" }
+
+// TestEngineOnEveryBackend runs this package's tests (the engine's own,
+// beyond the conformance suite of journal/journaltest) on SQLite, and on
+// PostgreSQL when $LOOM_POSTGRES_DSN names a server; the plain run is the
+// memory backend's.
+func TestEngineOnEveryBackend(t *testing.T) {
+	if os.Getenv(backendEnv) != "" {
+		t.Skip("this run is already one backend's")
+	}
+	if testing.Short() {
+		t.Skip("-short: the memory backend's run only")
+	}
+	for _, b := range []string{"sqlite", "postgres"} {
+		t.Run(b, func(t *testing.T) {
+			t.Parallel()
+			if b == "postgres" {
+				pgtest.DSN(t)
+			}
+			args := []string{"-test.run=^Test", "-test.skip=^TestEngineOnEveryBackend$", "-test.count=1"}
+			if deadline, ok := t.Deadline(); ok {
+				args = append(args, "-test.timeout="+time.Until(deadline).Round(time.Second).String())
+			}
+			cmd := exec.Command(os.Args[0], args...)
+			cmd.Env = append(os.Environ(), backendEnv+"="+b)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("the engine's tests fail on %s: %v\n%s", b, err, out)
+			}
+		})
+	}
 }
 
 func newWorldOn(t *testing.T, src string, j journal.Journal, opts ...interpreter.Option) *world {

@@ -23,6 +23,7 @@ var other = journal.Holder{ID: "other-runner", Host: "elsewhere", PID: 7}
 // The renewer extends the lease every third of its ttl while a drive runs,
 // so the drive keeps its execution past the first expiry.
 func TestLeaseIsRenewedWhileADriveRuns(t *testing.T) {
+	leasesOnTheFakeClock(t)
 	w := newFakeWorld(t, slowFlow, interpreter.WithLeaseTTL(30*time.Second))
 	ctx := context.Background()
 	done := w.startSlow("renewed")
@@ -87,6 +88,7 @@ func TestLostLeaseCancelsTheDrive(t *testing.T) {
 // A lease nobody renews expires after its ttl: until then another runner
 // is refused busy, after it takes the execution over.
 func TestLeaseExpiresWhenNotRenewed(t *testing.T) {
+	leasesOnTheFakeClock(t)
 	w := newFakeWorld(t, `
 name: w
 steps:
