@@ -3,8 +3,11 @@ package interpreter_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
+	"github.com/loomwork/loom/builtins"
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal/memory"
@@ -12,6 +15,40 @@ import (
 
 type Greeting struct {
 	Name string `json:"name"`
+}
+
+// Load is the way in: the workflows at a path (a file or a directory),
+// checked against the registry's tasks. A task name the registry lacks, or
+// an input its task's schema refuses, is a problem at its file:line:col.
+func ExampleLoad() {
+	dir, _ := os.MkdirTemp("", "loom-example")
+	defer os.RemoveAll(dir)
+	_ = os.WriteFile(filepath.Join(dir, "hello.yaml"), []byte(`name: hello
+steps:
+  - id: g
+    task: greet
+    with: {name: "${ input }"}
+  - task: gret
+`), 0o644)
+	reg := interpreter.NewRegistry(builtins.Standard())
+	interpreter.Register(reg, "greet", func(ctx context.Context, in Greeting) (string, error) {
+		return "hello, " + in.Name, nil
+	})
+	_, err := interpreter.Load(dir, reg)
+	fmt.Println(strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), ""))
+
+	_ = os.WriteFile(filepath.Join(dir, "hello.yaml"), []byte(`name: hello
+steps:
+  - task: greet
+    with: {name: "${ input }"}
+`), 0o644)
+	cat, _ := interpreter.Load(dir, reg)
+	eng := interpreter.New(cat, reg, memory.New())
+	ex, _ := eng.Run(context.Background(), "hello", "Ada")
+	fmt.Println(ex.State, ex.Output)
+	// Output:
+	// hello.yaml:6:11: unknown task "gret"; did you mean "greet"?
+	// COMPLETED hello, Ada
 }
 
 func ExampleRegister() {
