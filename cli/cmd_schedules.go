@@ -7,8 +7,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/server"
 )
 
 // schedulesCommand is `loom schedules`: what `loom serve` will start by
@@ -27,28 +27,6 @@ RFC 3339 time instead of now. Times are printed in the schedule's time zone.`,
 	flags: []flagSpec{{"next", "N", "how many next fire times to print (default 1)"},
 		{"at", "TIME", "compute from this RFC 3339 time instead of now"}, flagJSON},
 	run: (*app).schedules}
-
-// scheduleInfo is one scheduled workflow, as --json prints it.
-type scheduleInfo struct {
-	Workflow string    `json:"workflow"`
-	Schedule string    `json:"schedule"`
-	Cron     string    `json:"cron,omitempty"`
-	Timezone string    `json:"timezone,omitempty"`
-	Every    string    `json:"every,omitempty"`
-	Overlap  string    `json:"overlap"`
-	CatchUp  string    `json:"catch_up"`
-	Last     *slotInfo `json:"last"`
-	// Due: a slot fell due and was not decided (no loom serve ran).
-	Due  bool     `json:"due"`
-	Next []string `json:"next"`
-}
-
-type slotInfo struct {
-	At          string `json:"at"`
-	ExecutionID string `json:"execution_id,omitempty"`
-	Skipped     string `json:"skipped,omitempty"`
-	DecidedAt   string `json:"decided_at"`
-}
 
 func (a *app) schedules() error {
 	n := 1
@@ -87,16 +65,16 @@ func (a *app) schedules() error {
 			last[s.Workflow] = s
 		}
 	}
-	var out []scheduleInfo
+	var out []server.ScheduleInfo
 	for _, name := range cat.Names() {
 		wf := cat.Workflow(name)
 		if wf.Schedule != nil {
-			out = append(out, describeSchedule(wf, last, now, n))
+			out = append(out, server.DescribeSchedule(wf, last, now, n))
 		}
 	}
 	if a.p.has("json") {
 		if out == nil {
-			out = []scheduleInfo{}
+			out = []server.ScheduleInfo{}
 		}
 		return a.printJSON(out)
 	}
@@ -124,40 +102,4 @@ func (a *app) schedules() error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Workflow, s.Schedule, s.Overlap, s.CatchUp, lastText, next)
 	}
 	return tw.Flush()
-}
-
-// describeSchedule says when wf's schedule fires next after now, as the
-// scheduler sees it: after the last decided slot, or, for a schedule no
-// process has fired yet, after now less the grace a new schedule gets.
-func describeSchedule(wf *definition.Workflow, last map[string]journal.ScheduleSlot, now time.Time, n int) scheduleInfo {
-	sch := wf.Schedule
-	loc := sch.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	show := func(t time.Time) string { return t.In(loc).Format(time.RFC3339) }
-	info := scheduleInfo{Workflow: wf.Name, Schedule: sch.String(), Cron: sch.Cron,
-		Overlap: string(sch.Overlap), CatchUp: string(sch.CatchUp), Next: []string{}}
-	if sch.Every > 0 {
-		info.Every = strings.TrimPrefix(sch.String(), "every ")
-	} else {
-		info.Timezone = loc.String()
-	}
-	from := now.Add(-definition.LateGrace)
-	if l, ok := last[wf.Name]; ok {
-		info.Last = &slotInfo{At: show(l.At), ExecutionID: l.ExecutionID, Skipped: string(l.Skipped), DecidedAt: show(l.DecidedAt)}
-		from = l.At
-	}
-	at := sch.Next(from)
-	if !at.IsZero() && !at.After(now) {
-		// One due slot stands for all that are; the catch-up policy
-		// decides how many of them start.
-		info.Due, info.Next = true, append(info.Next, show(at))
-		at = sch.Next(now)
-	}
-	for len(info.Next) < n && !at.IsZero() {
-		info.Next = append(info.Next, show(at))
-		at = sch.Next(at)
-	}
-	return info
 }

@@ -24,6 +24,7 @@ type rerunConfig struct {
 	input    any
 	hasInput bool
 	id       string
+	by       string
 }
 
 // RerunFrom runs live from the step at path: every outcome the old journal
@@ -45,6 +46,17 @@ func RerunInput(input any) RerunOption {
 // RerunID names the new execution (default: a new random id).
 func RerunID(id string) RerunOption { return func(c *rerunConfig) { c.id = id } }
 
+// RerunStartedBy records who asked for the rerun (the API's caller).
+func RerunStartedBy(who string) RerunOption { return func(c *rerunConfig) { c.by = who } }
+
+// RerunPathError is Rerun's refusal of a path: the step at the rerun path
+// never ran in the old execution. It is ErrNotRerunnable too; a service
+// answers it as a bad request rather than a conflict.
+type RerunPathError struct{ err error }
+
+func (e *RerunPathError) Error() string { return e.err.Error() }
+func (e *RerunPathError) Unwrap() error { return e.err }
+
 // Rerun starts a new execution of a FAILED or CANCELLED root execution's
 // workflow whose journal begins with a rerun.of event naming the old one,
 // then a copy of the old journal's events up to (not including) the first
@@ -53,57 +65,77 @@ func RerunID(id string) RerunOption { return func(c *rerunConfig) { c.id = id } 
 // the old execution started before the path are reused by id, as a resume
 // would.
 func (e *Engine) Rerun(ctx context.Context, oldID string, opts ...RerunOption) (*Execution, error) {
+	l, cat, err := e.createRerun(ctx, oldID, opts)
+	if err != nil {
+		return nil, err
+	}
+	return e.withHeldLease(ctx, l, func(ctx context.Context, d *drive) (*Execution, error) {
+		d.cat = cat
+		return e.driveRoot(ctx, d, l.RootID)
+	})
+}
+
+// CreateRerun writes what Rerun would drive — the new execution's record
+// and its first events — and returns the lease it holds on it, undriven:
+// a service hands the lease to its dispatcher (or releases it for any
+// process to claim). It refuses as Rerun does.
+func (e *Engine) CreateRerun(ctx context.Context, oldID string, opts ...RerunOption) (journal.Lease, error) {
+	l, _, err := e.createRerun(ctx, oldID, opts)
+	return l, err
+}
+
+func (e *Engine) createRerun(ctx context.Context, oldID string, opts []RerunOption) (journal.Lease, *definition.Catalog, error) {
 	var cfg rerunConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
 	old, err := e.get(ctx, oldID)
 	if err != nil {
-		return nil, err
+		return journal.Lease{}, nil, err
 	}
 	if old.RootID != old.ID {
-		return nil, fmt.Errorf("%w: execution %s is a child of %s; rerun its root", ErrNotRerunnable, old.ID, old.RootID)
+		return journal.Lease{}, nil, fmt.Errorf("%w: execution %s is a child of %s; rerun its root", ErrNotRerunnable, old.ID, old.RootID)
 	}
 	if old.State != journal.Failed && old.State != journal.Cancelled {
-		return nil, fmt.Errorf("%w: execution %s is %s; only FAILED and CANCELLED executions are rerun", ErrNotRerunnable, old.ID, old.State)
+		return journal.Lease{}, nil, fmt.Errorf("%w: execution %s is %s; only FAILED and CANCELLED executions are rerun", ErrNotRerunnable, old.ID, old.State)
 	}
 	evs, err := e.j.Events(ctx, oldID, 0)
 	if err != nil {
-		return nil, err
+		return journal.Lease{}, nil, err
 	}
 	src, hash, err := pinnedOf(old, evs)
 	if err != nil {
-		return nil, err
+		return journal.Lease{}, nil, err
 	}
 	cat := cfg.cat
 	if cat == nil {
 		if cat, err = e.catalogFor(old, evs); err != nil {
-			return nil, err
+			return journal.Lease{}, nil, err
 		}
 	} else {
 		if src, hash, err = cat.Pin(old.Workflow); err != nil {
-			return nil, fmt.Errorf("%w: the new definition has no workflow %q", ErrNotRerunnable, old.Workflow)
+			return journal.Lease{}, nil, fmt.Errorf("%w: the new definition has no workflow %q", ErrNotRerunnable, old.Workflow)
 		}
 		e.pinned.Store(hash, cat)
 	}
 	wf := cat.Workflow(old.Workflow)
 	if wf == nil {
-		return nil, fmt.Errorf("%w: the definition has no workflow %q", ErrNotRerunnable, old.Workflow)
+		return journal.Lease{}, nil, fmt.Errorf("%w: the definition has no workflow %q", ErrNotRerunnable, old.Workflow)
 	}
 	in := cfg.input
 	if !cfg.hasInput {
 		if in, err = decodeJSON(old.Input); err != nil {
-			return nil, err
+			return journal.Lease{}, nil, err
 		}
 	}
 	if in, err = CheckInput(wf, in); err != nil {
-		return nil, err
+		return journal.Lease{}, nil, err
 	}
 	from := cfg.from
 	if from == "" && old.State == journal.Failed {
 		x, err := toExecution(old)
 		if err != nil {
-			return nil, err
+			return journal.Lease{}, nil, err
 		}
 		if x.Error != nil {
 			from = stepOf(x.Error.Step)
@@ -117,7 +149,7 @@ func (e *Engine) Rerun(ctx context.Context, oldID string, opts ...RerunOption) (
 		reused, err = reusable(evs, "")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotRerunnable, err)
+		return journal.Lease{}, nil, &RerunPathError{fmt.Errorf("%w: %v", ErrNotRerunnable, err)}
 	}
 	id := cfg.id
 	if id == "" {
@@ -127,7 +159,7 @@ func (e *Engine) Rerun(ctx context.Context, oldID string, opts ...RerunOption) (
 	rec := &journal.Execution{
 		ID: id, RootID: id, Workflow: old.Workflow, Version: wf.Version, State: journal.Running,
 		Input: encodeJSON(in), Definition: src, DefinitionHash: hash, CreatedAt: now, UpdatedAt: now,
-		Labels: old.Labels,
+		Labels: old.Labels, StartedBy: cfg.by,
 	}
 	link := journal.Event{Kind: journal.RerunOf, Name: "rerun", Time: now,
 		Data: journal.EncodeData(journal.RerunOfData{ExecutionID: old.ID, From: from, Reused: len(reused)})}
@@ -137,21 +169,18 @@ func (e *Engine) Rerun(ctx context.Context, oldID string, opts ...RerunOption) (
 		// new execution's journal-to-be on it before anything is written,
 		// so a divergence leaves no execution behind.
 		if err := e.replayPending(ctx, rec, first, cat); err != nil {
-			return nil, err
+			return journal.Lease{}, nil, err
 		}
 	}
 	l, err := e.j.CreateHeld(ctx, rec, e.holder, e.leaseTTL)
 	if err != nil {
-		return nil, err
+		return journal.Lease{}, nil, err
 	}
 	if _, err := e.j.Append(ctx, journal.Append{ExecutionID: id, Token: l.Token, Events: first}); err != nil {
 		_ = e.j.Release(context.Background(), l)
-		return nil, err
+		return journal.Lease{}, nil, err
 	}
-	return e.withHeldLease(ctx, l, func(ctx context.Context, d *drive) (*Execution, error) {
-		d.cat = cat
-		return e.driveRoot(ctx, d, id)
-	})
+	return l, cat, nil
 }
 
 // replayPending walks, replay-only on cat, an execution that is not

@@ -36,9 +36,11 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "GET /v1/executions/{id}/definition", roleRead, s.definition)
 	s.route(mux, "POST /v1/executions/{id}/resume", roleOperate, s.resumeExecution)
 	s.route(mux, "POST /v1/executions/{id}/cancel", roleOperate, s.cancelExecution)
+	s.route(mux, "POST /v1/executions/{id}/rerun", roleOperate, s.rerunExecution)
 	s.route(mux, "GET /v1/pauses", roleRead, s.listPauses)
 	s.route(mux, "GET /v1/workflows", roleRead, s.listWorkflows)
 	s.route(mux, "GET /v1/workflows/{name}", roleRead, s.getWorkflow)
+	s.route(mux, "GET /v1/schedules", roleRead, s.listSchedules)
 	s.route(mux, "GET /v1/openapi.json", roleRead, s.openAPIDoc)
 	s.route(mux, "/v1/", roleRead, func(w http.ResponseWriter, r *http.Request) error {
 		return apiErr(http.StatusNotFound, "not_found", "no API route "+r.Method+" "+r.URL.Path)

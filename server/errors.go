@@ -41,6 +41,7 @@ func errorOf(err error) *Error {
 	var mb *http.MaxBytesError
 	var pe *payloadError
 	var nr *journal.NotRootError
+	var rp *interpreter.RerunPathError
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -60,6 +61,10 @@ func errorOf(err error) *Error {
 		e := apiErr(http.StatusConflict, "busy", "another runner holds the execution; try again")
 		e.RetryAfter = 1
 		return e
+	case errors.As(err, &rp):
+		return apiErr(http.StatusBadRequest, "invalid_from", err.Error())
+	case errors.Is(err, interpreter.ErrNotRerunnable):
+		return apiErr(http.StatusConflict, "not_rerunnable", err.Error())
 	case errors.Is(err, interpreter.ErrFinished):
 		return apiErr(http.StatusConflict, "finished", err.Error())
 	case errors.As(err, &nr):

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/loomwork/loom/clock"
+	"github.com/loomwork/loom/definition"
 	"github.com/santhosh-tekuri/jsonschema/v5"
 )
 
@@ -31,7 +35,7 @@ type openAPIDoc struct {
 // answer of a run through the whole API valid against the schema the
 // description gives for its route and status.
 func TestOpenAPIDescribesTheServer(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, withSchedule(t))
 	var doc openAPIDoc
 	if err := json.Unmarshal(openAPI, &doc); err != nil || doc.OpenAPI != "3.1.0" {
 		t.Fatalf("openapi.json: %v (openapi %q)", err, doc.OpenAPI)
@@ -159,6 +163,19 @@ func TestOpenAPIDescribesTheServer(t *testing.T) {
 	check(cancel, "POST", "/v1/executions/n1/cancel", "", nil, 200)
 	check(cancel, "POST", "/v1/executions/h1/cancel", "", nil, 409)
 	check(cancel, "POST", "/v1/executions/nosuch/cancel", "", nil, 404)
+	rerun := "/v1/executions/{id}/rerun"
+	check(rerun, "POST", "/v1/executions/n1/rerun", `{"id": "n2"}`, nil, 201)
+	check(rerun, "POST", "/v1/executions/n1/rerun?wait=60s", `{"from": "nap", "input": null}`, nil, 201)
+	check(rerun, "POST", "/v1/executions/n1/rerun", `{"from": "nosuch"}`, nil, 400)
+	check(rerun, "POST", "/v1/executions/h1/rerun", "", nil, 409)
+	check(rerun, "POST", "/v1/executions/n1/rerun", `{"id": "n2"}`, nil, 409)
+	check(rerun, "POST", "/v1/executions/nosuch/rerun", "", nil, 404)
+	check(rerun, "POST", "/v1/executions/n1/rerun", `{"input": "`+strings.Repeat("x", int(h.srv.cfg.MaxBody))+`"}`, nil, 413)
+	check(rerun, "POST", "/v1/executions/n1/rerun", `{}`, []string{"Content-Type", "text/plain"}, 415)
+	if sch := check("/v1/schedules", "GET", "/v1/schedules?next=3", "", nil, 200); len(fmt.Sprint(sch["schedules"])) < 10 {
+		t.Errorf("GET /v1/schedules lists no schedule: %v", sch)
+	}
+	check("/v1/schedules", "GET", "/v1/schedules?next=x", "", nil, 400)
 	check("/v1/workflows", "GET", "/v1/workflows", "", nil, 200)
 	check("/v1/workflows/{name}", "GET", "/v1/workflows/hello", "", nil, 200)
 	check("/v1/workflows/{name}", "GET", "/v1/workflows/nosuch", "", nil, 404)
@@ -176,5 +193,24 @@ func TestOpenAPIDescribesTheServer(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// withSchedule adds a scheduled workflow to the harness's catalog, so that
+// GET /v1/schedules has one to describe. The time starts at 08:30 UTC, far
+// from its 03:00 slot, so that it fires nothing.
+func withSchedule(t *testing.T) harnessOpt {
+	return func(c *Config) {
+		src, err := os.ReadFile("testdata/catalog.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = append(src, "\n---\nname: nightly\nschedule: {every: 24h}\nsteps:\n  - id: a\n    task: echo\n    with: x\n"...)
+		cat, err := definition.Parse("catalog.yaml", src, definition.WithTasks(c.Tasks.(definition.Tasks)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Catalog = cat
+		c.Clock = clock.NewFake(time.Date(2026, 11, 29, 8, 30, 0, 0, time.UTC))
 	}
 }

@@ -66,7 +66,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := sqlite.Open(filepath.Join(t.TempDir(), "loom.db"), sqlite.WithClock(h.clock.Now))
+	j, err := sqlite.Open(filepath.Join(t.TempDir(), "loom.db"), sqlite.WithClock(func() time.Time { return h.clock.Now() }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +74,9 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	cfg := Config{Catalog: cat, Tasks: reg, Journal: j, Clock: h.clock, Concurrency: 4}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if f, ok := cfg.Clock.(*clock.Fake); ok {
+		h.clock = f // an option may start the time elsewhere
 	}
 	srv, err := New(cfg)
 	if err != nil {
