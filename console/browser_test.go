@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -475,6 +476,38 @@ func TestConsoleFlow(t *testing.T) {
 	b.waitText(".status-line", "CANCELLED")
 	b.shot("execution-cancelled")
 
+	// Rerun the cancelled execution: a new one, which reuses what the old
+	// one recorded and so waits at the same pause; the page goes to it.
+	b.waitText("#rerun-btn", "Rerun")
+	b.do(chromedp.Click(chromedp.CSS("#rerun-btn")))
+	b.waitJS("the rerun's page", fmt.Sprintf(`location.pathname.startsWith('/executions/') && location.pathname !== '/executions/%s'`, cid))
+	rid := b.idFromLocation()
+	b.waitText(".status-line", "PAUSED")
+	b.waitText("#resume h3", "approve")
+	if st, rec := e.api(t, "GET", "/v1/executions/"+rid+"/events?limit=1", "", ""); st != 200 || !strings.Contains(fmt.Sprint(rec["events"]), "rerun.of") || !strings.Contains(fmt.Sprint(rec["events"]), cid) {
+		t.Errorf("the rerun's journal does not begin with rerun.of %s: %d %v", cid, st, rec)
+	}
+	b.shot("execution-rerun")
+	b.open("/executions/" + fid)
+	b.waitText("#rerun-btn", "Rerun")
+
+	// A scheduled workflow's page says when it fires next, in its zone.
+	b.open("/workflows/leapday")
+	b.waitText("#schedule", "0 3 29 2 *")
+	next := b.eval(`Array.from(document.querySelectorAll('#schedule .next-fires time')).map(t => t.getAttribute('datetime')).join(' ')`)
+	if !regexp.MustCompile(`^(20\d\d-02-29T03:00:00\+01:00 ){4}20\d\d-02-29T03:00:00\+01:00$`).MatchString(fmt.Sprint(next)) {
+		t.Errorf("leapday's next fire times are %q; want five 29 Februaries at 03:00 Paris time", next)
+	}
+	if s := b.text("#schedule"); !strings.Contains(s, "Last slot") || !strings.Contains(s, "none yet") || !strings.Contains(s, "skip") {
+		t.Errorf("the schedule section says %q", s)
+	}
+	b.shot("workflow-schedule")
+	b.open("/workflows/approval")
+	b.waitText("h1", "approval")
+	if n := b.eval(`document.querySelectorAll('#schedule').length`); n != float64(0) {
+		t.Errorf("a workflow with no schedule shows %v schedule sections", n)
+	}
+
 	// The list, live through the list stream (not the 5 s polling it
 	// falls back to): a new execution appears without a reload.
 	b.open("/")
@@ -570,6 +603,18 @@ func TestConsoleRoles(t *testing.T) {
 		t.Errorf("a read session sees %v resume/cancel controls", n)
 	}
 	b.shot("execution-read-role")
+	// Nor a rerun button on a FAILED execution.
+	st, rec = e.api(t, "POST", "/v1/executions", tokens["operate"], `{"workflow":"failing","input":{}}`)
+	if st != 201 {
+		t.Fatalf("start failing: %d %v", st, rec)
+	}
+	fid := rec["id"].(string)
+	e.waitState(t, fid, tokens["operate"], "FAILED")
+	b.open("/executions/" + fid)
+	b.waitText("#error .error-message", "javascript:alert(1)")
+	if n := b.eval(`document.querySelectorAll('#rerun-btn, #rerun').length`); n != float64(0) {
+		t.Errorf("a read session sees %v rerun controls", n)
+	}
 	// The server refuses a read session's resume, CSRF token and all.
 	got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](fmt.Sprintf(`(async () => {
 		const s = await (await fetch('/console/session')).json();

@@ -1,7 +1,7 @@
 // execution.js is "/executions/{id}": the record in words, what it waits
 // for, input/output/error, parent and children, the graph of its pinned
 // definition with each step's status, a timeline, the raw journal, and the
-// resume and cancel actions. It stays live while the execution runs.
+// resume, cancel and rerun actions. It stays live while the execution runs.
 import { h, replace, path } from './dom.js';
 import { get, post, query, enc, newKey, ApiError } from './api.js';
 import { setTitle, failure, can } from './ui.js';
@@ -161,7 +161,29 @@ function renderActions(el, rec, base, onRecord) {
     else blocks.push(h('p', { class: 'muted' }, 'A child execution is cancelled with its tree: cancel the root, ',
       h('a', { href: path('executions', rec.root_id || rec.parent_id) }, rec.root_id || rec.parent_id), '.'));
   }
+  if ((rec.state === 'FAILED' || rec.state === 'CANCELLED') && !rec.parent_id && can('operate')) blocks.push(rerunBlock(base));
   replace(el, blocks);
+}
+
+// rerunBlock reruns a FAILED or CANCELLED root as `loom rerun` does
+// (docs/rerun.md): a new execution reuses what this one recorded before
+// the step that failed and runs the rest live; the page goes to it.
+function rerunBlock(base) {
+  const status = h('p', { class: 'form-status', 'aria-live': 'polite' });
+  const btn = h('button', { type: 'button', class: 'primary', id: 'rerun-btn', onclick: async () => {
+    btn.disabled = true;
+    status.textContent = 'Starting the rerun…';
+    try {
+      const rec2 = await post(base + '/rerun', {});
+      location.assign(path('executions', rec2.id));
+    } catch (err) {
+      status.textContent = err.message;
+      btn.disabled = false;
+    }
+  } }, 'Rerun');
+  return h('section', { id: 'rerun', 'aria-labelledby': 'h-rerun' }, h('h2', { id: 'h-rerun' }, 'Rerun'),
+    h('p', { class: 'muted' }, 'Starts a new execution that reuses the outcomes recorded before the step that failed and runs the rest live.'),
+    btn, status);
 }
 
 function resumeForm(rec, p, onRecord) {

@@ -1,6 +1,6 @@
 // workflows.js is the catalog ("/workflows") and one workflow
-// ("/workflows/{name}"): its YAML, graph, pauses and a start form built
-// from its input schema.
+// ("/workflows/{name}"): its YAML, graph, pauses, schedule with its next
+// fire times, and a start form built from its input schema.
 import { h, replace, path } from './dom.js';
 import { get, post, enc, ApiError } from './api.js';
 import { setTitle, failure, can } from './ui.js';
@@ -31,8 +31,13 @@ export async function workflowsPage(main) {
 export async function workflowPage(main, name) {
   setTitle(name);
   let wf;
+  let sch = null;
   try {
-    wf = await get('/v1/workflows/' + enc(name));
+    // The schedule is a help: a failure to read it leaves it out.
+    const [w, all] = await Promise.all([get('/v1/workflows/' + enc(name)),
+      get('/v1/schedules?next=' + NEXT_FIRES).catch(() => ({ schedules: [] }))]);
+    wf = w;
+    sch = (all.schedules || []).find((x) => x.workflow === w.name) || null;
   } catch (err) {
     replace(main, h('h1', {}, 'Workflow ', h('code', {}, name)), failure(err));
     return;
@@ -44,6 +49,7 @@ export async function workflowPage(main, name) {
     h('h1', {}, 'Workflow ', h('code', {}, wf.name), ' ', h('span', { class: 'muted' }, 'version ' + (wf.version || 1))),
     wf.description ? h('p', { class: 'description' }, wf.description) : null,
     h('p', {}, h('a', { href: '/?workflow=' + enc(wf.name) }, 'Executions of this workflow')),
+    sch ? scheduleView(sch) : null,
     can('start') ? startForm(wf) : h('p', { class: 'muted' }, 'Your role cannot start executions.'),
     h('section', { 'aria-labelledby': 'h-graph' }, h('h2', { id: 'h-graph' }, 'Graph'),
       wf.graph && wf.graph.nodes ? drawGraph(wf.graph, null) : h('p', { class: 'muted' }, 'No graph.')),
@@ -51,6 +57,25 @@ export async function workflowPage(main, name) {
       h('ul', {}, pauses.map((p) => h('li', {}, h('code', {}, p.name), p.path ? [' at ', h('code', {}, p.path)] : null,
         p.schema ? h('pre', { class: 'value' }, JSON.stringify(p.schema, null, 2)) : null)))) : null,
     h('section', { 'aria-labelledby': 'h-yaml' }, h('h2', { id: 'h-yaml' }, 'YAML'), h('pre', { class: 'yaml', tabindex: '0' }, wf.yaml || '')));
+}
+
+// NEXT_FIRES is how many next fire times a scheduled workflow's page shows.
+const NEXT_FIRES = 5;
+
+// scheduleView says when loom serve starts the workflow by itself
+// (docs/schedules.md): the schedule, its policies, the last slot decided
+// and the next fire times, in the schedule's own time zone.
+function scheduleView(s) {
+  const last = s.last ? [h('code', {}, s.last.at), ' ', s.last.skipped ? `skipped (${s.last.skipped})`
+    : ['started ', h('a', { href: path('executions', s.last.execution_id) }, s.last.execution_id)]] : 'none yet';
+  return h('section', { id: 'schedule', 'aria-labelledby': 'h-schedule' }, h('h2', { id: 'h-schedule' }, 'Schedule'),
+    h('dl', { class: 'facts' },
+      h('dt', {}, 'Fires'), h('dd', {}, h('code', {}, s.schedule)),
+      h('dt', {}, 'Overlap'), h('dd', {}, s.overlap),
+      h('dt', {}, 'Catch-up'), h('dd', {}, s.catch_up),
+      h('dt', {}, 'Last slot'), h('dd', {}, last)),
+    h('h3', {}, s.due ? 'Due, then next' : 'Next fire times'),
+    h('ol', { class: 'next-fires' }, (s.next || []).map((t) => h('li', {}, h('time', { datetime: t }, t)))));
 }
 
 function startForm(wf) {
