@@ -161,14 +161,14 @@ function renderActions(el, rec, base, onRecord) {
     else blocks.push(h('p', { class: 'muted' }, 'A child execution is cancelled with its tree: cancel the root, ',
       h('a', { href: path('executions', rec.root_id || rec.parent_id) }, rec.root_id || rec.parent_id), '.'));
   }
-  if ((rec.state === 'FAILED' || rec.state === 'CANCELLED') && !rec.parent_id && can('operate')) blocks.push(rerunBlock(base));
+  if ((rec.state === 'FAILED' || rec.state === 'CANCELLED') && !rec.parent_id && can('operate')) blocks.push(rerunBlock(rec, base));
   replace(el, blocks);
 }
 
 // rerunBlock reruns a FAILED or CANCELLED root as `loom rerun` does
 // (docs/rerun.md): a new execution reuses what this one recorded before
 // the step that failed and runs the rest live; the page goes to it.
-function rerunBlock(base) {
+function rerunBlock(rec, base) {
   const status = h('p', { class: 'form-status', 'aria-live': 'polite' });
   const btn = h('button', { type: 'button', class: 'primary', id: 'rerun-btn', onclick: async () => {
     btn.disabled = true;
@@ -182,7 +182,9 @@ function rerunBlock(base) {
     }
   } }, 'Rerun');
   return h('section', { id: 'rerun', 'aria-labelledby': 'h-rerun' }, h('h2', { id: 'h-rerun' }, 'Rerun'),
-    h('p', { class: 'muted' }, 'Starts a new execution that reuses the outcomes recorded before the step that failed and runs the rest live.'),
+    h('p', { class: 'muted' }, rec.state === 'FAILED'
+      ? 'Starts a new execution that reuses the outcomes recorded before the step that failed and runs the rest live.'
+      : 'Starts a new execution that reuses every outcome this one recorded and runs the rest live.'),
     btn, status);
 }
 
