@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/loomwork/loom/clock"
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
 	"github.com/loomwork/loom/journal/sealed"
@@ -44,18 +45,31 @@ func progName(arg0 string) string {
 // Run runs one loom command line (without the program name) over tasks and
 // returns its exit status. It is Main without the process: tests and
 // embedding programs give it their own streams and environment.
-func Run(tasks interpreter.Tasks, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	return run(context.Background(), tasks, "loom", args, stdin, stdout, stderr, getenv, false)
+func Run(tasks interpreter.Tasks, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, opts ...Option) int {
+	return run(context.Background(), tasks, "loom", args, stdin, stdout, stderr, getenv, false, opts...)
 }
 
-func run(ctx context.Context, tasks interpreter.Tasks, prog string, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, exiting bool) (code int) {
+// Option changes how Run runs a command.
+type Option func(*app)
+
+// WithClock runs the command on clk instead of the system's clock: the
+// journal's time stamps and lease expiries, the engine's timers and
+// deadlines, and what counts as due. Tests of a program that embeds the
+// CLI use it to be at a pause's deadline without waiting for it.
+func WithClock(clk clock.Clock) Option { return func(a *app) { a.clock = clk } }
+
+func run(ctx context.Context, tasks interpreter.Tasks, prog string, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, exiting bool, opts ...Option) (code int) {
 	if tasks == nil {
 		tasks = interpreter.NewRegistry()
 	}
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	a := &app{ctx: ctx, tasks: tasks, name: prog, exiting: exiting, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	a := &app{ctx: ctx, tasks: tasks, name: prog, exiting: exiting, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv,
+		clock: clock.System{}}
+	for _, o := range opts {
+		o(a)
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(stderr, "%s: internal error: %v; this is a bug in loom, please report it with the command line that caused it\n", prog, r)
@@ -86,6 +100,8 @@ type app struct {
 	journalUsed string
 	// viaServer: the command talks to a loom serve (--server), not a journal.
 	viaServer bool
+	// clock is the time the command runs at (WithClock; the system's).
+	clock clock.Clock
 	// dbConns caps a PostgreSQL journal's connections (serve's --db-conns;
 	// 0: the pool's default).
 	dbConns int

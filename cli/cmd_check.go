@@ -72,7 +72,7 @@ func (a *app) check() error {
 		return err
 	default:
 		defer a.closeJournal(j)
-		eng := interpreter.New(nil, a.tasks, j, a.secretOptions()...)
+		eng := interpreter.New(nil, a.tasks, j, append(a.secretOptions(), interpreter.WithClock(a.clock))...)
 		for _, st := range []journal.State{journal.Running, journal.Paused, journal.Waiting} {
 			f := journal.Filter{State: st, RootsOnly: true, Workflow: a.p.get("workflow"), Limit: checkPage}
 			for {

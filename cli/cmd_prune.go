@@ -57,7 +57,7 @@ func (a *app) prune() error {
 	if !a.p.has("finished-before") {
 		return usagef("loom prune needs --finished-before, such as --finished-before 30d")
 	}
-	cutoff, err := parseCutoff(a.p.get("finished-before"), time.Now())
+	cutoff, err := parseCutoff(a.p.get("finished-before"), a.clock.Now())
 	if err != nil {
 		return err
 	}

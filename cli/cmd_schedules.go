@@ -36,7 +36,7 @@ func (a *app) schedules() error {
 			return usagef("--next wants a whole number from 1 to 1000; got %q", v)
 		}
 	}
-	now := time.Now()
+	now := a.clock.Now()
 	if v := a.p.get("at"); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {

@@ -221,7 +221,7 @@ func (a *app) openJournal(create bool) (journal.Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	j, err := sqlite.Open(path, sqlite.WithBusyTimeout(wait))
+	j, err := sqlite.Open(path, sqlite.WithBusyTimeout(wait), sqlite.WithClock(a.clock.Now))
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the journal: %w", err)
 	}
@@ -359,7 +359,7 @@ func (a *app) engine(cat *definition.Catalog, j journal.Journal) (*interpreter.E
 		pv = newProgressView(a.stderr, clock.System{}, 500*time.Millisecond, 100*time.Millisecond)
 		opts = append(opts, interpreter.WithProgress(pv.update), interpreter.WithStepObserver(pv.reached))
 	}
-	return interpreter.New(cat, a.tasks, j, opts...), pv
+	return interpreter.New(cat, a.tasks, j, append(opts, interpreter.WithClock(a.clock))...), pv
 }
 
 // input reads --input or --input-file; given is false when neither is set.
@@ -670,7 +670,7 @@ func (a *app) resumeDue() error {
 // catch) or the workflow's timeout — delivering nothing. It returns nil,
 // nil when nothing is due.
 func (a *app) fireDeadline(eng *interpreter.Engine, ex *interpreter.Execution) (*interpreter.Execution, error) {
-	now := time.Now()
+	now := a.clock.Now()
 	due := !ex.WakeAt.IsZero() && !now.Before(ex.WakeAt)
 	for _, p := range ex.Pauses {
 		if p.Deadline != nil && !now.Before(*p.Deadline) {
@@ -819,7 +819,7 @@ func (a *app) since() (time.Time, error) {
 		return time.Time{}, nil
 	}
 	if d, err := duration.Parse(v); err == nil && d > 0 {
-		return time.Now().Add(-d), nil
+		return a.clock.Now().Add(-d), nil
 	}
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t, nil

@@ -345,7 +345,7 @@ func (a *app) holderLine(ex *interpreter.Execution, lease *journal.Lease) string
 		return "none: no runner holds it (its runner stopped)" + cont
 	}
 	h := fmt.Sprintf("%d@%s", lease.Holder.PID, lease.Holder.Host)
-	now := time.Now()
+	now := a.clock.Now()
 	switch {
 	case interpreter.HolderGone(lease.Holder):
 		return h + ", a process that no longer exists (lease until " + lease.Expires.UTC().Format(timeLayout) + ")" + cont

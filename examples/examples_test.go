@@ -18,6 +18,7 @@ import (
 
 	"github.com/loomwork/loom/builtins"
 	"github.com/loomwork/loom/cli"
+	"github.com/loomwork/loom/clock"
 	"github.com/loomwork/loom/definition"
 	"github.com/loomwork/loom/interpreter"
 )
@@ -229,6 +230,18 @@ func (c *cliEnv) loom(args ...string) result {
 	tasks := &countingTasks{TaskSet: builtins.Standard(builtins.WithStderr(&stderr)), env: c}
 	full := append(append([]string(nil), args...), "--db", c.db)
 	code := cli.Run(tasks, full, strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
+	return result{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// loomAt runs one command line as loom does at time at (a clock that
+// stands still there): a test is at a timer's wake time or a pause's
+// deadline without waiting for it.
+func (c *cliEnv) loomAt(at time.Time, args ...string) result {
+	c.t.Helper()
+	var stdout, stderr syncBuffer
+	tasks := &countingTasks{TaskSet: builtins.Standard(builtins.WithStderr(&stderr)), env: c}
+	full := append(append([]string(nil), args...), "--db", c.db)
+	code := cli.Run(tasks, full, strings.NewReader(""), &stdout, &stderr, func(string) string { return "" }, cli.WithClock(clock.NewFake(at)))
 	return result{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 

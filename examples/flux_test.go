@@ -234,8 +234,7 @@ func testSleep(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &wake); err != nil || wake.WakeAt.IsZero() {
 		t.Fatalf("status --json of a waiting execution has no wake_at: %v\n%s", err, r)
 	}
-	time.Sleep(time.Until(wake.WakeAt) + 50*time.Millisecond)
-	r = c.loom("resume", "--due")
+	r = c.loomAt(wake.WakeAt, "resume", "--due")
 	r.exit(t, 0)
 	// Only the first timer was due: the second is left for the next run,
 	// not waited for (#8, defect 5).
@@ -246,8 +245,7 @@ func testSleep(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &wake); err != nil || wake.WakeAt.IsZero() {
 		t.Fatalf("status --json: %v\n%s", err, r)
 	}
-	time.Sleep(time.Until(wake.WakeAt) + 50*time.Millisecond)
-	r = c.loom("resume", "--due")
+	r = c.loomAt(wake.WakeAt, "resume", "--due")
 	r.exit(t, 0)
 	if rec := c.status("cron"); rec.State != "COMPLETED" {
 		t.Errorf("after resume --due: %s", rec.State)
@@ -327,8 +325,7 @@ func testPauseTimeout(t *testing.T) {
 		if rec := c.status("v2"); rec.State != "PAUSED" {
 			t.Fatalf("resume --due before the deadline: %s", rec.State)
 		}
-		time.Sleep(time.Until(deadline) + 50*time.Millisecond)
-		c.loom("resume", "--due").exit(t, 0)
+		c.loomAt(deadline, "resume", "--due").exit(t, 0)
 		if rec := c.status("v2"); rec.State != "COMPLETED" {
 			t.Errorf("resume --due after the pause's deadline left it %s (pauses %s); want COMPLETED through the catch", rec.State, rec.pauses())
 		} else {
@@ -339,13 +336,12 @@ func testPauseTimeout(t *testing.T) {
 	t.Run("resume ID after the deadline", func(t *testing.T) {
 		c := newCLI(t)
 		deadline := start(t, c, "v3")
-		time.Sleep(time.Until(deadline) + 50*time.Millisecond)
 		// A late answer is refused; resuming without one runs the catch.
-		r := c.loom("resume", "v3", "--input", `{"choice": "tabs"}`)
+		r := c.loomAt(deadline, "resume", "v3", "--input", `{"choice": "tabs"}`)
 		r.exit(t, 2)
 		r.oneLineErr(t, "loom resume: ")
 		r.errContains(t, "timed out")
-		r = c.loom("resume", "v3")
+		r = c.loomAt(deadline, "resume", "v3")
 		r.exit(t, 0)
 		r.out(t, `{"by":"PauseTimeout","choice":"spaces"}`)
 	})
