@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# bench/compare.sh: the engine benchmarks of ./bench at a base commit and at
+# the working tree, in one run, alternately, so that both see the same
+# machine (its load drifts; a figure from another run means little). It
+# prints benchstat's medians and ratios.
+#
+#   bench/compare.sh 1f598b9            # the #8 reshaping's baseline
+#   ROUNDS=10 bench/compare.sh 1f598b9
+set -euo pipefail
+cd "$(dirname "$0")/.."
+base=${1:?usage: bench/compare.sh BASE_COMMIT}
+rounds=${ROUNDS:-5}
+tmp=$(mktemp -d)
+cleanup() {
+	git worktree remove --force "$tmp/base" >/dev/null 2>&1 || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+git worktree add --detach "$tmp/base" "$base" >/dev/null
+(cd "$tmp/base" && go test -c -o "$tmp/bench-base.test" ./bench)
+go test -c -o "$tmp/bench-after.test" ./bench
+
+for i in $(seq "$rounds"); do
+	for v in base after; do
+		# Each binary runs from its own tree: the benchmarks read examples
+		# and testdata relative to the package.
+		dir=$PWD/bench
+		[[ $v == base ]] && dir=$tmp/base/bench
+		(cd "$dir" &&
+			"$tmp/bench-$v.test" -test.run='^$' -test.bench='StepOverhead|OneExecution|Replay10000Events' -test.benchtime=20x &&
+			"$tmp/bench-$v.test" -test.run='^$' -test.bench='Throughput' -test.benchtime=1x) >>"$tmp/$v.txt" 2>&1
+	done
+	echo "round $i of $rounds done" >&2
+done
+go run golang.org/x/perf/cmd/benchstat@latest "$tmp/base.txt" "$tmp/after.txt"
