@@ -52,7 +52,23 @@ func (s *Server) rerunExecution(w http.ResponseWriter, r *http.Request) error {
 		opts = append(opts, interpreter.RerunID(req.ID))
 	}
 	ctx := r.Context()
-	l, err := s.drive.CreateRerun(ctx, r.PathValue("id"), opts...)
+	oldID := r.PathValue("id")
+	l, err := s.drive.CreateRerun(ctx, oldID, opts...)
+	if errors.Is(err, journal.ErrExists) {
+		// A retried request: the same rerun answers 200, as a start does.
+		same, serr := s.sameRerun(ctx, req, oldID)
+		if serr != nil {
+			return serr
+		}
+		if !same {
+			return err
+		}
+		rec, err := s.await(r, req.ID, wait, until)
+		if err != nil {
+			return err
+		}
+		return s.writeRecord(w, r, http.StatusOK, rec)
+	}
 	if err != nil {
 		return err
 	}
@@ -64,6 +80,28 @@ func (s *Server) rerunExecution(w http.ResponseWriter, r *http.Request) error {
 	s.metrics.started.WithLabelValues(rec.Workflow).Inc()
 	w.Header().Set("Location", "/v1/executions/"+rec.ID)
 	return s.writeRecord(w, r, http.StatusCreated, rec)
+}
+
+// sameRerun reports whether execution req.ID is the rerun req asks for:
+// its journal begins with rerun.of oldID, from req.From if given, and its
+// input equals req.Input if given.
+func (s *Server) sameRerun(ctx context.Context, req rerunRequest, oldID string) (bool, error) {
+	rec, err := s.get(ctx, req.ID)
+	if err != nil {
+		return false, err
+	}
+	if len(req.Input) > 0 && !sameJSON(jsonOrNull(rec.Input), req.Input) {
+		return false, nil
+	}
+	evs, err := s.j.Events(ctx, req.ID, 0)
+	if err != nil || len(evs) == 0 || evs[0].Kind != journal.RerunOf {
+		return false, err
+	}
+	link, err := journal.DecodeData[journal.RerunOfData](evs[0])
+	if err != nil {
+		return false, err
+	}
+	return link.ExecutionID == oldID && (req.From == "" || link.From == req.From), nil
 }
 
 // adopt drives a root this process just created under lease l if a slot

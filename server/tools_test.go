@@ -71,6 +71,12 @@ output: ${steps.charge.output}
 		t.Errorf("rerun.of = %+v, %v; want o1 from charge", link, err)
 	}
 
+	// The same request again (a client's retry) answers the same rerun.
+	st, hdr, rec = h.do("POST", "/v1/executions/o1/rerun", `{"id": "o2"}`)
+	if st != 200 || rec["id"] != "o2" || rec["state"] != "COMPLETED" {
+		t.Fatalf("the rerun again: %d %v", st, rec)
+	}
+
 	// A new input, from the first step: everything runs live.
 	st, _, rec = h.do("POST", "/v1/executions/o1/rerun?wait=60s&until=finished", `{"from": "fetch", "input": {"n": 8}}`)
 	if st != 201 || rec["state"] != "COMPLETED" || rec["output"] != "charged fetched n8" || fetched.Load() != 2 {
@@ -86,7 +92,8 @@ output: ${steps.charge.output}
 			"not rerunnable: execution o2 is COMPLETED; only FAILED and CANCELLED executions are rerun"},
 		{"a path never reached", "/v1/executions/o1/rerun", `{"from": "nosuch"}`, 400, "invalid_from",
 			`not rerunnable: the journal has nothing at "nosuch": that step never ran`},
-		{"an id taken", "/v1/executions/o1/rerun", `{"id": "o2"}`, 409, "execution_exists", ""},
+		{"an id taken by another rerun", "/v1/executions/o1/rerun", `{"id": "o2", "from": "fetch"}`, 409, "execution_exists", ""},
+		{"an id taken by a start", "/v1/executions/o1/rerun", `{"id": "o1"}`, 409, "execution_exists", ""},
 		{"a bad input", "/v1/executions/o1/rerun", `{"input": {}}`, 400, "invalid_input", ""},
 		{"a bad id", "/v1/executions/o1/rerun", `{"id": "a b"}`, 400, "bad_request",
 			`id "a b" is not usable: 1 to 200 letters, digits or _.:@+=-`},
