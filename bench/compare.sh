@@ -5,7 +5,7 @@
 # prints benchstat's medians and ratios.
 #
 #   bench/compare.sh 1f598b9            # the #8 reshaping's baseline
-#   ROUNDS=10 bench/compare.sh 1f598b9
+#   ROUNDS=8 bench/compare.sh 1f598b9     # what docs/design.md reports
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${1:?usage: bench/compare.sh BASE_COMMIT}
@@ -28,7 +28,10 @@ for i in $(seq "$rounds"); do
 		dir=$PWD/bench
 		[[ $v == base ]] && dir=$tmp/base/bench
 		(cd "$dir" &&
-			"$tmp/bench-$v.test" -test.run='^$' -test.bench='StepOverhead|OneExecution|Replay10000Events' -test.benchtime=20x &&
+			"$tmp/bench-$v.test" -test.run='^$' -test.bench='OneExecution|Replay10000Events' -test.benchtime=20x &&
+			# 20 runs of the 100-step chain are 2,000 steps: mostly warm-up
+			# and one GC; 2,000 runs measure the steady state.
+			"$tmp/bench-$v.test" -test.run='^$' -test.bench='StepOverhead' -test.benchtime=2000x &&
 			"$tmp/bench-$v.test" -test.run='^$' -test.bench='Throughput' -test.benchtime=1x) >>"$tmp/$v.txt" 2>&1
 	done
 	echo "round $i of $rounds done" >&2
