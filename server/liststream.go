@@ -55,14 +55,7 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, ls *listSpec
 	}
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 2000\n\n")
+	rc := startEventStream(w)
 	if err := rc.Flush(); err != nil {
 		return nil
 	}

@@ -37,15 +37,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, id string,
 	defer unsub()
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 2000\n\n")
-	_ = rc.Flush()
+	rc := startEventStream(w)
 	// The keep-alive is wall-clock time: it is for proxies, not for the
 	// workflow's clock.
 	keep := time.NewTicker(keepAlive)
@@ -93,4 +85,20 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, id string,
 		}
 		stop()
 	}
+}
+
+// startEventStream starts an event stream's answer (SPEC §6): its headers, the
+// client's reconnect delay, and no write deadline, which a stream outlives.
+// It flushes them and returns the controller for the flushes to come.
+func startEventStream(w http.ResponseWriter) *http.ResponseController {
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n\n")
+	_ = rc.Flush()
+	return rc
 }
