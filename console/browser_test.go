@@ -256,23 +256,21 @@ func (b *browser) open(path string) {
 // through network answers, not timers, so the test polls the DOM).
 func (b *browser) waitJS(what, cond string) {
 	b.t.Helper()
-	// Each check is a fresh evaluation, so a navigation in between (a
-	// form that moves to the new execution) only fails that one check.
+	// The browser re-evaluates cond on every DOM mutation (chromedp.Poll),
+	// so nothing here sleeps. A navigation in between (a form that moves
+	// to the new execution) ends that poll with an error; the next one
+	// runs in the new page.
 	deadline := time.Now().Add(20 * time.Second)
 	var err error
-	for {
+	for time.Now().Before(deadline) {
 		var ok bool
-		ok, err = chromedp.Run(b.ctx, chromedp.Evaluate[bool](cond))
+		ok, err = chromedp.Run(b.ctx, chromedp.Poll[bool](cond, chromedp.WithPollingMutation(), chromedp.WithPollingTimeout(time.Until(deadline))))
 		if err == nil && ok {
 			return
 		}
 		if err == nil {
 			err = fmt.Errorf("still false after 20 s")
 		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // a DOM poll, as chromedp.Poll does
 	}
 	if err != nil {
 		b.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
