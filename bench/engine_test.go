@@ -194,11 +194,12 @@ func BenchmarkOneExecution(b *testing.B) {
 	b.ReportMetric(float64(per)/float64(11*commit), "x-11-commits")
 }
 
-// BenchmarkReplay10000Events: Replay of an execution whose journal holds
-// 10,000 events, against reading those events alone (the baseline).
-func BenchmarkReplay10000Events(b *testing.B) {
-	cat, err := definition.Parse("fan.yaml", []byte(`
-name: fan
+// replayShapes are workflows whose journals hold about 10,000 events, each
+// built by another construct: one map step, a for loop, nested parallel
+// branches of sequential tasks, and a tree of call steps (100 leaf children
+// of 100 tasks, under 10 middle children).
+var replayShapes = []struct{ name, yaml string }{
+	{"map", `name: shape
 steps:
   - id: each
     map:
@@ -206,40 +207,115 @@ steps:
       concurrency: 0
       task: echo
 output: '${ len(steps.each.output) }'
-`))
-	if err != nil {
-		b.Fatal(err)
-	}
-	j := openSQLite(b)
-	eng := interpreter.New(cat, tasks(), j)
-	ctx := context.Background()
-	ex, err := eng.Run(ctx, "fan", nil)
-	if err != nil || ex.State != journal.Completed {
-		b.Fatalf("%v %+v", err, ex)
-	}
-	evs, _ := j.Events(ctx, ex.ID, 0)
-	if len(evs) < 10000 {
-		b.Fatalf("only %d events", len(evs))
-	}
-	start := time.Now()
-	const baseN = 5
-	for i := 0; i < baseN; i++ {
-		_, _ = j.Events(ctx, ex.ID, 0)
-	}
-	read := time.Since(start) / baseN
-
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		res, err := eng.Replay(ctx, ex.ID)
-		if err != nil || !res.Match {
-			b.Fatalf("%v %+v", err, res)
+`},
+	{"for", `name: shape
+steps:
+  - id: each
+    for:
+      items: ${ 0..9999 }
+      as: n
+      steps:
+        - task: echo
+          with: ${ n }
+output: '${ len(steps.each.output) }'
+`},
+	{"parallel", func() string {
+		// 10 branches of 10 branches of 100 tasks each.
+		var sb strings.Builder
+		sb.WriteString("name: shape\nsteps:\n  - id: outer\n    parallel:\n")
+		for i := 0; i < 10; i++ {
+			fmt.Fprintf(&sb, "      b%d:\n        - parallel:\n", i)
+			for k := 0; k < 10; k++ {
+				fmt.Fprintf(&sb, "            c%d:\n", k)
+				for t := 0; t < 100; t++ {
+					fmt.Fprintf(&sb, "              - task: echo\n                with: %d\n", t)
+				}
+			}
 		}
+		sb.WriteString("output: '${ len(steps.outer.output) }'\n")
+		return sb.String()
+	}()},
+	{"call", func() string {
+		var sb strings.Builder
+		sb.WriteString("name: shape\nsteps:\n")
+		for i := 0; i < 10; i++ {
+			fmt.Fprintf(&sb, "  - call: mid\n    with: %d\n", i)
+		}
+		sb.WriteString("---\nname: mid\nsteps:\n")
+		for i := 0; i < 10; i++ {
+			fmt.Fprintf(&sb, "  - call: leaf\n    with: %d\n", i)
+		}
+		sb.WriteString("---\nname: leaf\nsteps:\n")
+		for t := 0; t < 100; t++ {
+			fmt.Fprintf(&sb, "  - task: echo\n    with: %d\n", t)
+		}
+		return sb.String()
+	}()},
+}
+
+// BenchmarkReplay10000Events: Replay of an execution whose journal (with
+// its children's) holds about 10,000 events, for each shape of
+// replayShapes, against reading those events alone (the baseline).
+func BenchmarkReplay10000Events(b *testing.B) {
+	ctx := context.Background()
+	for _, shape := range replayShapes {
+		// Built once, outside b.Run (which calls its function more than
+		// once): a for loop of 10,000 tasks is 10,000 commits.
+		cat, err := definition.Parse(shape.name+".yaml", []byte(shape.yaml))
+		if err != nil {
+			b.Fatal(err)
+		}
+		j := openSQLite(b)
+		eng := interpreter.New(cat, tasks(), j)
+		ex, err := eng.Run(ctx, "shape", nil)
+		if err != nil || ex.State != journal.Completed {
+			b.Fatalf("%v %+v", err, ex)
+		}
+		all, err := j.List(ctx, journal.Filter{}) // the tree is all the journal holds
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(shape.name, func(b *testing.B) {
+			readAll := func() int {
+				n := 0
+				for _, r := range all {
+					evs, err := j.Events(ctx, r.ID, 0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n += len(evs)
+				}
+				return n
+			}
+			events := readAll()
+			if events < 10000 {
+				b.Fatalf("only %d events", events)
+			}
+			start := time.Now()
+			const baseN = 5
+			for i := 0; i < baseN; i++ {
+				readAll()
+			}
+			read := time.Since(start) / baseN
+
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				res, err := eng.Replay(ctx, ex.ID)
+				if err != nil || !res.Match {
+					b.Fatalf("%v %+v", err, res)
+				}
+			}
+			b.StopTimer()
+			per := b.Elapsed() / time.Duration(b.N)
+			b.ReportMetric(float64(per.Microseconds())/1000, "ms/replay")
+			// The process's CPU time (GC included) per replay: on a shared
+			// machine the wall time also counts the other users' work.
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/replay")
+			b.ReportMetric(float64(events), "events")
+			b.ReportMetric(float64(per)/float64(read), "x-read-events")
+		})
 	}
-	b.StopTimer()
-	per := b.Elapsed() / time.Duration(b.N)
-	b.ReportMetric(float64(per.Microseconds())/1000, "ms/replay")
-	b.ReportMetric(float64(len(evs)), "events")
-	b.ReportMetric(float64(per)/float64(read), "x-read-events")
 }
 
 // mapItemSizes are the list sizes BenchmarkMapItems runs: 10,000, 50,000

@@ -816,6 +816,14 @@ func (b *builder) exprField(n *yaml.Node, sc *scope, what string) *Expr {
 
 // value builds a Value from any node.
 func (b *builder) value(n *yaml.Node, sc *scope) *Value {
+	v := b.valueForm(n, sc)
+	if v != nil {
+		v.collectNames()
+	}
+	return v
+}
+
+func (b *builder) valueForm(n *yaml.Node, sc *scope) *Value {
 	n = resolve(n)
 	if n == nil {
 		return nil
@@ -897,7 +905,7 @@ func (b *builder) compileExpr(n *yaml.Node, sg segment, sc *scope) *Expr {
 		}
 		return b.s.scalarPos(n, sg.Off+off)
 	}
-	e := &Expr{Source: sg.Source, Pos: at(0), Program: c.program}
+	e := &Expr{Source: sg.Source, Pos: at(0), Program: c.program, names: c.names, private: c.private}
 	if c.err != nil {
 		off, msg := exprErrorOffset(c.err)
 		if strings.HasPrefix(msg, "unknown name ") {

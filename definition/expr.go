@@ -61,14 +61,27 @@ func (e *Expr) eval(env map[string]any, ev *evaluation) (out any, err error) {
 			out, err = nil, fmt.Errorf("expression %s: %v", e.describe(), r)
 		}
 	}()
-	run := make(map[string]any, len(env)+4)
-	for k, v := range env {
-		run[k] = v
+	run := env
+	if len(e.private) > 0 {
+		// The private functions are bound to this evaluation's budget;
+		// the caller's env is not changed.
+		run = make(map[string]any, len(env)+len(e.private))
+		for k, v := range env {
+			run[k] = v
+		}
+		for _, name := range e.private {
+			switch name {
+			case tickName:
+				run[name] = ev.tick
+			case rangeName:
+				run[name] = ev.rangeOf
+			case builtName:
+				run[name] = ev.built
+			case callName:
+				run[name] = ev.call
+			}
+		}
 	}
-	run[tickName] = ev.tick
-	run[rangeName] = ev.rangeOf
-	run[builtName] = ev.built
-	run[callName] = ev.call
 	out, err = vm.Run(e.Program, run)
 	var le *LimitError
 	if errors.As(err, &le) {
@@ -297,8 +310,9 @@ func closeBrace(rs []rune, i int) int {
 // exprEnv is the compile-time environment of one scope shape: the names
 // and what the compiler knows of them.
 type exprEnv struct {
-	key string
-	mu  sync.Mutex // guards config, whose caches the checker fills
+	key   string
+	names types.Map  // every name of the environment, the private ones too
+	mu    sync.Mutex // guards config, whose caches the checker fills
 	// config is built once per scope shape: expr.Compile would rebuild it
 	// (and its table of builtins) for every expression.
 	config *conf.Config
@@ -355,7 +369,7 @@ func envFor(extra []string) *exprEnv {
 		delete(config.Builtins, name)
 	}
 	config.Check()
-	e := &exprEnv{key: key, config: config}
+	e := &exprEnv{key: key, names: env, config: config}
 	envCache[key] = e
 	return e
 }
@@ -498,7 +512,10 @@ type compiled struct {
 	program *vm.Program
 	refs    []stepRef
 	secrets []secretRef
-	err     error
+	// names are the environment's names the program reads (Expr.Names);
+	// private are the private functions it calls.
+	names, private []string
+	err            error
 }
 
 // secretRef is a secret("NAME") with a literal name, at rune offset Off
@@ -522,8 +539,38 @@ func compile(env *exprEnv, src string) *compiled {
 	if c.err == nil {
 		c.refs = findRefs(c.program.Node())
 		c.secrets = findSecrets(c.program.Node())
+		c.names, c.private = env.namesIn(c.program.Node())
 	}
 	return c
+}
+
+// namesIn returns the names of env that the (patched) tree reads, sorted:
+// the public ones and the private ones apart. A name the tree declares
+// itself (let) is not env's unless env has it too: it is harmless there.
+func (env *exprEnv) namesIn(root ast.Node) (names, private []string) {
+	seen := map[string]bool{}
+	ast.Walk(&root, identVisitor(func(name string) {
+		if _, ok := env.names[name]; !ok || seen[name] {
+			return
+		}
+		seen[name] = true
+		if strings.HasPrefix(name, "__loom_") {
+			private = append(private, name)
+		} else {
+			names = append(names, name)
+		}
+	}))
+	sort.Strings(names)
+	sort.Strings(private)
+	return names, private
+}
+
+type identVisitor func(name string)
+
+func (v identVisitor) Visit(node *ast.Node) {
+	if id, ok := (*node).(*ast.IdentifierNode); ok {
+		v(id.Value)
+	}
 }
 
 // compile does what expr.Compile does, with the environment's config.

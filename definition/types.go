@@ -1,6 +1,8 @@
 package definition
 
 import (
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -206,6 +208,18 @@ type Expr struct {
 	Source  string
 	Pos     Pos
 	Program *vm.Program
+
+	names, private []string // see Names; the private functions it calls
+}
+
+// Names returns the names of the environment the expression reads (input,
+// steps, an item's name, a function such as now or secret), sorted: an
+// evaluation's env needs no others, so a caller may build only these.
+func (e *Expr) Names() []string {
+	if e == nil {
+		return nil
+	}
+	return e.names
 }
 
 // Value is a YAML value whose strings may hold expressions. Exactly one of
@@ -220,6 +234,44 @@ type Value struct {
 	List  []*Value
 	// Kind tells which form is set, so a null Lit is told from "no value".
 	Form ValueForm
+
+	names []string // see Names
+}
+
+// Names returns the names of the environment the value's expressions read,
+// sorted (see Expr.Names): none for a value without expressions.
+func (v *Value) Names() []string {
+	if v == nil {
+		return nil
+	}
+	return v.names
+}
+
+// collectNames sets v.names from its expressions and its parts' names.
+func (v *Value) collectNames() {
+	var all []string
+	add := func(names []string) { all = append(all, names...) }
+	switch v.Form {
+	case FormExpr:
+		add(v.Expr.Names())
+	case FormTemplate:
+		for _, p := range v.Parts {
+			add(p.Expr.Names())
+		}
+	case FormMap:
+		for _, f := range v.Map {
+			add(f.Value.Names())
+		}
+	case FormList:
+		for _, e := range v.List {
+			add(e.Names())
+		}
+	}
+	if len(all) == 0 {
+		return
+	}
+	sort.Strings(all)
+	v.names = slices.Compact(all)
 }
 
 // ValueForm tells which field of a Value holds it.

@@ -45,17 +45,45 @@ func (r signalRecorder) Record(name string, fresh func() (any, error)) (any, err
 	return v, err
 }
 
-// eval runs fn (an evaluation) with the environment of path and sorts its
-// failure into a signal or an ExpressionError.
-func (x *exec) eval(sc *scope, path, what string, fn func(env map[string]any) (any, error)) (any, error) {
-	env := x.env(sc)
-	st := &evalState{}
-	for k, f := range builtins.Funcs(signalRecorder{x.h, path, st}, x.d.eng.clock, x.d.eng.rnd) {
-		env[k] = f
+// builtinNames are the journaled functions of builtins.Funcs.
+var builtinNames = func() map[string]bool {
+	m := map[string]bool{}
+	for k := range builtins.Funcs(nil, nil, nil) {
+		m[k] = true
 	}
-	env[definition.SecretFunc] = x.secretFunc()
+	return m
+}()
+
+// eval runs fn (an evaluation) with the environment of path and sorts its
+// failure into a signal or an ExpressionError. The environment holds only
+// names, the names the evaluation reads (Expr.Names): most expressions
+// read one or two, so an evaluation costs no copy of the scope and binds
+// no builtin it does not call.
+func (x *exec) eval(sc *scope, names []string, path, what string, fn func(env map[string]any) (any, error)) (any, error) {
+	var env map[string]any
+	if len(names) > 0 {
+		env = make(map[string]any, len(names))
+	}
+	var st *evalState
+	var funcs map[string]any
+	for _, name := range names {
+		switch {
+		case name == definition.SecretFunc:
+			env[name] = x.secretFunc()
+		case builtinNames[name]:
+			if funcs == nil {
+				st = &evalState{}
+				funcs = builtins.Funcs(signalRecorder{x.h, path, st}, x.d.eng.clock, x.d.eng.rnd)
+			}
+			env[name] = funcs[name]
+		default:
+			if v, ok := x.lookup(sc, name); ok {
+				env[name] = v
+			}
+		}
+	}
 	v, err := fn(env)
-	if st.err != nil {
+	if st != nil && st.err != nil {
 		if st.err == errNotRecorded {
 			return nil, errFrontier
 		}
@@ -78,11 +106,11 @@ func (x *exec) evalValue(v *definition.Value, sc *scope, path, what string) (any
 	if v.Form == definition.FormLit {
 		return Normalize(v.Lit)
 	}
-	return x.eval(sc, path, what, func(env map[string]any) (any, error) { return v.EvalWithin(env, x.d.eng.limits.Expr) })
+	return x.eval(sc, v.Names(), path, what, func(env map[string]any) (any, error) { return v.EvalWithin(env, x.d.eng.limits.Expr) })
 }
 
 func (x *exec) evalExpr(e *definition.Expr, sc *scope, path, what string) (any, error) {
-	return x.eval(sc, path, what, func(env map[string]any) (any, error) { return e.EvalWithin(env, x.d.eng.limits.Expr) })
+	return x.eval(sc, e.Names(), path, what, func(env map[string]any) (any, error) { return e.EvalWithin(env, x.d.eng.limits.Expr) })
 }
 
 func (x *exec) evalBool(e *definition.Expr, sc *scope, path, what string) (bool, error) {
@@ -120,13 +148,47 @@ func (x *exec) evalList(e *definition.Expr, sc *scope, path, what string) ([]any
 type scope struct {
 	parent *scope
 	mu     sync.Mutex
-	steps  map[string]any // id → {"output": v}
-	vars   map[string]any // nil: writes go to the parent's
-	names  map[string]any // item, index, err or their `as` names
+	// steps maps id → {"output": v}. A scope that owns its steps (ownSteps)
+	// but has written none yet reads its parent's: it copies them on its
+	// first write, so an iteration or item without step ids costs no copy.
+	steps    map[string]any
+	ownSteps bool
+	vars     map[string]any // nil: writes go to the parent's
+	names    bindings
 }
 
-func (s *scope) child(ownVars bool, names map[string]any) *scope {
-	c := &scope{parent: s, steps: s.visibleSteps(), names: names}
+// bindings are the names a scope adds (item, index, err or their `as`
+// names), at most two, kept inline: a for loop opens a scope per
+// iteration.
+type bindings struct {
+	n    int
+	name [2]string
+	val  [2]any
+}
+
+// bind returns the bindings of one name.
+func bind(name string, v any) bindings {
+	return bindings{n: 1, name: [2]string{name}, val: [2]any{v}}
+}
+
+// and adds a second name; it wins over the first if they are the same.
+func (b bindings) and(name string, v any) bindings {
+	b.name[b.n], b.val[b.n] = name, v
+	b.n++
+	return b
+}
+
+func (b *bindings) get(name string) (any, bool) {
+	for i := b.n - 1; i >= 0; i-- {
+		if b.name[i] == name {
+			return b.val[i], true
+		}
+	}
+	return nil, false
+}
+
+func (s *scope) child(ownVars bool, names bindings) *scope {
+	c := &scope{parent: s, ownSteps: true, names: names}
 	if ownVars {
 		c.vars = s.allVars()
 	}
@@ -134,15 +196,26 @@ func (s *scope) child(ownVars bool, names map[string]any) *scope {
 }
 
 // block is a scope that shares its parent's steps and vars (try, switch).
-func (s *scope) block(names map[string]any) *scope {
+func (s *scope) block(names bindings) *scope {
 	return &scope{parent: s, names: names}
 }
 
-// stepsOwner and varsOwner are the scopes whose maps a scope reads and
-// writes. A map is written only by the goroutine running that scope's
-// steps, and read by it or by goroutines it started and waits for, so
-// expressions can see the maps themselves, without copies.
+// stepsOwner and varsOwner are the scopes whose maps a scope writes. A
+// map is written only by the goroutine running that scope's steps, and
+// read by it or by goroutines it started and waits for, so expressions can
+// see the maps themselves, without copies.
 func (s *scope) stepsOwner() *scope {
+	for t := s; t != nil; t = t.parent {
+		if t.ownSteps || t.steps != nil {
+			return t
+		}
+	}
+	return nil
+}
+
+// visible is the scope whose steps map is visible at s: the nearest one
+// written.
+func (s *scope) visible() *scope {
 	for t := s; t != nil; t = t.parent {
 		if t.steps != nil {
 			return t
@@ -161,11 +234,29 @@ func (s *scope) varsOwner() *scope {
 }
 
 func (s *scope) setStep(id string, out any) {
-	if t := s.stepsOwner(); t != nil {
+	t := s.stepsOwner()
+	if t == nil {
+		return
+	}
+	if t.steps == nil {
+		// The first write of an iteration, item or branch: it starts with
+		// its enclosing steps and adds its own, which shadow them.
+		// Nothing writes the parent's map while this scope runs.
+		c := map[string]any{}
+		if v := t.parent.visible(); v != nil {
+			v.mu.Lock()
+			for k, o := range v.steps {
+				c[k] = o
+			}
+			v.mu.Unlock()
+		}
 		t.mu.Lock()
-		t.steps[id] = map[string]any{"output": out}
+		t.steps = c
 		t.mu.Unlock()
 	}
+	t.mu.Lock()
+	t.steps[id] = map[string]any{"output": out}
+	t.mu.Unlock()
 }
 
 func (s *scope) setVar(name string, v any) {
@@ -189,45 +280,32 @@ func (s *scope) allVars() map[string]any {
 	return c
 }
 
-// visibleSteps returns a copy of the steps visible here: an iteration, map
-// item or branch starts with its enclosing steps and adds its own, which
-// shadow them.
-func (s *scope) visibleSteps() map[string]any {
-	c := map[string]any{}
-	if t := s.stepsOwner(); t != nil {
-		t.mu.Lock()
-		for k, v := range t.steps {
-			c[k] = v
-		}
-		t.mu.Unlock()
-	}
-	return c
-}
-
-// env builds the data of the expression environment at a scope; eval adds
-// the builtin functions bound to the evaluating path.
-func (x *exec) env(sc *scope) map[string]any {
-	env := make(map[string]any, 16)
-	env["input"] = x.input
-	if t := sc.stepsOwner(); t != nil {
-		env["steps"] = t.steps
-	}
-	if t := sc.varsOwner(); t != nil {
-		env["vars"] = t.vars
-	}
-	var parent any
-	if x.rec.ParentID != "" {
-		parent = x.rec.ParentID
-	}
-	env["execution"] = map[string]any{"id": x.rec.ID, "workflow": x.rec.Workflow, "version": x.rec.Version, "parent_id": parent}
-	var chain []*scope
+// lookup returns the value of name at a scope: an item's, index's or
+// error's name (the innermost scope's first), else input, steps, vars or
+// execution.
+func (x *exec) lookup(sc *scope, name string) (any, bool) {
 	for t := sc; t != nil; t = t.parent {
-		chain = append(chain, t)
-	}
-	for i := len(chain) - 1; i >= 0; i-- {
-		for k, v := range chain[i].names {
-			env[k] = v
+		if v, ok := t.names.get(name); ok {
+			return v, true
 		}
 	}
-	return env
+	switch name {
+	case "input":
+		return x.input, true
+	case "steps":
+		if t := sc.visible(); t != nil {
+			return t.steps, true
+		}
+	case "vars":
+		if t := sc.varsOwner(); t != nil {
+			return t.vars, true
+		}
+	case "execution":
+		var parent any
+		if x.rec.ParentID != "" {
+			parent = x.rec.ParentID
+		}
+		return map[string]any{"id": x.rec.ID, "workflow": x.rec.Workflow, "version": x.rec.Version, "parent_id": parent}, true
+	}
+	return nil, false
 }

@@ -58,29 +58,80 @@ type history struct {
 	held     bool
 }
 
-// events is an execution's journal indexed by (path, kind), in Ordinal
-// order, with the paths whose step events some walk matched.
+// events is an execution's journal indexed by path, then kind, each kind's
+// events in Ordinal order, with whether some walk matched the path's step
+// events. A step looks at its path once per event kind it asks about:
+// indexing by path first makes that one hash of the path, not one per kind.
 type events struct {
-	mu       sync.Mutex
-	index    map[evKey][]journal.Event
-	consumed map[string]bool
-	last     int64 // Seq of the last event loaded
+	mu     sync.Mutex
+	byPath map[string]*pathEvents
+	last   int64 // Seq of the last event loaded
 }
 
-type evKey struct {
-	path string
+// pathEvents are the events at one path; a path has few kinds.
+type pathEvents struct {
+	kinds    []kindEvents
+	one      [1]kindEvents // kinds' first, in the same allocation
+	consumed bool
+}
+
+type kindEvents struct {
 	kind journal.EventKind
+	evs  []journal.Event
+}
+
+// of returns the events of kind at the path (p may be nil: none).
+func (p *pathEvents) of(kind journal.EventKind) []journal.Event {
+	if p == nil {
+		return nil
+	}
+	for i := range p.kinds {
+		if p.kinds[i].kind == kind {
+			return p.kinds[i].evs
+		}
+	}
+	return nil
+}
+
+// add indexes ev after the events of its path and kind; the caller holds mu.
+func (e *events) add(ev journal.Event) *pathEvents {
+	return e.addIn([]journal.Event{ev}, 0)
+}
+
+// addIn indexes evs[i]. A kind's first event is a slice of evs itself
+// (capped, so an append copies): loading a journal allocates one
+// pathEvents per path and nothing per event.
+func (e *events) addIn(evs []journal.Event, i int) *pathEvents {
+	ev := &evs[i]
+	p := e.byPath[ev.Path]
+	if p == nil {
+		p = &pathEvents{}
+		p.kinds = p.one[:0]
+		e.byPath[ev.Path] = p
+	}
+	for k := range p.kinds {
+		if p.kinds[k].kind == ev.Kind {
+			p.kinds[k].evs = append(p.kinds[k].evs, *ev)
+			return p
+		}
+	}
+	p.kinds = append(p.kinds, kindEvents{kind: ev.Kind, evs: evs[i : i+1 : i+1]})
+	return p
 }
 
 func newEvents(evs []journal.Event) *events {
-	e := &events{index: map[evKey][]journal.Event{}, consumed: map[string]bool{}}
-	for _, ev := range evs {
-		k := evKey{ev.Path, ev.Kind}
-		e.index[k] = append(e.index[k], ev)
+	e := &events{byPath: make(map[string]*pathEvents, len(evs))}
+	for i, ev := range evs {
+		e.addIn(evs, i)
 		e.last = ev.Seq
 	}
-	for _, l := range e.index {
-		sort.Slice(l, func(i, j int) bool { return l[i].Ordinal < l[j].Ordinal })
+	for _, p := range e.byPath {
+		for _, k := range p.kinds {
+			l := k.evs
+			if !sort.SliceIsSorted(l, func(i, j int) bool { return l[i].Ordinal < l[j].Ordinal }) {
+				sort.Slice(l, func(i, j int) bool { return l[i].Ordinal < l[j].Ordinal })
+			}
+		}
 	}
 	return e
 }
@@ -102,18 +153,22 @@ var stepKinds = []journal.EventKind{journal.StepCompleted, journal.StepFailed, j
 func (h *history) find(path string, kind journal.EventKind, name string) (journal.Event, bool, error) {
 	h.ev.mu.Lock()
 	defer h.ev.mu.Unlock()
+	p := h.ev.byPath[path]
+	if p == nil {
+		return journal.Event{}, false, nil
+	}
 	for _, k := range stepKinds {
-		for _, ev := range h.ev.index[evKey{path, k}] {
+		for _, ev := range p.of(k) {
 			if ev.Name != name {
 				return journal.Event{}, false, fatal(&NonDeterminismError{ExecutionID: h.id, Path: path, Recorded: ev.Name, Now: name})
 			}
 		}
 	}
-	evs := h.ev.index[evKey{path, kind}]
+	evs := p.of(kind)
 	if len(evs) == 0 {
 		return journal.Event{}, false, nil
 	}
-	h.ev.consumed[path] = true
+	p.consumed = true
 	return evs[len(evs)-1], true, nil
 }
 
@@ -122,7 +177,7 @@ func (h *history) find(path string, kind journal.EventKind, name string) (journa
 func (h *history) has(kind journal.EventKind) bool {
 	h.ev.mu.Lock()
 	defer h.ev.mu.Unlock()
-	return len(h.ev.index[evKey{"", kind}]) > 0
+	return len(h.ev.byPath[""].of(kind)) > 0
 }
 
 // completed returns the recorded output of the step named name at path.
@@ -282,9 +337,7 @@ func (h *history) note(evs ...journal.Event) {
 	h.ev.mu.Lock()
 	defer h.ev.mu.Unlock()
 	for _, ev := range evs {
-		k := evKey{ev.Path, ev.Kind}
-		h.ev.index[k] = append(h.ev.index[k], ev)
-		h.ev.consumed[ev.Path] = true
+		h.ev.add(ev).consumed = true
 	}
 }
 
@@ -301,7 +354,7 @@ func (h *history) builtin(path, name string, fresh func() (any, error)) (any, er
 	h.calls[path] = ord + 1
 	h.mu.Unlock()
 	h.ev.mu.Lock()
-	evs := h.ev.index[evKey{path, journal.Builtin}]
+	evs := h.ev.byPath[path].of(journal.Builtin)
 	h.ev.mu.Unlock()
 	if ord < len(evs) && evs[ord].Ordinal == ord {
 		ev := evs[ord]

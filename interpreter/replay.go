@@ -121,12 +121,15 @@ func (d *drive) checkConsumed() error {
 		ev := x.h.ev
 		ev.mu.Lock()
 		defer ev.mu.Unlock()
-		for k := range ev.index {
-			if k.kind == journal.Builtin || k.path == "" {
+		for path, p := range ev.byPath {
+			if path == "" || p.consumed {
 				continue
 			}
-			if !ev.consumed[k.path] {
-				paths = append(paths, k.path)
+			for _, k := range p.kinds {
+				if k.kind != journal.Builtin {
+					paths = append(paths, path)
+					break
+				}
 			}
 		}
 		if len(paths) == 0 {
@@ -136,7 +139,7 @@ func (d *drive) checkConsumed() error {
 		p := paths[0]
 		var rec string
 		for _, k := range stepKinds {
-			if evs := ev.index[evKey{p, k}]; len(evs) > 0 {
+			if evs := ev.byPath[p].of(k); len(evs) > 0 {
 				rec = evs[0].Name
 				break
 			}

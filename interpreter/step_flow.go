@@ -40,7 +40,7 @@ func (x *exec) runStep(ctx context.Context, sc *scope, st *definition.Step, path
 	x.observe(st, path, false)
 	out, err := x.runKind(ctx, sc, st, path)
 	if werr, ok := asError(err); ok && st.Fallback != nil {
-		return x.runAction(ctx, sc.block(map[string]any{"err": werr.value()}), st.Fallback, path+"/#fallback")
+		return x.runAction(ctx, sc.block(bind("err", werr.value())), st.Fallback, path+"/#fallback")
 	}
 	if err == nil && st.Compensate != nil {
 		if st.ID != "" {
@@ -110,7 +110,7 @@ func (x *exec) runKind(ctx context.Context, sc *scope, st *definition.Step, path
 					continue
 				}
 			}
-			return x.runSteps(ctx, sc.block(nil), c.Steps, join(path, c.Key))
+			return x.runSteps(ctx, sc.block(bindings{}), c.Steps, join(path, c.Key))
 		}
 		return nil, nil
 	case definition.KindTry:
@@ -192,7 +192,7 @@ func (x *exec) runFor(ctx context.Context, sc *scope, st *definition.Step, path 
 			return nil, err
 		}
 		for i, it := range items {
-			isc := sc.child(false, map[string]any{f.As: it, "index": i})
+			isc := sc.child(false, bind(f.As, it).and("index", i))
 			o, err := x.runSteps(ctx, isc, f.Steps, itemPath(path, i))
 			if err != nil {
 				return nil, err
@@ -204,7 +204,7 @@ func (x *exec) runFor(ctx context.Context, sc *scope, st *definition.Step, path 
 	}
 	for i := 0; ; i++ {
 		ipath := itemPath(path, i)
-		isc := sc.child(false, map[string]any{"index": i})
+		isc := sc.child(false, bind("index", i))
 		ok, err := x.evalBool(f.While, isc, ipath, "for.while")
 		if err != nil {
 			return nil, err
@@ -238,7 +238,7 @@ func (x *exec) runParallel(ctx context.Context, sc *scope, st *definition.Step, 
 		wg.Add(1)
 		go func(i int, b *definition.Branch) {
 			defer wg.Done()
-			out, err := x.runSteps(bctx, sc.child(true, nil), b.Steps, join(path, b.Name))
+			out, err := x.runSteps(bctx, sc.child(true, bindings{}), b.Steps, join(path, b.Name))
 			if rs, ok := err.(*returnSignal); ok {
 				out, err = rs.value, nil
 			}
@@ -267,13 +267,13 @@ func (x *exec) runParallel(ctx context.Context, sc *scope, st *definition.Step, 
 
 func (x *exec) runTry(ctx context.Context, sc *scope, st *definition.Step, path string) (any, error) {
 	t := st.Try
-	out, err := x.runSteps(ctx, sc.block(nil), t.Steps, join(path, "try"))
+	out, err := x.runSteps(ctx, sc.block(bindings{}), t.Steps, join(path, "try"))
 	if werr, ok := asError(err); ok && t.Catch != nil && matches(t.Catch.Errors, werr.Type) {
-		out, err = x.runSteps(ctx, sc.block(map[string]any{t.Catch.As: werr.value()}), t.Catch.Steps, join(path, "catch"))
+		out, err = x.runSteps(ctx, sc.block(bind(t.Catch.As, werr.value())), t.Catch.Steps, join(path, "catch"))
 	}
 	if len(t.Finally) > 0 {
 		if _, isErr := asError(err); err == nil || isErr || isReturn(err) {
-			if _, ferr := x.runSteps(ctx, sc.block(nil), t.Finally, join(path, "finally")); ferr != nil {
+			if _, ferr := x.runSteps(ctx, sc.block(bindings{}), t.Finally, join(path, "finally")); ferr != nil {
 				return nil, ferr
 			}
 		}

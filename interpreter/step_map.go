@@ -174,7 +174,7 @@ func (x *exec) recordedItem(st *definition.Step, path string, i int) (any, bool,
 func (x *exec) mapItem(ctx context.Context, sc *scope, st *definition.Step, path string, i int, item any) (any, error) {
 	m := st.Map
 	ipath := itemPath(path, i)
-	isc := sc.child(true, map[string]any{m.As: item, "index": i})
+	isc := sc.child(true, bind(m.As, item).and("index", i))
 	input := func() (any, error) {
 		if m.With == nil {
 			return item, nil

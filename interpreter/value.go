@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -123,29 +121,52 @@ func decodeJSONSlow(b []byte) (any, error) {
 
 // decodeScalar decodes the common small documents — null, booleans,
 // integers and strings without escapes — without a json.Decoder: replaying
-// a large map decodes one per item.
+// a large map decodes one per item. It reads b in place: only a string's
+// body is copied.
 func decodeScalar(b []byte) (any, bool) {
-	switch s := string(b); {
-	case s == "null":
+	switch {
+	case string(b) == "null":
 		return nil, true
-	case s == "true":
+	case string(b) == "true":
 		return true, true
-	case s == "false":
+	case string(b) == "false":
 		return false, true
-	case len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"':
-		body := s[1 : len(s)-1]
-		for i := 0; i < len(body); i++ {
-			if c := body[i]; c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
+	case len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"':
+		body := b[1 : len(b)-1]
+		for _, c := range body {
+			if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
 				return nil, false
 			}
 		}
-		return body, true
-	case len(s) > 0 && len(s) < 19 && (s[0] == '-' || s[0] >= '0' && s[0] <= '9'):
-		if n, err := strconv.Atoi(s); err == nil && (s == "0" || s[0] != '0') && !strings.HasPrefix(s, "-0") {
-			return n, true
-		}
+		return string(body), true
+	case len(b) > 0 && len(b) < 19:
+		return decodeInt(b)
 	}
 	return nil, false
+}
+
+// decodeInt decodes a JSON integer of fewer than 19 characters (it cannot
+// overflow); no leading zeros, no "-0".
+func decodeInt(b []byte) (any, bool) {
+	neg := b[0] == '-'
+	digits := b
+	if neg {
+		digits = b[1:]
+	}
+	if len(digits) == 0 || (digits[0] == '0' && (len(digits) > 1 || neg)) {
+		return nil, false
+	}
+	n := 0
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return nil, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // normalizeDecoded converts json.Number leaves in place.

@@ -8,7 +8,7 @@ import (
 // The scalar fast path must agree with the full decoder on every input.
 func TestDecodeScalarAgreesWithDecoder(t *testing.T) {
 	for _, s := range []string{`null`, `true`, `false`, `0`, `-0`, `7`, `-12`, `007`, `1e3`, `1.5`, `123456789012345678`,
-		`"plain"`, `""`, `"esc\"aped"`, `"tab\t"`, `"é"`, `"\u00e9"`, `[1]`, `{"a":1}`, `9223372036854775807`} {
+		`"plain"`, `""`, `"esc\"aped"`, `"tab\t"`, `"é"`, `"\u00e9"`, `[1]`, `{"a":1}`, `9223372036854775807`, `-`, `-01`, `+5`, `1-2`, `--1`, `-9`} {
 		fast, ok := decodeScalar([]byte(s))
 		if !ok {
 			continue
