@@ -10,8 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
@@ -172,6 +173,10 @@ func apiErrorOf(status int, code, msg string) error {
 		e.is = []error{journal.ErrExists}
 	case "non_determinism":
 		e.is = []error{interpreter.ErrNonDeterminism}
+	case "journal_damaged":
+		// The local command adds its own hint about loom doctor.
+		e.msg, _, _ = strings.Cut(msg, "; `loom doctor`")
+		e.is = []error{journal.ErrDamaged}
 	default:
 		if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 			return &unreachable{msg}
@@ -182,8 +187,13 @@ func apiErrorOf(status int, code, msg string) error {
 }
 
 // remote runs fn and turns an unreachable server into exit 5 with its
-// sentence.
+// sentence. An execution id is checked first, as the local commands do.
 func (a *app) remote(fn func(c *client) error) error {
+	if a.cmd.name != "run" && len(a.p.args) == 1 {
+		if err := journal.CheckID(a.p.args[0]); err != nil {
+			return err
+		}
+	}
 	c, err := a.client()
 	if err != nil {
 		return err
@@ -227,12 +237,11 @@ func (a *app) remoteRun() error {
 		}
 		var rec server.Record
 		st, err := c.do("POST", "/v1/executions?wait=60s&until=settled", body, &rec)
+		if st == http.StatusOK || errors.Is(err, journal.ErrExists) {
+			return a.existsError()
+		}
 		if err != nil {
 			return err
-		}
-		if st == http.StatusOK {
-			return &cliError{kind: kindRefused, msg: fmt.Sprintf("an execution with id %q exists already", a.p.get("id")),
-				hint: "nothing was started; choose another --id, or see it with " + a.command("status", a.p.get("id"))}
 		}
 		ex, err := rec.Execution()
 		if err == nil && ex.State == journal.Running {
@@ -296,57 +305,26 @@ func (a *app) remoteStatus() error {
 
 func (a *app) remoteList() error {
 	return a.remote(func(c *client) error {
+		f, limit, since, err := a.listOptions()
+		if err != nil {
+			return err
+		}
 		q := url.Values{}
-		if !a.p.has("all") {
+		if f.RootsOnly {
 			q.Set("roots", "true")
 		}
-		if s := a.p.get("state"); s != "" {
-			q.Set("state", strings.ToUpper(s))
+		if f.State != "" {
+			q.Set("state", string(f.State))
 		}
-		if w := a.p.get("workflow"); w != "" {
-			q.Set("workflow", w)
+		if f.Workflow != "" {
+			q.Set("workflow", f.Workflow)
 		}
-		limit := defaultListLimit
-		if a.p.has("limit") {
-			n, err := strconv.Atoi(a.p.get("limit"))
-			if err != nil || n < 0 {
-				return usagef("--limit wants a whole number of executions, 0 for all; got %q", a.p.get("limit"))
-			}
-			limit = n
+		if !since.IsZero() {
+			q.Set("created_after", since.UTC().Format(time.RFC3339Nano))
 		}
-		var exs []*interpreter.Execution
-		more := false
-		for cursor := ""; ; {
-			page := url.Values{}
-			for k, v := range q {
-				page[k] = v
-			}
-			page.Set("limit", "500")
-			if cursor != "" {
-				page.Set("cursor", cursor)
-			}
-			var out struct {
-				Executions []server.Record `json:"executions"`
-				Next       *string         `json:"next_cursor"`
-			}
-			if _, err := c.do("GET", "/v1/executions?"+page.Encode(), nil, &out); err != nil {
-				return err
-			}
-			for i := range out.Executions {
-				ex, err := out.Executions[i].Execution()
-				if err != nil {
-					return err
-				}
-				exs = append(exs, ex)
-			}
-			if limit > 0 && len(exs) > limit {
-				exs, more = exs[:limit], true
-				break
-			}
-			if out.Next == nil {
-				break
-			}
-			cursor = *out.Next
+		exs, more, err := c.list(q, limit)
+		if err != nil {
+			return err
 		}
 		if a.p.has("json") {
 			recs := make([]record, 0, len(exs))
@@ -361,6 +339,42 @@ func (a *app) remoteList() error {
 		}
 		return nil
 	})
+}
+
+// list pages through GET /v1/executions with the filter q: at most limit
+// executions (0: all), and whether more were left out.
+func (c *client) list(q url.Values, limit int) (exs []*interpreter.Execution, more bool, err error) {
+	for cursor := ""; ; {
+		page := url.Values{}
+		for k, v := range q {
+			page[k] = v
+		}
+		page.Set("limit", "500")
+		if cursor != "" {
+			page.Set("cursor", cursor)
+		}
+		var out struct {
+			Executions []server.Record `json:"executions"`
+			Next       *string         `json:"next_cursor"`
+		}
+		if _, err := c.do("GET", "/v1/executions?"+page.Encode(), nil, &out); err != nil {
+			return nil, false, err
+		}
+		for i := range out.Executions {
+			ex, err := out.Executions[i].Execution()
+			if err != nil {
+				return nil, false, err
+			}
+			exs = append(exs, ex)
+		}
+		if limit > 0 && len(exs) > limit {
+			return exs[:limit], true, nil
+		}
+		if out.Next == nil {
+			return exs, false, nil
+		}
+		cursor = *out.Next
+	}
 }
 
 func (a *app) remoteShow() error {
@@ -390,28 +404,51 @@ func (a *app) remoteShow() error {
 		if a.p.has("json") {
 			return a.printJSON(nonNil(evs))
 		}
-		a.printTimeline(ex, evs, nil) // the API lists children separately (parent_id=)
+		children, _, err := c.list(url.Values{"parent_id": {id}}, 0)
+		if err != nil {
+			return err
+		}
+		// oldest first, as in the timeline
+		slices.Reverse(children)
+		a.printTimeline(ex, evs, children)
 		return nil
 	})
 }
 
 func (a *app) remoteCancel() error {
 	return a.remote(func(c *client) error {
-		id := a.p.args[0]
-		var rec server.Record
-		if _, err := c.do("POST", "/v1/executions/"+url.PathEscape(id)+"/cancel", nil, &rec); err != nil {
-			return err
-		}
-		ex, err := rec.Execution()
-		for err == nil && !ex.State.Finished() {
-			var r server.Record
-			if _, err = c.do("GET", "/v1/executions/"+url.PathEscape(id)+"?wait=60s&until=finished", nil, &r); err == nil {
-				ex, err = r.Execution()
+		if a.p.has("state") {
+			if len(a.p.args) > 0 {
+				return usagef("--state cancels every execution in that state; it takes no ID")
 			}
-			if a.ctx.Err() != nil {
-				return context.Cause(a.ctx)
+			st, err := a.bulkState("cancel", cancellable)
+			if err != nil {
+				return err
 			}
+			q := url.Values{"state": {string(st)}, "roots": {"true"}}
+			if w := a.p.get("workflow"); w != "" {
+				q.Set("workflow", w)
+			}
+			exs, _, err := c.list(q, 0)
+			if err != nil {
+				return err
+			}
+			ids := make([]string, len(exs))
+			for i, ex := range exs {
+				ids[i] = ex.ID
+			}
+			return a.bulkDo("cancel", st, ids, func(id string) (string, error) {
+				ex, err := c.cancel(id)
+				if err != nil {
+					return "", err
+				}
+				return string(ex.State), nil
+			})
 		}
+		if len(a.p.args) != 1 || a.p.has("dry-run") || a.p.has("workflow") {
+			return usagef("usage: loom cancel ID (or loom cancel --state S [--workflow W] [--dry-run])")
+		}
+		ex, err := c.cancel(a.p.args[0])
 		if err != nil {
 			return err
 		}
@@ -420,7 +457,32 @@ func (a *app) remoteCancel() error {
 				return err
 			}
 		}
-		fmt.Fprintf(a.stderr, "%s: execution %s is %s\n", a.prog(), ex.ID, ex.State)
+		fmt.Fprintf(a.stderr, "%s: execution %s is %s\n", a.prog(), safe(ex.ID), safe(string(ex.State)))
 		return nil
 	})
+}
+
+// cancel asks the server to cancel execution id and waits until it is
+// finished. An execution CANCELLED before the request (200, not 202) is
+// refused as the local command refuses it.
+func (c *client) cancel(id string) (*interpreter.Execution, error) {
+	var rec server.Record
+	st, err := c.do("POST", "/v1/executions/"+url.PathEscape(id)+"/cancel", nil, &rec)
+	if err != nil {
+		return nil, err
+	}
+	ex, err := rec.Execution()
+	if err == nil && st == http.StatusOK && ex.State == journal.Cancelled {
+		return nil, fmt.Errorf("%w: execution %s is already %s", interpreter.ErrFinished, id, ex.State)
+	}
+	for err == nil && !ex.State.Finished() {
+		var r server.Record
+		if _, err = c.do("GET", "/v1/executions/"+url.PathEscape(id)+"?wait=60s&until=finished", nil, &r); err == nil {
+			ex, err = r.Execution()
+		}
+		if c.a.ctx.Err() != nil {
+			return nil, context.Cause(c.a.ctx)
+		}
+	}
+	return ex, err
 }

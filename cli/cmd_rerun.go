@@ -108,15 +108,9 @@ func (a *app) rerun() error {
 // of --workflow if given, or with --dry-run lists them. It prints one line
 // per execution and fails (exit 1) if any act failed.
 func (a *app) bulk(verb string, allowed []journal.State, act func(*interpreter.Engine, journal.Journal, string) (string, error)) error {
-	st := journal.State(strings.ToUpper(a.p.get("state")))
-	ok := false
-	names := make([]string, len(allowed))
-	for i, s := range allowed {
-		ok = ok || s == st
-		names[i] = string(s)
-	}
-	if !ok {
-		return usagef("--state %q: loom %s --state takes %s", a.p.get("state"), verb, strings.Join(names, " or "))
+	st, err := a.bulkState(verb, allowed)
+	if err != nil {
+		return err
 	}
 	j, err := a.openJournal(false)
 	if err == errNoJournal {
@@ -143,6 +137,28 @@ func (a *app) bulk(verb string, allowed []journal.State, act func(*interpreter.E
 		}
 		f.After = journal.CursorAt(page[len(page)-1])
 	}
+	eng, _ := a.engine(nil, j)
+	return a.bulkDo(verb, st, ids, func(id string) (string, error) { return act(eng, j, id) })
+}
+
+// bulkState reads --state for a bulk verb, one of allowed.
+func (a *app) bulkState(verb string, allowed []journal.State) (journal.State, error) {
+	st := journal.State(strings.ToUpper(a.p.get("state")))
+	ok := false
+	names := make([]string, len(allowed))
+	for i, s := range allowed {
+		ok = ok || s == st
+		names[i] = string(s)
+	}
+	if !ok {
+		return "", usagef("--state %q: loom %s --state takes %s", a.p.get("state"), verb, strings.Join(names, " or "))
+	}
+	return st, nil
+}
+
+// bulkDo lists ids (--dry-run) or acts on each, one line each: the local
+// and the --server bulk cancel share it.
+func (a *app) bulkDo(verb string, st journal.State, ids []string, act func(id string) (string, error)) error {
 	if a.p.has("dry-run") {
 		for _, id := range ids {
 			fmt.Fprintf(a.stdout, "%s\n", safe(id))
@@ -150,13 +166,12 @@ func (a *app) bulk(verb string, allowed []journal.State, act func(*interpreter.E
 		fmt.Fprintf(a.stderr, "%s %s: would %s %d %s execution(s); nothing was done (--dry-run)\n", a.prog(), verb, verb, len(ids), st)
 		return nil
 	}
-	eng, _ := a.engine(nil, j)
 	failed := 0
 	for _, id := range ids {
 		if err := a.ctx.Err(); err != nil {
 			return err
 		}
-		msg, err := act(eng, j, id)
+		msg, err := act(id)
 		if err != nil {
 			failed++
 			msg = "not done: " + oneLine(err.Error())

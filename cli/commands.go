@@ -499,6 +499,12 @@ func (a *app) runArgs(path string, local bool) (cat *definition.Catalog, name st
 	return cat, name, in, nil
 }
 
+// existsError refuses a run whose --id is taken.
+func (a *app) existsError() error {
+	return &cliError{kind: kindRefused, msg: fmt.Sprintf("an execution with id %q exists already", a.p.get("id")),
+		hint: "nothing was started; choose another --id, or see it with " + a.command("status", a.p.get("id"))}
+}
+
 func (a *app) runCmd() error {
 	path := a.p.args[0]
 	// An existing journal opens while the definition loads (they take
@@ -536,8 +542,7 @@ func (a *app) runCmd() error {
 	}
 	ex, err := eng.Run(a.ctx, name, in, interpreter.WithExecutionID(id))
 	if errors.Is(err, journal.ErrExists) {
-		return &cliError{kind: kindRefused, msg: fmt.Sprintf("an execution with id %q exists already", a.p.get("id")),
-			hint: "nothing was started; choose another --id, or see it with " + a.command("status", a.p.get("id"))}
+		return a.existsError()
 	}
 	pv.stop()
 	if err != nil {
@@ -737,35 +742,12 @@ func (a *app) leaseOf(id string) (*journal.Lease, error) {
 var states = []journal.State{journal.Running, journal.Paused, journal.Waiting, journal.Completed, journal.Failed, journal.Cancelled}
 
 func (a *app) list() error {
-	f := journal.Filter{RootsOnly: !a.p.has("all"), Workflow: a.p.get("workflow")}
-	if s := a.p.get("state"); s != "" {
-		for _, st := range states {
-			if strings.EqualFold(s, string(st)) {
-				f.State = st
-			}
-		}
-		if f.State == "" {
-			names := make([]string, len(states))
-			for i, st := range states {
-				names[i] = string(st)
-			}
-			return usagef("unknown state %q for --state (one of %s)", s, strings.Join(names, ", "))
-		}
-	}
-	limit := defaultListLimit
-	if a.p.has("limit") {
-		n, err := strconv.Atoi(a.p.get("limit"))
-		if err != nil || n < 0 {
-			return usagef("--limit wants a whole number of executions, 0 for all; got %q", a.p.get("limit"))
-		}
-		limit = n
+	f, limit, since, err := a.listOptions()
+	if err != nil {
+		return err
 	}
 	if limit > 0 {
 		f.Limit = limit + 1 // one more tells whether some were left out
-	}
-	since, err := a.since()
-	if err != nil {
-		return err
 	}
 	var exs []*interpreter.Execution
 	var damaged *journal.DamagedRowsError // listed after what could be read
@@ -805,6 +787,36 @@ func (a *app) list() error {
 		return damaged
 	}
 	return nil
+}
+
+// listOptions reads list's flags: the filter, how many to show (0: all)
+// and --since; the local and the --server list share them.
+func (a *app) listOptions() (f journal.Filter, limit int, since time.Time, err error) {
+	f = journal.Filter{RootsOnly: !a.p.has("all"), Workflow: a.p.get("workflow")}
+	if s := a.p.get("state"); s != "" {
+		for _, st := range states {
+			if strings.EqualFold(s, string(st)) {
+				f.State = st
+			}
+		}
+		if f.State == "" {
+			names := make([]string, len(states))
+			for i, st := range states {
+				names[i] = string(st)
+			}
+			return f, 0, since, usagef("unknown state %q for --state (one of %s)", s, strings.Join(names, ", "))
+		}
+	}
+	limit = defaultListLimit
+	if a.p.has("limit") {
+		n, err := strconv.Atoi(a.p.get("limit"))
+		if err != nil || n < 0 {
+			return f, 0, since, usagef("--limit wants a whole number of executions, 0 for all; got %q", a.p.get("limit"))
+		}
+		limit = n
+	}
+	since, err = a.since()
+	return f, limit, since, err
 }
 
 // defaultListLimit is how many executions `loom list` shows without
@@ -924,12 +936,15 @@ func (a *app) replay() error {
 	return nil
 }
 
+// cancellable are the states loom cancel --state takes.
+var cancellable = []journal.State{journal.Running, journal.Paused, journal.Waiting}
+
 func (a *app) cancel() error {
 	if a.p.has("state") {
 		if len(a.p.args) > 0 {
 			return usagef("--state cancels every execution in that state; it takes no ID")
 		}
-		return a.bulk("cancel", []journal.State{journal.Running, journal.Paused, journal.Waiting}, func(eng *interpreter.Engine, j journal.Journal, id string) (string, error) {
+		return a.bulk("cancel", cancellable, func(eng *interpreter.Engine, j journal.Journal, id string) (string, error) {
 			if _, err := j.RequestCancel(a.ctx, id); err != nil {
 				return "", err
 			}

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/loomwork/loom/builtins"
-	"github.com/loomwork/loom/cli"
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
 	"github.com/loomwork/loom/journal/sqlite"
@@ -27,8 +26,8 @@ import (
 // point with its own argv, streams, environment and exit status.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"loom":       func() { os.Exit(cli.Main(builtins.Standard())) },
-		"loom-teams": func() { os.Exit(cli.Main(teamTasks())) },
+		"loom":       func() { os.Exit(scriptLoom(func() interpreter.Tasks { return builtins.Standard() })) },
+		"loom-teams": func() { os.Exit(scriptLoom(func() interpreter.Tasks { return teamTasks() })) },
 	})
 }
 
@@ -61,7 +60,14 @@ func teamTasks() *interpreter.Registry {
 }
 
 func TestScript(t *testing.T) {
-	testscript.Run(t, testscript.Params{
+	testscript.Run(t, scriptParams(false))
+}
+
+// scriptParams are the scripts' parameters; server says whether the
+// client commands go through a loom serve (TestScriptServer), which the
+// condition [server] tells a script.
+func scriptParams(server bool) testscript.Params {
+	return testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
 		UpdateScripts:       os.Getenv("UPDATE_SCRIPTS") != "",
@@ -82,7 +88,13 @@ func TestScript(t *testing.T) {
 			"nocleartext": cmdNoClearText,
 			"crashed":     cmdCrashed,
 		},
-	})
+		Condition: func(cond string) (bool, error) {
+			if cond == "server" {
+				return server, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+	}
 }
 
 // jsonget VAR KEY[.KEY…]: sets $VAR to a field of the JSON in the last

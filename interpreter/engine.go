@@ -180,7 +180,7 @@ func (e *Engine) Run(ctx context.Context, workflow string, input any, opts ...Ru
 	if err != nil {
 		return nil, err
 	}
-	if err := e.checkWriteOnly(wf); err != nil {
+	if err := e.RefuseWriteOnly(wf); err != nil {
 		return nil, err
 	}
 	src, hash, err := e.pin(workflow)

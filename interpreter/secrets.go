@@ -43,9 +43,10 @@ var ErrNoEncryption = errors.New("write-only input needs an encrypted journal")
 // (journal/sealed).
 type encrypting interface{ Encrypting() bool }
 
-// checkWriteOnly refuses to start wf when its input has write-only fields
-// and the journal would store them in clear.
-func (e *Engine) checkWriteOnly(wf *definition.Workflow) error {
+// RefuseWriteOnly refuses to start wf when its input has write-only
+// fields and the journal would store them in clear: Run calls it, and so
+// must a service that creates executions itself.
+func (e *Engine) RefuseWriteOnly(wf *definition.Workflow) error {
 	enc, ok := e.j.(encrypting)
 	return CheckWriteOnly(wf, e.sec.encrypted || ok && enc.Encrypting())
 }
@@ -121,6 +122,12 @@ func maskValue(m *secrets.Masker, v any) any {
 		return v
 	}
 	return out
+}
+
+// MaskedInput is r's input (decoded) as the engine shows it, write-only
+// fields masked: for a service that serves records itself.
+func (e *Engine) MaskedInput(ctx context.Context, r *journal.Execution, in any) any {
+	return e.maskedInput(ctx, r, in)
 }
 
 // maskedInput is r's input as the engine shows it: write-only fields

@@ -216,6 +216,9 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.drive.RefuseWriteOnly(wf); err != nil {
+		return err
+	}
 	ctx := r.Context()
 	if req.ID != "" {
 		rec, err := s.get(ctx, req.ID)
@@ -665,7 +668,7 @@ func (s *Server) resumeExecution(w http.ResponseWriter, r *http.Request) error {
 	case root.CancelRequested && !root.State.Finished():
 		return apiErr(http.StatusConflict, "cancelling", fmt.Sprintf("execution %s is being cancelled; nothing was delivered", id))
 	case rec.State.Finished() && deliver:
-		return apiErr(http.StatusConflict, "not_paused", fmt.Sprintf("execution %s is %s, not paused", id, rec.State))
+		return fmt.Errorf("%w: execution %s is %s", interpreter.ErrNotPaused, id, rec.State) // the engine's words
 	case !deliver && rec.State != journal.Paused:
 		// The service drives it already, or it is finished: report it.
 		got, err := s.await(r, id, wait, until)

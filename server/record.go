@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"time"
 
@@ -90,6 +92,16 @@ func (s *Server) record(ctx context.Context, rec *journal.Execution) (*Record, e
 		CancelRequested: rec.CancelRequested && !rec.State.Finished(), Takeovers: rec.Takeovers, WaitingOn: []WaitingOn{}}
 	if r.Labels == nil {
 		r.Labels = map[string]string{}
+	}
+	if bytes.Contains(rec.Definition, []byte("writeOnly")) || len(rec.Definition) == 0 && rec.Input != nil {
+		// Write-only input fields are masked, as the CLI shows them.
+		if in, err := decodeValue(rec.Input); err == nil && in != nil {
+			if m := s.drive.MaskedInput(ctx, rec, in); !reflect.DeepEqual(m, in) {
+				if b, err := json.Marshal(m); err == nil {
+					r.Input = b
+				}
+			}
+		}
 	}
 	if rec.ParentID != "" {
 		p := rec.ParentID
