@@ -29,16 +29,21 @@ func tasks() *interpreter.Registry {
 
 // chain is a workflow of n echo tasks, each reading the previous output.
 func chain(b *testing.B, n int) *definition.Catalog {
+	cat, err := definition.Parse("chain.yaml", []byte(chainYAML(n)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cat
+}
+
+// chainYAML is chain's definition.
+func chainYAML(n int) string {
 	var sb strings.Builder
 	sb.WriteString("name: chain\nsteps:\n  - id: s0\n    task: echo\n    with: 0\n")
 	for i := 1; i < n; i++ {
 		fmt.Fprintf(&sb, "  - id: s%d\n    task: echo\n    with: \"${ steps.s%d.output + 1 }\"\n", i, i-1)
 	}
-	cat, err := definition.Parse("chain.yaml", []byte(sb.String()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return cat
+	return sb.String()
 }
 
 func openSQLite(b *testing.B) journal.Journal {

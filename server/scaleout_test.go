@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/loomwork/loom/internal/pgtest"
+	"github.com/loomwork/loom/internal/servetest"
 )
 
 // The scale-out trial (SPEC §6): several `loom serve` processes on one
@@ -53,13 +52,6 @@ func TestScaleOutPostgres(t *testing.T) {
 	scaleTrial(t, t.TempDir(), dsn, 3)
 }
 
-type proc struct {
-	cmd  *exec.Cmd
-	url  string
-	log  string
-	done chan struct{}
-}
-
 func scaleTrial(t *testing.T, dir, db string, procs int) {
 	if testing.Short() {
 		t.Skip("a multi-process trial")
@@ -68,54 +60,31 @@ func scaleTrial(t *testing.T, dir, db string, procs int) {
 	if v := os.Getenv("LOOM_SCALE_EXECUTIONS"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
-	loom := buildLoom(t)
+	loom := servetest.Loom(t)
 	runs := filepath.Join(dir, "runs.log")
 	flows := filepath.Join(dir, "flows")
 	os.Mkdir(flows, 0o755)
 	if err := os.WriteFile(filepath.Join(flows, "five.yaml"), []byte(fmt.Sprintf(scaleFlow, runs)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start := func(i int, port int) *proc {
-		p := &proc{url: fmt.Sprintf("http://127.0.0.1:%d", port), log: filepath.Join(dir, fmt.Sprintf("serve-%d-%d.log", i, time.Now().UnixNano())), done: make(chan struct{})}
-		f, err := os.Create(p.log)
-		if err != nil {
-			t.Fatal(err)
-		}
+	start := func(port int) *servetest.Proc {
 		// --rate: all the load comes from one client address.
-		p.cmd = exec.Command(loom, "serve", flows, "--db", db, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--concurrency", "16", "--rate", "100000")
-		p.cmd.Env = append(os.Environ(), "LOOM_LEASE_TTL=5s")
-		p.cmd.Stdout, p.cmd.Stderr = f, f
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { p.cmd.Wait(); f.Close(); close(p.done) }()
-		for range 300 {
-			if resp, err := http.Get(p.url + "/readyz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					return p
-				}
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		b, _ := os.ReadFile(p.log)
-		t.Fatalf("loom serve did not start:\n%s", b)
-		return nil
+		return servetest.Start(t, loom, dir, port, []string{"LOOM_LEASE_TTL=5s"},
+			flows, "--db", db, "--concurrency", "16", "--rate", "100000")
 	}
 	ports := make([]int, procs)
-	ps := make([]*proc, procs)
+	ps := make([]*servetest.Proc, procs)
 	for i := range ps {
-		ports[i] = freePort(t)
-		ps[i] = start(i, ports[i])
+		ports[i] = servetest.FreePort(t)
+		ps[i] = start(ports[i])
 	}
 	t.Cleanup(func() {
 		for _, p := range ps {
-			p.cmd.Process.Signal(os.Interrupt)
-			<-p.done
+			p.Stop()
 		}
 	})
 	var mu sync.Mutex
-	alive := func(i int) *proc {
+	alive := func(i int) *servetest.Proc {
 		mu.Lock()
 		defer mu.Unlock()
 		return ps[i%procs]
@@ -126,7 +95,7 @@ func scaleTrial(t *testing.T, dir, db string, procs int) {
 	startOne := func(i, idx int) {
 		body := fmt.Sprintf(`{"workflow": "five", "id": "x%05d", "input": {"n": %d}}`, i, i)
 		for try := 0; try < 200; try++ {
-			resp, err := http.Post(alive(idx).url+"/v1/executions", "application/json", strings.NewReader(body))
+			resp, err := http.Post(alive(idx).URL+"/v1/executions", "application/json", strings.NewReader(body))
 			if err != nil {
 				time.Sleep(100 * time.Millisecond)
 				continue
@@ -173,19 +142,19 @@ func scaleTrial(t *testing.T, dir, db string, procs int) {
 	// the first process, and start it again once the others have the next
 	// third of the load (with one process, at once).
 	p := alive(0)
-	p0 := p.cmd.Process.Pid
+	p0 := p.Cmd.Process.Pid
 	killed := time.Now()
-	p.cmd.Process.Kill()
-	<-p.done
-	t.Logf("killed process 0 (pid %d) after %d starts", p.cmd.Process.Pid, killAt)
+	p.Cmd.Process.Kill()
+	<-p.Done
+	t.Logf("killed process 0 (pid %d) after %d starts", p.Cmd.Process.Pid, killAt)
 	if procs > 1 {
 		startAll(killAt, restartAt, func(i int) int { return 1 + i%(procs-1) })
 	}
-	p = start(0, ports[0])
+	p = start(ports[0])
 	mu.Lock()
 	ps[0] = p
 	mu.Unlock()
-	t.Logf("restarted process 0 (pid %d)", p.cmd.Process.Pid)
+	t.Logf("restarted process 0 (pid %d)", p.Cmd.Process.Pid)
 	if procs == 1 {
 		startAll(killAt, restartAt, func(i int) int { return 0 })
 	}
@@ -206,7 +175,7 @@ func scaleTrial(t *testing.T, dir, db string, procs int) {
 			} `json:"output"`
 		}
 		for {
-			resp, err := http.Get(alive(i).url + "/v1/executions/" + id + "?wait=30s&until=finished")
+			resp, err := http.Get(alive(i).URL + "/v1/executions/" + id + "?wait=30s&until=finished")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -220,7 +189,7 @@ func scaleTrial(t *testing.T, dir, db string, procs int) {
 		if rec.State != "COMPLETED" || rec.Output.N != i || rec.Output.Sum != 15 {
 			t.Fatalf("%s: %+v", id, rec)
 		}
-		resp, err := http.Get(alive(i).url + "/v1/executions/" + id + "/events")
+		resp, err := http.Get(alive(i).URL + "/v1/executions/" + id + "/events")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -327,7 +296,7 @@ func scaleTrial(t *testing.T, dir, db string, procs int) {
 	// its next write) are expected only after the kill.
 	fenced, early := 0, 0
 	for _, p := range ps {
-		b, _ := os.ReadFile(p.log)
+		b, _ := os.ReadFile(p.Log)
 		for _, l := range strings.Split(string(b), "\n") {
 			if !strings.Contains(l, "lease lost") {
 				continue
@@ -347,38 +316,4 @@ func scaleTrial(t *testing.T, dir, db string, procs int) {
 	}
 	t.Logf("%d executions on %d process(es) in %s (%.1f executions/s, %.1f steps/s): all completed with the right output; %d takeovers after the kill; %d execution(s) moved between processes; %d step(s) ran again (%d finished by a command of the killed process after it died); %d fencing refusal(s), none before the kill",
 		n, procs, elapsed.Round(time.Second), float64(n)/elapsed.Seconds(), float64(5*n)/elapsed.Seconds(), taken, moved, reruns, orphans, fenced)
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-var (
-	buildOnce sync.Once
-	loomBin   string
-	buildErr  error
-)
-
-// buildLoom builds cmd/loom once for the trials of this test binary.
-func buildLoom(t *testing.T) string {
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "loom-scale-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		loomBin = filepath.Join(dir, "loom")
-		if out, err := exec.Command("go", "build", "-o", loomBin, "github.com/loomwork/loom/cmd/loom").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return loomBin
 }
