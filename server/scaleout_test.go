@@ -68,8 +68,11 @@ func scaleTrial(t *testing.T, dir, db string, procs int) {
 		t.Fatal(err)
 	}
 	start := func(port int) *servetest.Proc {
-		// --rate: all the load comes from one client address.
-		return servetest.Start(t, loom, dir, port, []string{"LOOM_LEASE_TTL=5s"},
+		// --rate: all the load comes from one client address. The lease
+		// TTL is short, so that the killed process's executions are taken
+		// over soon, but long enough that a renewal (every third of it)
+		// survives a machine loaded 20 times over: 5 s did not always.
+		return servetest.Start(t, loom, dir, port, []string{"LOOM_LEASE_TTL=10s"},
 			flows, "--db", db, "--concurrency", "16", "--rate", "100000")
 	}
 	ports := make([]int, procs)
