@@ -333,11 +333,11 @@ func stopScriptServe(work string) error {
 }
 
 // serverScripts are the scripts TestScriptServer runs by default: each
-// client command and its refusals, in about a third of the time of all of
+// client command and its refusals, in a fraction of the time of all of
 // them (./cli's race run is long already). LOOM_SCRIPT_SERVER=all runs
 // every script that uses a client command.
-var serverScripts = map[string]bool{"badinput": true, "cancel": true, "everyday": true, "fail": true, "ids": true,
-	"inspect": true, "multipause": true, "pause": true, "rerun": true, "run": true, "secrets": true, "showfull": true}
+var serverScripts = map[string]bool{"badinput": true, "cancel": true, "ids": true, "inspect": true, "pause": true,
+	"rerun": true, "run": true, "secrets": true, "showfull": true}
 
 // TestScriptServer runs the scripts that use a client command again, with
 // those commands going through a real loom serve (above). Skipped with
