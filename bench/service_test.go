@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/loomwork/loom/builtins"
-	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/internal/pgtest"
 	"github.com/loomwork/loom/internal/servetest"
+	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
 )
 
