@@ -37,6 +37,7 @@ type Engine struct {
 
 	pinned sync.Map // definition hash → *definition.Catalog
 	pins   sync.Map // workflow name → pin, of e.cat
+	renew  renewer  // the leases of the live drives
 }
 
 type pin struct {

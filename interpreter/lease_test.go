@@ -58,6 +58,47 @@ func TestLeaseIsRenewedWhileADriveRuns(t *testing.T) {
 	}
 }
 
+// One renewer serves every drive of an engine: two executions running at
+// once share one timer, and both leases are renewed by it; when both
+// drives are over, no timer is left.
+func TestOneRenewerForConcurrentDrives(t *testing.T) {
+	leasesOnTheFakeClock(t)
+	w := newFakeWorld(t, slowFlow, interpreter.WithLeaseTTL(30*time.Second))
+	ctx := context.Background()
+	a := w.startSlow("a")
+	b := w.startSlow("b")
+	for i := 1; i <= 4; i++ {
+		if err := w.clk.Waiters(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if n := w.clk.Pending(); n != 1 {
+			t.Fatalf("%d timers pending for two drives' leases, want one", n)
+		}
+		w.clk.Advance(10 * time.Second)
+	}
+	if err := w.clk.Waiters(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		l, err := w.j.LeaseOf(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := t0.Add(40*time.Second + 30*time.Second); !l.Expires.Equal(want) {
+			t.Errorf("lease of %s expires %v, want %v (renewed at +40s)", id, l.Expires, want)
+		}
+	}
+	close(w.gate)
+	for _, done := range []<-chan error{a, b} {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := w.clk.Pending(); n != 0 {
+		t.Errorf("%d timers pending after both drives", n)
+	}
+}
+
 // A renewal refused because another runner took the lease cancels the
 // drive: the running task sees its context end, nothing more is written,
 // and the drive reports the lost lease.
