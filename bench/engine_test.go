@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -106,28 +105,9 @@ func BenchmarkThroughput(b *testing.B) {
 		before := stats(j)
 		cpu0 := cpuTime()
 		start = time.Now()
-		var wg sync.WaitGroup
-		errs := make(chan error, execs)
-		for k := 0; k < execs; k++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ex, err := eng.Run(ctx, "chain", nil)
-				if err == nil && ex.State != journal.Completed {
-					err = fmt.Errorf("state %s", ex.State)
-				}
-				if err != nil {
-					errs <- err
-				}
-			}()
-		}
-		wg.Wait()
+		runConcurrently(b, eng, execs)
 		el := time.Since(start)
 		cpu := cpuTime() - cpu0
-		close(errs)
-		for err := range errs {
-			b.Fatal(err)
-		}
 		after := stats(j)
 		rate := float64(execs*steps) / el.Seconds()
 		b.ReportMetric(rate, "tasks/s")

@@ -170,6 +170,56 @@ func TestGroupedCommits(t *testing.T) {
 	t.Logf("%d appends in %d commits (largest batch %d)", appends, commits, after.LargestBatch)
 }
 
+// TestFailedStatementInAPipelinedBatch: an append the server rejects (a
+// NUL byte in a text column) among concurrent ones, which share its
+// pipelined transaction, fails alone; the others commit, and the writer's
+// connections work afterwards (the aborted transaction was rolled back).
+func TestFailedStatementInAPipelinedBatch(t *testing.T) {
+	ctx := t.Context()
+	j := open(t, freshSchema(t), postgres.WithMaxConns(2))
+	defer j.Close()
+	const n = 20
+	leases := make([]journal.Lease, n)
+	for i := range n {
+		var err error
+		if leases[i], err = j.CreateHeld(ctx, &journal.Execution{ID: "f" + string(rune('a'+i)), Workflow: "wf", Version: 1, State: journal.Running}, journal.Holder{ID: "a"}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 3 {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				path, expected := "ok", int64(round)
+				if i == n/2 {
+					path, expected = "bad\x00path", 0
+				}
+				_, errs[i] = j.Append(ctx, journal.Append{ExecutionID: leases[i].RootID, Token: leases[i].Token, ExpectedSeq: expected,
+					Events: []journal.Event{{Path: path, Kind: journal.StepCompleted, Ordinal: round, Data: json.RawMessage(`{"output":1}`)}}})
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if i == n/2 {
+				if err == nil || !strings.Contains(err.Error(), "0x00") {
+					t.Fatalf("round %d: the append with a NUL byte: %v, want the server's encoding error", round, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("round %d: append %d: %v", round, i, err)
+			}
+		}
+	}
+	if evs, err := j.Events(ctx, leases[n/2].RootID, 0); err != nil || len(evs) != 0 {
+		t.Fatalf("the rejected appends' execution has %d events (%v), want none", len(evs), err)
+	}
+	if evs, err := j.Events(ctx, leases[0].RootID, 0); err != nil || len(evs) != 3 {
+		t.Fatalf("execution %s has %d events (%v), want 3", leases[0].RootID, len(evs), err)
+	}
+}
+
 // TestTwoJournalsOneSchema: two Journals on one schema (two runners'
 // processes) share leases, tokens and fencing.
 func TestTwoJournalsOneSchema(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/loomwork/loom/journal"
 	"github.com/loomwork/loom/journal/internal/groupcommit"
 )
@@ -41,6 +42,7 @@ func refuse(err error) error { return groupcommit.Refuse(err) }
 type writer struct {
 	pool interface {
 		Begin(context.Context) (pgx.Tx, error)
+		Acquire(context.Context) (*pgxpool.Conn, error)
 	}
 	now func() time.Time
 	max int
@@ -90,6 +92,9 @@ func transient(err error) bool {
 // ops are sent together.
 func (w *writer) try(ops []*op) (int, error) {
 	ctx := context.Background() // one caller's deadline must not abort the others' transaction
+	if allPipelined(ops) {
+		return w.tryPipelined(ctx, ops)
+	}
 	tx, err := w.pool.Begin(ctx)
 	if err != nil {
 		return -1, fmt.Errorf("journal: begin: %w", err)
@@ -125,6 +130,73 @@ func (w *writer) try(ops []*op) (int, error) {
 	}
 	if err := tx.Commit(ctx); err != nil {
 		_ = tx.Rollback(ctx)
+		return -1, fmt.Errorf("journal: commit: %w", err)
+	}
+	return 0, nil
+}
+
+func allPipelined(ops []*op) bool {
+	for _, o := range ops {
+		if o.queue == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// tryPipelined is try for a batch of pipelined ops only (appends and
+// creates, the common case): BEGIN, the ops' statements and COMMIT go to
+// the server in one batch, so a transaction costs one round trip, not
+// three. A failed statement makes the server skip the rest, COMMIT
+// included; the transaction is then rolled back on its connection before
+// the connection goes back to the pool.
+func (w *writer) tryPipelined(ctx context.Context, ops []*op) (int, error) {
+	c, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return -1, fmt.Errorf("journal: begin: %w", err)
+	}
+	defer func() {
+		if c.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = c.Exec(ctx, "ROLLBACK")
+		}
+		c.Release()
+	}()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	for _, o := range ops {
+		// A caller gone before its op is sent gets its context's error, and
+		// the op does not run.
+		if o.Err = o.Ctx.Err(); o.Err == nil {
+			o.queue(b)
+		}
+	}
+	b.Queue("COMMIT")
+	br := c.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return -1, fmt.Errorf("journal: begin: %w", err)
+	}
+	for i, o := range ops {
+		if o.Err != nil {
+			continue
+		}
+		switch err := o.result(br).(type) {
+		case nil:
+		case groupcommit.Refusal:
+			o.Err = err.Err
+		default:
+			_ = br.Close()
+			return i, err
+		}
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() != "COMMIT" {
+		err = errors.New("the server rolled the transaction back")
+	}
+	if err != nil {
 		return -1, fmt.Errorf("journal: commit: %w", err)
 	}
 	return 0, nil

@@ -1,0 +1,120 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/postgres"
+)
+
+// BenchmarkPostgresThroughput: 1,000 concurrent executions of a 10-task
+// workflow on PostgreSQL (LOOM_POSTGRES_DSN; fsync and synchronous_commit
+// as the server has them), a fresh schema per run. It prints steps/s, the
+// journal's commits per step and, from the server's own statistics, the
+// transactions committed and WAL syncs per step (pg_stat_database,
+// pg_stat_wal: the whole server's, so run it on a server of its own; the
+// executions' reads count as transactions too). The
+// baseline, measured in the same run, is the same executions one after
+// the other, where no commit can be shared.
+func BenchmarkPostgresThroughput(b *testing.B) {
+	dsn := os.Getenv("LOOM_POSTGRES_DSN")
+	if dsn == "" {
+		b.Skip("LOOM_POSTGRES_DSN is not set (scripts/postgres-for-tests.sh starts a server)")
+	}
+	const execs, steps = 1000, 10
+	cat := chain(b, steps)
+	ctx := context.Background()
+	stat, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stat.Close(ctx)
+	for i := 0; i < b.N; i++ {
+		j, err := postgres.Open(ctx, dsn, postgres.WithSchema(freshSchema(b, dsn)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		eng := interpreter.New(cat, tasks(), j)
+
+		serialN := 50
+		start := time.Now()
+		for k := 0; k < serialN; k++ {
+			if _, err := eng.Run(ctx, "chain", nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		serial := float64(serialN*steps) / time.Since(start).Seconds()
+
+		before, srv0 := j.Stats(), serverStats(b, stat)
+		start = time.Now()
+		runConcurrently(b, eng, execs)
+		el := time.Since(start)
+		after := j.Stats()
+		// A backend reports its statistics at most once a second, and
+		// when it exits: close the journal's connections, then read.
+		j.Close()
+		time.Sleep(time.Second)
+		srv1 := serverStats(b, stat)
+
+		n := float64(execs * steps)
+		rate := n / el.Seconds()
+		b.ReportMetric(rate, "steps/s")
+		b.ReportMetric(serial, "serial-steps/s")
+		b.ReportMetric(rate/serial, "x-serial")
+		b.ReportMetric(float64(after.Commits-before.Commits)/n, "commits/step")
+		b.ReportMetric(float64(srv1.xacts-srv0.xacts)/n, "server-xacts/step")
+		b.ReportMetric(float64(srv1.walSyncs-srv0.walSyncs)/n, "wal-syncs/step")
+	}
+}
+
+type pgServerStats struct{ xacts, walSyncs int64 }
+
+// serverStats reads the server's committed transactions (this database)
+// and WAL syncs (the server's). The statistics are read with a fresh
+// snapshot each time.
+func serverStats(b *testing.B, c *pgx.Conn) pgServerStats {
+	ctx := context.Background()
+	var s pgServerStats
+	if _, err := c.Exec(ctx, "SELECT pg_stat_clear_snapshot()"); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.QueryRow(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&s.xacts); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.QueryRow(ctx, `SELECT wal_sync FROM pg_stat_wal`).Scan(&s.walSyncs); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// runConcurrently runs n executions of the chain workflow at once and
+// fails b unless each completes.
+func runConcurrently(b *testing.B, eng *interpreter.Engine, n int) {
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for k := 0; k < n; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ex, err := eng.Run(context.Background(), "chain", nil)
+			if err == nil && ex.State != journal.Completed {
+				err = fmt.Errorf("state %s", ex.State)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
