@@ -82,7 +82,9 @@ func (e *Expr) eval(env map[string]any, ev *evaluation) (out any, err error) {
 			}
 		}
 	}
-	out, err = vm.Run(e.Program, run)
+	machine := vms.Get().(*vm.VM)
+	out, err = machine.Run(e.Program, run)
+	vms.Put(machine) // not reached on a panic: a VM that panicked is dropped
 	var le *LimitError
 	if errors.As(err, &le) {
 		return nil, fmt.Errorf("expression %s: %w", e.describe(), le) // without expr's snippet: the sentence is whole
@@ -92,6 +94,10 @@ func (e *Expr) eval(env map[string]any, ev *evaluation) (out any, err error) {
 	}
 	return out, nil
 }
+
+// vms are idle expr VMs: a VM resets itself at each Run, and reusing one
+// saves its allocation and its stack's on every evaluation.
+var vms = sync.Pool{New: func() any { return &vm.VM{} }}
 
 func (e *Expr) describe() string {
 	s := strings.TrimSpace(e.Source)

@@ -54,6 +54,11 @@ var builtinNames = func() map[string]bool {
 	return m
 }()
 
+// envs are cleared environment maps for reuse: nothing keeps an env after
+// its evaluation (a result that is the env itself, $env, is copied by
+// Normalize).
+var envs = sync.Pool{New: func() any { return make(map[string]any, 4) }}
+
 // eval runs fn (an evaluation) with the environment of path and sorts its
 // failure into a signal or an ExpressionError. The environment holds only
 // names, the names the evaluation reads (Expr.Names): most expressions
@@ -62,7 +67,11 @@ var builtinNames = func() map[string]bool {
 func (x *exec) eval(sc *scope, names []string, path, what string, fn func(env map[string]any) (any, error)) (any, error) {
 	var env map[string]any
 	if len(names) > 0 {
-		env = make(map[string]any, len(names))
+		env = envs.Get().(map[string]any)
+		defer func() {
+			clear(env)
+			envs.Put(env)
+		}()
 	}
 	var st *evalState
 	var funcs map[string]any
