@@ -555,7 +555,15 @@ func compile(env *exprEnv, src string) *compiled {
 // itself (let) is not env's unless env has it too: it is harmless there.
 func (env *exprEnv) namesIn(root ast.Node) (names, private []string) {
 	seen := map[string]bool{}
-	ast.Walk(&root, identVisitor(func(name string) {
+	var add func(name string)
+	add = func(name string) {
+		if name == "$env" {
+			// The whole environment as a value: it needs every name.
+			for n := range env.names {
+				add(n)
+			}
+			return
+		}
 		if _, ok := env.names[name]; !ok || seen[name] {
 			return
 		}
@@ -565,7 +573,8 @@ func (env *exprEnv) namesIn(root ast.Node) (names, private []string) {
 		} else {
 			names = append(names, name)
 		}
-	}))
+	}
+	ast.Walk(&root, identVisitor(add))
 	sort.Strings(names)
 	sort.Strings(private)
 	return names, private

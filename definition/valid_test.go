@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -377,5 +378,34 @@ func TestErrorList(t *testing.T) {
 	}
 	if got := (Error{Pos{"a.yaml", 3, 4}, "bad"}).Error(); got != "a.yaml:3:4: bad" {
 		t.Error(got)
+	}
+}
+
+// Names lists what an evaluation's env needs: the names the expressions
+// read, functions included, and every name for $env.
+func TestNamesAreWhatTheExpressionsRead(t *testing.T) {
+	cat, err := Parse("n.yaml", []byte(`name: n
+steps:
+  - id: s
+    task: t
+  - task: t
+    with: {a: "${ input.a + steps.s.output }", b: "x ${ now() }", c: 1}
+  - task: t
+    with: ${ $env.input }
+  - task: t
+    with: {plain: [1, 2]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := cat.Workflow("n").Steps
+	if got, want := steps[1].With.Names(), []string{"input", "now", "steps"}; !slices.Equal(got, want) {
+		t.Errorf("Names = %q, want %q", got, want)
+	}
+	if got := steps[2].With.Names(); !slices.Contains(got, "input") || !slices.Contains(got, "steps") || !slices.Contains(got, "execution") {
+		t.Errorf("Names of ${ $env.input } = %q, want every name", got)
+	}
+	if got := steps[3].With.Names(); got != nil {
+		t.Errorf("Names of a value without expressions = %q, want none", got)
 	}
 }
