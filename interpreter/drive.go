@@ -76,7 +76,7 @@ func (d *drive) newExec(rec *journal.Execution, ev *events) (*exec, error) {
 	}
 	e := d.eng
 	h := &history{id: rec.ID, live: d.live, clk: e.clock, rnd: e.rnd, ev: ev,
-		waitTimers: e.waitTimers, maxWait: e.maxWait, calls: map[string]int{}}
+		waitTimers: e.waitTimers, maxWait: e.maxWait, calls: map[string]int{}, track: e.tele != nil}
 	d.maskWriteOnly(wf, in)
 	if d.live {
 		h.app = newAppender(e.j, rec.ID, ev.last, d.token)

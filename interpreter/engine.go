@@ -32,6 +32,7 @@ type Engine struct {
 	maxWait    time.Duration
 	onProgress func(Progress)
 	onStep     func(StepEvent)
+	tele       Telemetry
 	sec        secretState
 	limits     Limits
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loomwork/loom/builtins"
@@ -56,6 +58,15 @@ type history struct {
 	// expression, which has no effect. held says a result is waiting.
 	holdPath string
 	held     bool
+
+	// With telemetry (track), known is how many paths had step events
+	// when the walk began, and hit the paths among them the walk found
+	// (both guarded by ev.mu); acted says the walk began to act (begin).
+	// Until it acts or has found them all, the walk is replaying.
+	track bool
+	known int
+	hit   map[string]struct{}
+	acted atomic.Bool
 }
 
 // events is an execution's journal indexed by path, then kind, each kind's
@@ -139,8 +150,38 @@ func newEvents(evs []journal.Event) *events {
 // rewalk returns a history for the next walk of the same execution: the
 // same events, mode and clock, fresh counters.
 func (h *history) rewalk() *history {
-	return &history{id: h.id, live: h.live, clk: h.clk, rnd: h.rnd, app: h.app, ev: h.ev,
-		waitTimers: h.waitTimers, maxWait: h.maxWait, calls: map[string]int{}}
+	n := &history{id: h.id, live: h.live, clk: h.clk, rnd: h.rnd, app: h.app, ev: h.ev,
+		waitTimers: h.waitTimers, maxWait: h.maxWait, calls: map[string]int{}, track: h.track}
+	if n.track {
+		n.hit = map[string]struct{}{}
+		h.ev.mu.Lock()
+		for _, p := range h.ev.byPath {
+			for _, k := range p.kinds {
+				if slices.Contains(stepKinds, k.kind) {
+					n.known++
+					break
+				}
+			}
+		}
+		h.ev.mu.Unlock()
+	}
+	return n
+}
+
+// replaying reports whether this walk is still going over what the
+// journal recorded before it began: it has not acted yet, and found fewer
+// recorded paths than there were. A replay-only walk always is.
+// Telemetry skips the steps met meanwhile: they did not run.
+func (h *history) replaying() bool {
+	if !h.live {
+		return true
+	}
+	if h.acted.Load() {
+		return false
+	}
+	h.ev.mu.Lock()
+	defer h.ev.mu.Unlock()
+	return len(h.hit) < h.known
 }
 
 // stepKinds are the event kinds that say what stood at a path; their Name
@@ -169,6 +210,9 @@ func (h *history) find(path string, kind journal.EventKind, name string) (journa
 		return journal.Event{}, false, nil
 	}
 	p.consumed = true
+	if h.hit != nil {
+		h.hit[path] = struct{}{}
+	}
 	return evs[len(evs)-1], true, nil
 }
 
@@ -217,6 +261,9 @@ func (h *history) failed(path, name string) (*Error, time.Time, bool, error) {
 func (h *history) begin() (time.Time, error) {
 	if !h.live {
 		return time.Time{}, errFrontier
+	}
+	if h.track {
+		h.acted.Store(true)
 	}
 	return h.now(), nil
 }

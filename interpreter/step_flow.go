@@ -38,7 +38,11 @@ func (x *exec) runStep(ctx context.Context, sc *scope, st *definition.Step, path
 		}
 	}
 	x.observe(st, path, false)
-	out, err := x.runKind(ctx, sc, st, path)
+	sctx, end := x.beginStep(ctx, st, path)
+	out, err := x.runKind(sctx, sc, st, path)
+	if end != nil {
+		end(err)
+	}
 	if werr, ok := asError(err); ok && st.Fallback != nil {
 		return x.runAction(ctx, sc.block(bind("err", werr.value())), st.Fallback, path+"/#fallback")
 	}

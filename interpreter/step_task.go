@@ -58,7 +58,11 @@ func (x *exec) attempts(ctx context.Context, r *definition.Retry, path, name str
 			}
 		}
 		started := x.h.now()
-		out, err := run(ctx, ap)
+		actx, end := x.beginAttempt(ctx, name, ap, n)
+		out, err := run(actx, ap)
+		if end != nil {
+			end(err)
+		}
 		if err == nil {
 			if err := x.h.completeLast(path, ap, name, out, started); err != nil {
 				return nil, err

@@ -351,6 +351,7 @@ type Journal interface {
 	Prune(ctx context.Context, r PruneRequest) (PruneResult, error)
 
 	Schedules
+	Telemetry
 
 	Close() error
 }

@@ -29,13 +29,14 @@ const cancelCheck = 500 * time.Millisecond
 // claimable (SPEC §6 order) while it has free slots, and drives each claim
 // on its own goroutine. It polls every PollInterval ±20 %, sooner when a
 // start, resume, cancel or freed slot pokes it, or when the journal says a
-// timer falls due. Beside it run the catalog's schedules (schedule.go) and
-// the retention (retention.go).
+// timer falls due. Beside it run the catalog's schedules (schedule.go),
+// the retention (retention.go) and the reads of the gauges (metrics.go).
 // It returns when ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	go s.watchCancels(ctx)
 	go s.runSchedules(ctx)
 	go s.runRetention(ctx)
+	go s.runGauges(ctx)
 	failures := 0
 	for {
 		next, err := s.pass(ctx)

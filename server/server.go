@@ -120,6 +120,8 @@ type Server struct {
 	rates       *limiter // requests per token or client address
 	badAuth     *limiter // failed authentications per client address
 	streamsOpen atomic.Int64
+	// backlog is the roots waiting for a worker at the last gauge read.
+	backlog atomic.Int64
 
 	mu       sync.Mutex
 	drives   map[*driveState]struct{}
@@ -141,6 +143,9 @@ type Server struct {
 	// testRetained, when set, is called after each retention pass with
 	// its start and what it deleted, once the wait for the next is set.
 	testRetained func(at time.Time, res journal.PruneResult)
+	// testGauged, when set, is called after each read of the gauges, once
+	// the wait for the next one is set.
+	testGauged func()
 }
 
 // driveState is one drive in progress in this process.
@@ -205,11 +210,12 @@ func New(cfg Config) (*Server, error) {
 		// Timers due within 5 s are waited out in place; a longer one frees
 		// the slot (the execution becomes WAITING) and a claim fires it.
 		o := []interpreter.Option{interpreter.WithHolder(h), interpreter.WithLeaseTTL(cfg.LeaseTTL), interpreter.WithClock(cfg.Clock),
-			interpreter.WithTimerWait(true, 5*time.Second)}
+			interpreter.WithTimerWait(true, 5*time.Second), interpreter.WithTelemetry(s.metrics)}
 		return append(o, cfg.EngineOptions...)
 	}
 	s.drive = interpreter.New(cfg.Catalog, cfg.Tasks, s.j, opts(s.holder)...)
 	s.resume = interpreter.New(cfg.Catalog, cfg.Tasks, s.j, opts(resumer)...)
+	cfg.Journal.WatchCommits(s.metrics.observeCommit)
 	s.workCtx, s.stopWork = context.WithCancel(context.Background())
 	s.lastOK.Store(s.clock.Now().UnixNano())
 	return s, nil
@@ -258,6 +264,7 @@ func (s *Server) Drain(ctx context.Context) error {
 // Close cancels every drive at once (their leases are released) and
 // waits for them.
 func (s *Server) Close() error {
+	s.cfg.Journal.WatchCommits(nil)
 	s.draining.Store(true)
 	s.stopWork()
 	s.driveGroup.Wait()

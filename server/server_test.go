@@ -30,9 +30,10 @@ type harness struct {
 	clock   *clock.Fake
 	j       journal.Journal
 	polled  chan struct{}
-	records chan string // what the record task saw, in order
-	blocked chan string // block task started
-	undone  chan string // undo task started; it ends when the test sends to undo
+	gauged  chan struct{} // a read of the gauges, once the next one's timer is set
+	records chan string   // what the record task saw, in order
+	blocked chan string   // block task started
+	undone  chan string   // undo task started; it ends when the test sends to undo
 	undo    chan struct{}
 }
 
@@ -40,7 +41,7 @@ type harnessOpt func(*Config)
 
 func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: clock.NewFake(time.Now().UTC()), polled: make(chan struct{}, 100),
+	h := &harness{t: t, clock: clock.NewFake(time.Now().UTC()), polled: make(chan struct{}, 100), gauged: make(chan struct{}, 100),
 		records: make(chan string, 100), blocked: make(chan string, 10),
 		undone: make(chan string, 10), undo: make(chan struct{})}
 	reg := interpreter.NewRegistry(builtins.Standard())
@@ -56,6 +57,14 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		case <-ctx.Done():
 			return "", ctx.Err()
 		}
+	})
+	// fails_once fails each step's first attempt (its idempotency key
+	// has no @N attempt suffix) and no other.
+	interpreter.Register(reg, "fails_once", func(ctx context.Context, in any) (string, error) {
+		if !strings.Contains(interpreter.IdempotencyKey(ctx), "@") {
+			return "", interpreter.Errorf("NotYet", "the first attempt fails")
+		}
+		return "ok", nil
 	})
 	interpreter.Register(reg, "block", func(ctx context.Context, in string) (string, error) {
 		h.blocked <- in
@@ -85,6 +94,12 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	srv.testPolled = func() {
 		select {
 		case h.polled <- struct{}{}:
+		default:
+		}
+	}
+	srv.testGauged = func() {
+		select {
+		case h.gauged <- struct{}{}:
 		default:
 		}
 	}
@@ -508,7 +523,7 @@ func TestHealthAndWorkflows(t *testing.T) {
 		t.Errorf("readyz: %d", st)
 	}
 	st, _, body := h.do("GET", "/v1/workflows", "")
-	if st != 200 || len(body["workflows"].([]any)) != 7 {
+	if st != 200 || len(body["workflows"].([]any)) != len(h.srv.cfg.Catalog.Names()) {
 		t.Errorf("workflows: %d %v", st, body)
 	}
 	st, _, body = h.do("GET", "/v1/workflows/hello", "")
@@ -553,4 +568,98 @@ func TestMetrics(t *testing.T) {
 	if strings.Contains(text, "m1") {
 		t.Errorf("/metrics shows an execution id")
 	}
+}
+
+// metricsText reads /metrics.
+func (h *harness) metricsText() string {
+	h.t.Helper()
+	st, _, b := h.raw("GET", "/metrics", "")
+	if st != 200 {
+		h.t.Fatalf("/metrics: %d %s", st, b)
+	}
+	return string(b)
+}
+
+// wantMetrics checks that text has each line of want (a metric and its
+// value) and, for each prefix in positive, a line with a value above 0.
+func wantMetrics(t *testing.T, text string, want []string, positive ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(text, w+"\n") {
+			t.Errorf("/metrics lacks %s", w)
+		}
+	}
+	for _, p := range positive {
+		found := false
+		for _, line := range strings.Split(text, "\n") {
+			if v, ok := strings.CutPrefix(line, p+" "); ok && v != "0" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("/metrics has no %s above 0", p)
+		}
+	}
+}
+
+// TestStepAndTaskMetrics: a workflow started over HTTP counts its steps
+// and task attempts by outcome (a retried task's failure too) and the
+// journal's commits; the drive after a resume counts none of the steps it
+// replays.
+func TestStepAndTaskMetrics(t *testing.T) {
+	h := newHarness(t)
+	if st, _, rec := h.do("POST", "/v1/executions?wait=60s&until=finished", `{"workflow": "flaky", "id": "f1"}`); st != 201 || rec["state"] != "COMPLETED" {
+		t.Fatalf("start: %d %v", st, rec)
+	}
+	if st, _, rec := h.do("POST", "/v1/executions", `{"workflow": "gated", "id": "g1"}`); st != 201 {
+		t.Fatalf("start: %d %v", st, rec)
+	}
+	h.settle("g1")
+	if st, _, rec := h.do("POST", "/v1/executions/g1/resume?wait=60s&until=finished", `{"payload": 1}`); st != 200 || rec["state"] != "COMPLETED" {
+		t.Fatalf("resume: %d %v", st, rec)
+	}
+	h.srv.driveGroup.Wait()
+	wantMetrics(t, h.metricsText(), []string{
+		`loom_task_attempts_total{outcome="error",task="fails_once"} 1`,
+		`loom_task_attempts_total{outcome="ok",task="fails_once"} 1`,
+		`loom_task_attempts_total{outcome="ok",task="echo"} 2`,
+		`loom_task_duration_seconds_count{outcome="error",task="fails_once"} 1`,
+		`loom_task_duration_seconds_count{outcome="ok",task="echo"} 2`,
+		`loom_step_duration_seconds_count{kind="task",workflow="flaky"} 2`,
+		`loom_step_duration_seconds_count{kind="set",workflow="flaky"} 1`,
+		// The pause paused in the first drive and was replayed in the second.
+		`loom_step_duration_seconds_count{kind="task",workflow="gated"} 1`,
+		`loom_crash_loops_total 0`,
+	}, "loom_journal_commit_duration_seconds_count", "loom_journal_commit_batch_size_count")
+	if text := h.metricsText(); strings.Contains(text, `kind="pause"`) {
+		t.Errorf("/metrics times a pause step that did not end in one drive:\n%s", text)
+	}
+}
+
+// TestClusterGauges: every 15 s (on the server's clock) the process reads
+// the backlog and the open pauses from the journal.
+func TestClusterGauges(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Concurrency = 1 })
+	<-h.gauged // the read at start-up
+	if st, _, rec := h.do("POST", "/v1/executions", `{"workflow": "approval", "id": "a1"}`); st != 201 {
+		t.Fatalf("start: %d %v", st, rec)
+	}
+	h.settle("a1")
+	h.srv.driveGroup.Wait() // the slot is free again
+	if st, _, rec := h.do("POST", "/v1/executions", `{"workflow": "saga", "id": "s1"}`); st != 201 {
+		t.Fatalf("start: %d %v", st, rec)
+	}
+	<-h.blocked // saga holds the only slot
+	if st, _, rec := h.do("POST", "/v1/executions", `{"workflow": "hello", "input": {"name": "x"}, "id": "waits"}`); st != 201 {
+		t.Fatalf("start: %d %v", st, rec)
+	}
+	wantMetrics(t, h.metricsText(), []string{`loom_backlog 0`, `loom_pauses_open{workflow="approval"} 0`})
+	h.clock.Advance(gaugeEvery)
+	<-h.gauged
+	wantMetrics(t, h.metricsText(), []string{
+		`loom_backlog 1`,
+		`loom_backlog_oldest_seconds 15`,
+		`loom_pauses_open{workflow="approval"} 1`,
+		`loom_pauses_open{workflow="hello"} 0`,
+	})
 }

@@ -70,6 +70,8 @@ var cases = []struct {
 	{"Prune", testPrune},
 	{"ScheduleSlots", testScheduleSlots},
 	{"LabelsActorLastSeq", testLabelsActorLastSeq},
+	{"Gauges", testGauges},
+	{"WatchCommits", testWatchCommits},
 	{"ConcurrentSameExecutionSerialized", testConcurrentSameSerialized},
 	{"ConcurrentSameExecutionOptimistic", testConcurrentSameOptimistic},
 	{"UseAfterClose", testUseAfterClose},

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loomwork/loom/journal"
@@ -34,6 +36,7 @@ type Journal struct {
 	leases    map[string]journal.Lease        // by root ID
 	lastToken int64                           // tokens are never reused, across roots
 	slots     map[string]journal.ScheduleSlot // by workflow: the latest
+	watch     atomic.Pointer[func(journal.Commit)]
 }
 
 type record struct {
@@ -66,6 +69,65 @@ func New(opts ...Option) *Journal {
 
 func (j *Journal) clock() time.Time { return j.now().UTC() }
 
+// write locks the journal for one write, which is its own commit, and
+// returns the unlock, which reports the commit to the watcher.
+func (j *Journal) write() func() {
+	j.mu.Lock()
+	start := time.Now()
+	return func() {
+		d := time.Since(start)
+		j.mu.Unlock()
+		if fn := j.watch.Load(); fn != nil {
+			(*fn)(journal.Commit{Writes: 1, Duration: d})
+		}
+	}
+}
+
+// WatchCommits implements journal.Journal.
+func (j *Journal) WatchCommits(fn func(journal.Commit)) {
+	if fn == nil {
+		j.watch.Store(nil)
+		return
+	}
+	j.watch.Store(&fn)
+}
+
+// Gauges implements journal.Journal.
+func (j *Journal) Gauges(ctx context.Context) (journal.Gauges, error) {
+	g := journal.Gauges{PausesOpen: map[string]int{}}
+	if err := ctx.Err(); err != nil {
+		return g, err
+	}
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if j.closed {
+		return g, journal.ErrClosed
+	}
+	now := j.clock()
+	for _, r := range j.execs {
+		e := &r.exec
+		if e.ParentID != "" {
+			continue
+		}
+		switch e.State {
+		case journal.Running:
+			if l, ok := j.leases[e.ID]; ok && l.Expires.After(now) {
+				continue
+			}
+			g.Backlog++
+			if g.BacklogSince.IsZero() || e.UpdatedAt.Before(g.BacklogSince) {
+				g.BacklogSince = e.UpdatedAt
+			}
+		case journal.Paused:
+			var ps []json.RawMessage
+			if json.Unmarshal(e.Pauses, &ps) == nil && len(ps) > 0 {
+				g.PausesOpen[e.Workflow] += len(ps)
+			}
+		}
+	}
+	return g, nil
+}
+
 // Create implements journal.Journal.
 func (j *Journal) Create(ctx context.Context, e *journal.Execution) error {
 	if err := ctx.Err(); err != nil {
@@ -74,8 +136,7 @@ func (j *Journal) Create(ctx context.Context, e *journal.Execution) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	defer j.write()()
 	return j.createLocked(e)
 }
 
@@ -113,8 +174,7 @@ func (j *Journal) CreateHeld(ctx context.Context, e *journal.Execution, h journa
 	if e.RootID != "" && e.RootID != e.ID {
 		return journal.Lease{}, fmt.Errorf("journal: create %s: only a root execution can be created held (its root is %s)", e.ID, e.RootID)
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	defer j.write()()
 	if err := j.createLocked(e); err != nil {
 		return journal.Lease{}, err
 	}
@@ -133,8 +193,7 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 	if err := a.Validate(); err != nil {
 		return 0, err
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	defer j.write()()
 	if j.closed {
 		return 0, journal.ErrClosed
 	}
@@ -304,8 +363,7 @@ func (j *Journal) Acquire(ctx context.Context, rootID string, h journal.Holder, 
 	if err := ctx.Err(); err != nil {
 		return journal.Lease{}, err
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	defer j.write()()
 	return j.acquireLocked(rootID, h, ttl, takeover)
 }
 
@@ -335,8 +393,7 @@ func (j *Journal) Renew(ctx context.Context, l journal.Lease, ttl time.Duration)
 	if err := ctx.Err(); err != nil {
 		return journal.Lease{}, err
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	defer j.write()()
 	if j.closed {
 		return journal.Lease{}, journal.ErrClosed
 	}
@@ -354,8 +411,7 @@ func (j *Journal) Release(ctx context.Context, l journal.Lease) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	defer j.write()()
 	if j.closed {
 		return journal.ErrClosed
 	}
@@ -385,8 +441,7 @@ func (j *Journal) Claim(ctx context.Context, r journal.ClaimRequest) (journal.Cl
 	if err := ctx.Err(); err != nil {
 		return journal.ClaimResult{}, err
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	defer j.write()()
 	if j.closed {
 		return journal.ClaimResult{}, journal.ErrClosed
 	}
@@ -462,8 +517,7 @@ func (j *Journal) RequestCancel(ctx context.Context, id string) (*journal.Execut
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	defer j.write()()
 	if j.closed {
 		return nil, journal.ErrClosed
 	}
@@ -487,8 +541,7 @@ func (j *Journal) Prune(ctx context.Context, r journal.PruneRequest) (journal.Pr
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	defer j.write()()
 	if j.closed {
 		return res, journal.ErrClosed
 	}
@@ -541,8 +594,7 @@ func (j *Journal) ClaimSlot(ctx context.Context, s journal.ScheduleSlot, e *jour
 	if err := s.Validate(e); err != nil {
 		return false, err
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	defer j.write()()
 	if j.closed {
 		return false, journal.ErrClosed
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/loomwork/loom/journal"
 )
 
 // Ticket is the caller's side of one queued write: its context, its
@@ -46,6 +49,18 @@ type Queue[T Op] struct {
 	closed    bool
 	errClosed error
 	exited    chan struct{}
+	watch     atomic.Pointer[func(journal.Commit)]
+}
+
+// Watch makes Run call fn after each batch it hands the writer, with the
+// batch's size and the time the writer took (nil stops it): the backends'
+// journal.Journal WatchCommits.
+func (q *Queue[T]) Watch(fn func(journal.Commit)) {
+	if fn == nil {
+		q.watch.Store(nil)
+		return
+	}
+	q.watch.Store(&fn)
 }
 
 // NewQueue makes a queue of size pending writes; Submit after Close
@@ -109,7 +124,11 @@ func (q *Queue[T]) Run(max int, commit func(batch []T)) {
 				break fill
 			}
 		}
+		start := time.Now()
 		commit(batch)
+		if fn := q.watch.Load(); fn != nil {
+			(*fn)(journal.Commit{Writes: len(batch), Duration: time.Since(start)})
+		}
 		clear(batch)
 	}
 }

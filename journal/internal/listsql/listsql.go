@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/internal/timetext"
 )
 
 // Order is the ORDER BY clause of a List in o (the executions table is
@@ -44,4 +45,63 @@ func StateTerm(st journal.State, o journal.Order, arg func(any) string) string {
 func DueTerm(at string, arg func(any) string) string {
 	return `((e.state IN ('WAITING', 'PAUSED') AND e.wake_at <= ` + arg(at) + `) OR
 			(e.state = 'RUNNING' AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.root_id = e.root_id AND l.expires > ` + arg(at) + `)))`
+}
+
+// BacklogQuery counts the roots waiting for a worker (journal.Gauges) and
+// the update time of the longest waiting; now is the placeholder of the
+// journal's clock, as stored text.
+func BacklogQuery(now string) string {
+	return `SELECT count(*), min(e.updated_at) FROM executions e
+	WHERE e.parent_id IS NULL AND e.state = 'RUNNING'
+	AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.root_id = e.id AND l.expires > ` + now + `)`
+}
+
+// PausesQuery counts the open pauses of paused roots by workflow
+// (journal.Gauges); arrayLength is the backend's JSON array length
+// function applied to the pauses column.
+func PausesQuery(arrayLength string) string {
+	return `SELECT e.workflow, sum(` + arrayLength + `) FROM executions e
+	WHERE e.state = 'PAUSED' AND e.parent_id IS NULL AND e.pauses IS NOT NULL
+	GROUP BY e.workflow`
+}
+
+// Row is a row to scan (*sql.Row, pgx.Row); Rows are rows to scan
+// (*sql.Rows, pgx.Rows).
+type (
+	Row  interface{ Scan(dest ...any) error }
+	Rows interface {
+		Next() bool
+		Scan(dest ...any) error
+		Err() error
+	}
+)
+
+// ScanBacklog reads the answer of BacklogQuery into g.
+func ScanBacklog(row Row, g *journal.Gauges) error {
+	var since *string
+	if err := row.Scan(&g.Backlog, &since); err != nil {
+		return err
+	}
+	if since != nil {
+		t, err := timetext.Parse(*since)
+		if err != nil {
+			return err
+		}
+		g.BacklogSince = t
+	}
+	return nil
+}
+
+// ScanPauses reads the answer of PausesQuery into g.
+func ScanPauses(rows Rows, g *journal.Gauges) error {
+	g.PausesOpen = map[string]int{}
+	for rows.Next() {
+		var wf string
+		var n int64
+		if err := rows.Scan(&wf, &n); err != nil {
+			return err
+		}
+		g.PausesOpen[wf] = int(n)
+	}
+	return rows.Err()
 }

@@ -1,0 +1,33 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/internal/listsql"
+)
+
+// Gauges implements journal.Journal.
+func (j *Journal) Gauges(ctx context.Context) (journal.Gauges, error) {
+	var g journal.Gauges
+	if err := j.readable(ctx); err != nil {
+		return g, err
+	}
+	// One query at a time: the read pool may hold one connection.
+	if err := listsql.ScanBacklog(j.rdb.QueryRowContext(ctx, listsql.BacklogQuery("?"), formatTime(j.opts.now().UTC())), &g); err != nil {
+		return g, fmt.Errorf("journal: gauges: %w", err)
+	}
+	rows, err := j.rdb.QueryContext(ctx, listsql.PausesQuery("json_array_length(e.pauses)"))
+	if err == nil {
+		defer rows.Close()
+		err = listsql.ScanPauses(rows, &g)
+	}
+	if err != nil {
+		return g, fmt.Errorf("journal: gauges: %w", err)
+	}
+	return g, nil
+}
+
+// WatchCommits implements journal.Journal.
+func (j *Journal) WatchCommits(fn func(journal.Commit)) { j.queue.Watch(fn) }
