@@ -585,6 +585,9 @@ func (a *app) resume() error {
 	}
 	defer a.closeJournal(j)
 	eng, pv := a.engine(nil, j)
+	// A resume at a terminal is journaled as by "local", as the service
+	// journals one without tokens (SPEC §6 Actor).
+	opts = append(opts, interpreter.By("local"))
 	ex, err := eng.ResumePause(a.ctx, id, a.p.get("pause"), payload, opts...)
 	pv.stop()
 	if err != nil {
@@ -948,7 +951,7 @@ func (a *app) cancel() error {
 			if _, err := j.RequestCancel(a.ctx, id); err != nil {
 				return "", err
 			}
-			ex, err := eng.Cancel(a.ctx, id)
+			ex, err := eng.Cancel(a.ctx, id, interpreter.By("local"))
 			if err != nil {
 				return "", err
 			}
@@ -975,7 +978,7 @@ func (a *app) cancel() error {
 	if err != nil && !errors.Is(err, journal.ErrNotFound) {
 		return err
 	}
-	ex, err := eng.Cancel(a.ctx, id)
+	ex, err := eng.Cancel(a.ctx, id, interpreter.By("local"))
 	if errors.Is(err, journal.ErrBusy) {
 		return fmt.Errorf("%w; the cancel request is recorded for the loom serve that holds it or next claims it", err)
 	}

@@ -30,6 +30,8 @@ type drive struct {
 	stopRenew func()
 	released  bool
 
+	by string // who cancels (Cancel's By), for its cancel.requested events
+
 	mu    sync.Mutex
 	diffs []string // replay-only: differences found in children
 	err   error    // replay-only: an error met where it could not be returned
@@ -451,7 +453,8 @@ func (d *drive) depth(x *exec) int {
 // finishes it CANCELLED.
 func (x *exec) cancel(ctx context.Context) error {
 	if !x.h.has(journal.CancelRequested) {
-		if err := x.h.mark(journal.CancelRequested, "cancel"); err != nil {
+		if err := x.h.write(journal.Event{Kind: journal.CancelRequested, Name: "cancel",
+			Data: journal.EncodeData(journal.MarkerData{By: x.d.by})}); err != nil {
 			return unfatal(err)
 		}
 	}

@@ -245,7 +245,17 @@ type resumeConfig struct {
 	upgrade *definition.Catalog
 	due     bool
 	lease   *journal.Lease
+	by, key string // journaled with a resume's payload or a cancel
 }
+
+// By names who resumes or cancels (a token's name, or "local"): it is
+// journaled with the resume's payload, or with each cancel.requested
+// event of the cancel.
+func By(actor string) ResumeOption { return func(c *resumeConfig) { c.by = actor } }
+
+// WithResumeKey journals a client's idempotency key with the resume's
+// payload, so a repeat of the resume can be recognised (SPEC §6).
+func WithResumeKey(key string) ResumeOption { return func(c *resumeConfig) { c.key = key } }
 
 // WithLease drives under a lease the caller already holds on the
 // execution's root (a dispatcher's claim), instead of acquiring one: the
@@ -357,7 +367,7 @@ func (e *Engine) ResumePause(ctx context.Context, id, pause string, payload any,
 		}
 		var late error
 		if rec.State == journal.Paused && !cfg.due {
-			if late = e.deliver(ctx, d, rec, pause, payload); late != nil && !errors.Is(late, errPauseLate) {
+			if late = e.deliver(ctx, d, rec, pause, payload, &cfg); late != nil && !errors.Is(late, errPauseLate) {
 				return nil, late
 			}
 		} else if deliver {
@@ -381,7 +391,7 @@ var errPauseLate = errors.New("pause deadline passed")
 
 // deliver validates payload against the chosen pause's schema and journals
 // it as the pause's output. Nothing is written when it is refused.
-func (e *Engine) deliver(ctx context.Context, d *drive, rec *journal.Execution, sel string, payload any) error {
+func (e *Engine) deliver(ctx context.Context, d *drive, rec *journal.Execution, sel string, payload any, cfg *resumeConfig) error {
 	var pauses []Pause
 	if len(rec.Pauses) > 0 {
 		if err := json.Unmarshal(rec.Pauses, &pauses); err != nil {
@@ -445,7 +455,7 @@ func (e *Engine) deliver(ctx context.Context, d *drive, rec *journal.Execution, 
 	running := journal.Running
 	_, err = e.j.Append(ctx, journal.Append{ExecutionID: target, Token: d.token(), ExpectedSeq: last,
 		Events: []journal.Event{{Path: p.Path, Kind: journal.StepCompleted, Name: name,
-			Data: e.sec.masker.JSON(journal.StepCompletedData{Output: encodeJSON(val), StartedAt: opened}.Encode()), Time: e.now()}},
+			Data: e.sec.masker.JSON(journal.StepCompletedData{Output: encodeJSON(val), StartedAt: opened, By: cfg.by, IdempotencyKey: cfg.key}.Encode()), Time: e.now()}},
 		Update: &journal.Update{State: &running}})
 	return err
 }

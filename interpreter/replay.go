@@ -260,6 +260,7 @@ func (e *Engine) Cancel(ctx context.Context, id string, opts ...ResumeOption) (*
 		return nil, err
 	}
 	return cfg.drive(ctx, e, rec.RootID, func(ctx context.Context, d *drive) (*Execution, error) {
+		d.by = cfg.by
 		root, err := e.get(ctx, rec.RootID)
 		if err != nil {
 			return nil, err

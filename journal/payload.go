@@ -17,6 +17,11 @@ import (
 type StepCompletedData struct {
 	Output    json.RawMessage `json:"output"`
 	StartedAt time.Time       `json:"started_at,omitzero"`
+	// By names who resumed a pause (the token's name, or "local"), and
+	// IdempotencyKey is the key the resume was sent with, if any: a
+	// repeat of that resume is answered with the record (SPEC §6).
+	By             string `json:"by,omitempty"`
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
 // Encode renders d as {"output":…,"started_at":"…"} without re-scanning
@@ -33,6 +38,12 @@ func (d StepCompletedData) Encode() json.RawMessage {
 		b = append(b, `,"started_at":"`...)
 		b = d.StartedAt.UTC().AppendFormat(b, time.RFC3339Nano)
 		b = append(b, '"')
+	}
+	for _, f := range []struct{ key, v string }{{"by", d.By}, {"idempotency_key", d.IdempotencyKey}} {
+		if f.v != "" {
+			v, _ := json.Marshal(f.v)
+			b = append(append(append(append(b, ",\""...), f.key...), "\":"...), v...)
+		}
 	}
 	return append(b, '}')
 }
@@ -109,8 +120,11 @@ type DefinitionUpgradedData struct {
 }
 
 // MarkerData is the Data of events that carry nothing but their kind
-// (CancelRequested, TimedOut).
-type MarkerData struct{}
+// (CancelRequested, TimedOut), and for a cancel who asked for it (the
+// token's name, or "local") when the process that carries it out knows.
+type MarkerData struct {
+	By string `json:"by,omitempty"`
+}
 
 // EncodeData renders a payload struct as an event's Data.
 func EncodeData(v any) json.RawMessage {

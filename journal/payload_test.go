@@ -38,6 +38,8 @@ func TestStepCompletedEncode(t *testing.T) {
 		{Output: json.RawMessage(`{"a":1}`), StartedAt: at},
 		{Output: json.RawMessage(`null`)},
 		{},
+		{Output: json.RawMessage(`{"ok":true}`), StartedAt: at, By: "ops <a>", IdempotencyKey: "k\"1"},
+		{Output: json.RawMessage(`2`), By: "local"},
 	} {
 		want, err := json.Marshal(d)
 		if err != nil {
@@ -51,7 +53,8 @@ func TestStepCompletedEncode(t *testing.T) {
 			t.Errorf("Encode = %s, json.Marshal = %s", got, want)
 		}
 		back, err := journal.DecodeStepCompleted(got)
-		if err != nil || !bytes.Equal(compact(back.Output), compact(d.Output)) && len(d.Output) > 0 || !back.StartedAt.Equal(d.StartedAt) {
+		if err != nil || !bytes.Equal(compact(back.Output), compact(d.Output)) && len(d.Output) > 0 || !back.StartedAt.Equal(d.StartedAt) ||
+			back.By != d.By || back.IdempotencyKey != d.IdempotencyKey {
 			t.Errorf("round trip of %s: %+v, %v", got, back, err)
 		}
 	}

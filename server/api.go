@@ -649,6 +649,10 @@ func (s *Server) resumeExecution(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := r.PathValue("id")
 	ctx := r.Context()
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
 	rec, err := s.get(ctx, id)
 	if err != nil {
 		return err
@@ -658,6 +662,12 @@ func (s *Server) resumeExecution(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	deliver := len(req.Payload) > 0 || req.Pause != ""
+	if deliver && key != "" {
+		// A repeat of the resume that won: the current record, not 409.
+		if won, err := s.resumedWith(ctx, id, key); err != nil || won {
+			return s.repeatedResume(w, r, id, wait, until, err)
+		}
+	}
 	root := rec
 	if rec.RootID != rec.ID {
 		if root, err = s.get(ctx, rec.RootID); err != nil {
@@ -709,7 +719,7 @@ func (s *Server) resumeExecution(w http.ResponseWriter, r *http.Request) error {
 		}()
 		give := s.clock.Now().Add(resumeBusyWait)
 		for {
-			_, err := s.resume.ResumePause(dctx, id, req.Pause, payload)
+			_, err := s.resume.ResumePause(dctx, id, req.Pause, payload, interpreter.By(actor(r)), interpreter.WithResumeKey(key))
 			if errors.Is(err, journal.ErrBusy) && s.clock.Now().Before(give) {
 				tc, stop := s.timer(100 * time.Millisecond)
 				select {
@@ -725,6 +735,12 @@ func (s *Server) resumeExecution(w http.ResponseWriter, r *http.Request) error {
 	}()
 	select {
 	case res := <-done:
+		if res.err != nil && key != "" && errors.Is(res.err, interpreter.ErrNotPaused) {
+			// The same resume, sent twice at once: the other one won.
+			if won, err := s.resumedWith(ctx, id, key); err != nil || won {
+				return s.repeatedResume(w, r, id, wait, until, err)
+			}
+		}
 		if res.err != nil {
 			if errors.Is(res.err, interpreter.ErrInvalidInput) {
 				return &payloadError{res.err}
@@ -767,6 +783,7 @@ func (s *Server) cancelExecution(w http.ResponseWriter, r *http.Request) error {
 	if rec, err = s.j.RequestCancel(ctx, id); err != nil {
 		return err
 	}
+	s.noteCancel(id, actor(r))
 	s.stopDrives(id)
 	s.wake()
 	status := http.StatusAccepted

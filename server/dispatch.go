@@ -212,7 +212,7 @@ func (s *Server) driveClaim(ctx context.Context, d *driveState, c journal.Claim)
 	}
 	if rec.CancelRequested {
 		d.cancelling.Store(true)
-		_, err = s.drive.Cancel(ctx, id, interpreter.WithLease(c.Lease))
+		_, err = s.drive.Cancel(ctx, id, interpreter.WithLease(c.Lease), interpreter.By(s.cancelActor(id)))
 		if errors.Is(err, interpreter.ErrFinished) {
 			err = nil
 		}

@@ -128,6 +128,9 @@ type Server struct {
 	exclude  map[string]time.Time // root → no claim before
 	missing  map[string]string    // definition hash → missing tasks ("" none)
 	missFrom map[string]string    // root → the missing-task sentence for waiting_on
+	// cancelBy names who asked this process to cancel a root, for the
+	// drive that carries the cancel out (cancelActor).
+	cancelBy map[string]string
 
 	// testPolled, when set, is called after each dispatcher pass (a test
 	// signal: "the dispatcher looked for work").
@@ -195,7 +198,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, hub: newHub(), clock: cfg.Clock, log: cfg.Logger,
 		slots: make(chan struct{}, cfg.Concurrency), poke: make(chan struct{}, 1),
 		drives: map[*driveState]struct{}{}, exclude: map[string]time.Time{},
-		missing: map[string]string{}, missFrom: map[string]string{}}
+		missing: map[string]string{}, missFrom: map[string]string{}, cancelBy: map[string]string{}}
 	s.metrics = newMetrics(s)
 	if cfg.Rate > 0 {
 		s.rates = newLimiter(cfg.Clock, cfg.Rate, int(math.Ceil(2*cfg.Rate)))

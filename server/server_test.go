@@ -35,6 +35,7 @@ type harness struct {
 	blocked chan string   // block task started
 	undone  chan string   // undo task started; it ends when the test sends to undo
 	undo    chan struct{}
+	auth    []string // headers settle and eventData send (a token)
 }
 
 type harnessOpt func(*Config)
@@ -174,7 +175,7 @@ func wantError(t *testing.T, what string, status int, body map[string]any, wantS
 func (h *harness) settle(id string) map[string]any {
 	h.t.Helper()
 	for range 50 {
-		st, _, rec := h.do("GET", "/v1/executions/"+id+"?wait=60s&until=settled", "")
+		st, _, rec := h.do("GET", "/v1/executions/"+id+"?wait=60s&until=settled", "", h.auth...)
 		if st != 200 {
 			h.t.Fatalf("GET %s: %d %v", id, st, rec)
 		}
