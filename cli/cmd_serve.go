@@ -25,7 +25,7 @@ import (
 // serveCommand is `loom serve` (SPEC §6): the service, in any binary made
 // with cli.Main(reg).
 var serveCommand = &command{name: "serve",
-	usage:   "serve CATALOG_PATH [--db DSN] [--listen ADDR] [--concurrency N] [--tokens FILE] [--tls-cert F --tls-key F | --behind-proxy CIDR,…] [--drain D] [--max-body SIZE] [--max-wait D] [--max-streams N] [--rate N] [--db-conns N] [--cors-origin ORIGIN,…] [--retention D] [--log-format text|json]",
+	usage:   "serve CATALOG_PATH [--db DSN] [--listen ADDR] [--concurrency N] [--tokens FILE] [--tls-cert F --tls-key F | --behind-proxy CIDR,…] [--drain D] [--max-body SIZE] [--max-wait D] [--max-streams N] [--max-backlog N] [--rate N] [--db-conns N] [--cors-origin ORIGIN,…] [--retention D] [--log-format text|json]",
 	minArgs: 1, maxArgs: 1,
 	summary: "run the service: the HTTP API and workers that keep executions moving",
 	help: `Serves the HTTP API of SPEC §6 over the catalog at CATALOG_PATH and the
@@ -54,6 +54,7 @@ file, address), 5 the journal is unavailable.`,
 		{"max-body", "SIZE", "the largest request body (default 4MiB)"},
 		{"max-wait", "D", "the longest long poll (default 60s)"},
 		{"max-streams", "N", "long polls and event streams open at once (default 10000); beyond it 503 too_many_streams"},
+		{"max-backlog", "N", "refuse starts (503 backlog_full) while more than N executions wait for a worker (default 100000)"},
 		{"rate", "N", "requests per second per token, or per client address without tokens (default 100, bursts to twice it); beyond it 429 rate_limited"},
 		{"db-conns", "N", "PostgreSQL connections this process opens at most (default 20)"},
 		{"cors-origin", "ORIGIN,…", "send CORS headers to these origins (none by default)"},
@@ -96,6 +97,7 @@ type serveOptions struct {
 	proxies     []*net.IPNet
 	logJSON     bool
 	maxStreams  int
+	maxBacklog  int
 	rate        float64
 	dbConns     int
 	corsOrigins []string
@@ -104,7 +106,7 @@ type serveOptions struct {
 
 func (a *app) serveOptions() (serveOptions, error) {
 	o := serveOptions{listen: "127.0.0.1:8080", concurrency: 64, drain: 25 * time.Second, maxBody: 4 << 20, maxWait: 60 * time.Second,
-		maxStreams: server.DefaultMaxStreams, rate: server.DefaultRate, dbConns: 20}
+		maxStreams: server.DefaultMaxStreams, maxBacklog: server.DefaultMaxBacklog, rate: server.DefaultRate, dbConns: 20}
 	if v := a.p.get("listen"); v != "" {
 		o.listen = v
 	}
@@ -114,7 +116,7 @@ func (a *app) serveOptions() (serveOptions, error) {
 	for _, c := range []struct {
 		flag string
 		dst  *int
-	}{{"concurrency", &o.concurrency}, {"max-streams", &o.maxStreams}, {"db-conns", &o.dbConns}} {
+	}{{"concurrency", &o.concurrency}, {"max-streams", &o.maxStreams}, {"max-backlog", &o.maxBacklog}, {"db-conns", &o.dbConns}} {
 		if v := a.p.get(c.flag); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -282,7 +284,7 @@ func (a *app) serve() error {
 	srv, err := server.New(server.Config{Catalog: cat, Tasks: a.tasks, Journal: j, Concurrency: o.concurrency,
 		Tokens: tokens, MaxBody: o.maxBody, MaxWait: o.maxWait, Logger: log, LeaseTTL: ttl, EngineOptions: a.secretOptions(), Version: buildVersion(),
 		Mount: con.Handler(), Sessions: sessions,
-		Rate: o.rate, MaxStreams: o.maxStreams, CORSOrigins: o.corsOrigins, Proxies: o.proxies, Retention: o.retention})
+		Rate: o.rate, MaxStreams: o.maxStreams, MaxBacklog: o.maxBacklog, CORSOrigins: o.corsOrigins, Proxies: o.proxies, Retention: o.retention})
 	if err != nil {
 		return err
 	}

@@ -231,6 +231,11 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		req.ID = builtins.UUID4(builtins.CryptoRandom{})
 	}
+	// A retried start of an existing id is answered above: only a new
+	// execution waits on the backlog.
+	if err := s.backlogFull(); err != nil {
+		return err
+	}
 	rec, err := s.newRecord(wf, req.ID, in, req.Labels, actor(r))
 	if err != nil {
 		return err

@@ -23,6 +23,9 @@ const (
 	// DefaultMaxStreams caps the long polls and event streams open at
 	// once in one process.
 	DefaultMaxStreams = 10000
+	// DefaultMaxBacklog is how many executions may wait for a worker
+	// before starts are refused (--max-backlog).
+	DefaultMaxBacklog = 100000
 	// badAuthRate is how many failed authentications a client address may
 	// make per second before every request from it is refused for a while:
 	// guessing tokens must be slow.
@@ -209,4 +212,21 @@ func (s *Server) cors(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// backlogRetry is the Retry-After of a start refused for the backlog: the
+// backlog is read again every gaugeEvery.
+const backlogRetry = gaugeEvery
+
+// backlogFull refuses a start while more executions than MaxBacklog wait
+// for a worker (SPEC §6 Backpressure). It reads the count the gauges
+// read last, so a start costs no query; resumes and cancels never ask.
+func (s *Server) backlogFull() error {
+	if n := s.backlog.Load(); n > int64(s.cfg.MaxBacklog) {
+		e := apiErr(http.StatusServiceUnavailable, "backlog_full",
+			fmt.Sprintf("%d executions wait for a worker, more than this server's --max-backlog %d; nothing was started", n, s.cfg.MaxBacklog))
+		e.RetryAfter = int(backlogRetry / time.Second)
+		return e
+	}
+	return nil
 }

@@ -95,3 +95,42 @@ func TestActorsJournaled(t *testing.T) {
 		t.Errorf("the cancel's event data = %v, want by ops", d)
 	}
 }
+
+// TestMaxBacklog: while more executions than --max-backlog wait for a
+// worker (by the last read of the gauges), a start is refused with 503
+// backlog_full and Retry-After; a retried start of an existing id, a
+// resume and a cancel are not.
+func TestMaxBacklog(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Concurrency = 1; c.MaxBacklog = 1 })
+	<-h.gauged
+	if st, _, rec := h.do("POST", "/v1/executions", `{"workflow": "approval", "id": "a1"}`); st != 201 {
+		t.Fatalf("start: %d %v", st, rec)
+	}
+	h.settle("a1")
+	h.srv.driveGroup.Wait()
+	if st, _, rec := h.do("POST", "/v1/executions", `{"workflow": "saga", "id": "s1"}`); st != 201 {
+		t.Fatalf("start: %d %v", st, rec)
+	}
+	<-h.blocked // the only slot is taken: what starts next waits
+	for _, id := range []string{"w1", "w2"} {
+		if st, _, rec := h.do("POST", "/v1/executions", `{"workflow": "hello", "input": {"name": "x"}, "id": "`+id+`"}`); st != 201 {
+			t.Fatalf("start %s: %d %v", id, st, rec)
+		}
+	}
+	h.clock.Advance(gaugeEvery)
+	<-h.gauged // two wait, more than 1
+	st, hdr, rec := h.do("POST", "/v1/executions", `{"workflow": "hello", "input": {"name": "x"}, "id": "w3"}`)
+	wantError(t, "a start over the backlog", st, rec, 503, "backlog_full")
+	if hdr.Get("Retry-After") != "15" {
+		t.Errorf("backlog_full Retry-After = %q, want 15", hdr.Get("Retry-After"))
+	}
+	if st, _, rec := h.do("POST", "/v1/executions", `{"workflow": "hello", "input": {"name": "x"}, "id": "w1"}`); st != 200 {
+		t.Errorf("a retried start over the backlog: %d %v", st, rec)
+	}
+	if st, _, rec := h.do("POST", "/v1/executions/a1/resume", `{"payload": {"approved": true}}`); st != 200 {
+		t.Errorf("a resume over the backlog: %d %v", st, rec)
+	}
+	if st, _, rec := h.do("POST", "/v1/executions/w2/cancel", ``); st != 202 && st != 200 {
+		t.Errorf("a cancel over the backlog: %d %v", st, rec)
+	}
+}

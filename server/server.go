@@ -73,6 +73,10 @@ type Config struct {
 	// MaxStreams caps the long polls and event streams open at once
 	// (default DefaultMaxStreams); beyond it the answer is 503.
 	MaxStreams int
+	// MaxBacklog refuses starts (503 backlog_full) while more root
+	// executions than it wait for a worker, by the last read of the
+	// gauges (default DefaultMaxBacklog).
+	MaxBacklog int
 	// CORSOrigins are the origins that get CORS headers (none by default).
 	CORSOrigins []string
 	// Proxies are the addresses of reverse proxies whose X-Forwarded-For
@@ -191,6 +195,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.MaxBacklog <= 0 {
+		cfg.MaxBacklog = DefaultMaxBacklog
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
