@@ -121,6 +121,9 @@ func (s *TaskSet) httpTask(ctx context.Context, in json.RawMessage) (any, error)
 	if key := IdempotencyKey(ctx); key != "" && x.headers.Get("Idempotency-Key") == "" {
 		x.headers.Set("Idempotency-Key", key)
 	}
+	if fn, ok := ctx.Value(headersKey{}).(func(http.Header)); ok {
+		fn(x.headers)
+	}
 	what := x.method + " " + x.url.Redacted()
 
 	rctx, cancel := context.WithTimeout(ctx, x.timeout)

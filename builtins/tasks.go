@@ -77,6 +77,15 @@ func Masked(ctx context.Context, s string) string {
 	return s
 }
 
+type headersKey struct{}
+
+// WithOutgoingHeaders returns a context whose http task requests get the
+// headers fn sets (the service sets a traceparent, so the called service's
+// spans join the step's trace). fn must not remove the request's own.
+func WithOutgoingHeaders(ctx context.Context, fn func(http.Header)) context.Context {
+	return context.WithValue(ctx, headersKey{}, fn)
+}
+
 // IdempotencyKey returns the key WithIdempotencyKey put in ctx, or "".
 func IdempotencyKey(ctx context.Context) string {
 	s, _ := ctx.Value(idemKey{}).(string)

@@ -281,10 +281,17 @@ func (a *app) serve() error {
 	if tokens != nil {
 		sessions = con
 	}
-	srv, err := server.New(server.Config{Catalog: cat, Tasks: a.tasks, Journal: j, Concurrency: o.concurrency,
+	cfg := server.Config{Catalog: cat, Tasks: a.tasks, Journal: j, Concurrency: o.concurrency,
 		Tokens: tokens, MaxBody: o.maxBody, MaxWait: o.maxWait, Logger: log, LeaseTTL: ttl, EngineOptions: a.secretOptions(), Version: buildVersion(),
 		Mount: con.Handler(), Sessions: sessions,
-		Rate: o.rate, MaxStreams: o.maxStreams, MaxBacklog: o.maxBacklog, CORSOrigins: o.corsOrigins, Proxies: o.proxies, Retention: o.retention})
+		Rate: o.rate, MaxStreams: o.maxStreams, MaxBacklog: o.maxBacklog, CORSOrigins: o.corsOrigins, Proxies: o.proxies, Retention: o.retention}
+	// Traces go over OTLP when the standard variables ask for them.
+	if server.TracesConfigured() {
+		if cfg.SpanExporter, err = server.NewOTLPExporter(context.Background()); err != nil {
+			return refusef("cannot set up the OTLP trace exporter: %v", err)
+		}
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -362,6 +369,7 @@ func (a *app) serve() error {
 	sctx, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel2()
 	_ = hs.Shutdown(sctx)
+	_ = srv.Close() // sends the spans still queued
 	log.Info("drained; exiting")
 	return nil
 }

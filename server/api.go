@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/loomwork/loom/definition"
 
 	"github.com/loomwork/loom/builtins"
@@ -240,6 +242,7 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.tracing.noteStart(req.ID, trace.SpanContextFromContext(ctx))
 	// The process that accepts a start drives it if it has a free slot
 	// (created and leased in one commit); otherwise any process claims it.
 	select {
@@ -723,8 +726,11 @@ func (s *Server) resumeExecution(w http.ResponseWriter, r *http.Request) error {
 			s.wake()
 		}()
 		give := s.clock.Now().Add(resumeBusyWait)
+		dctx, endSpan := s.tracing.driveSpan(trace.ContextWithSpanContext(dctx, trace.SpanContextFromContext(ctx)), rec)
+		var err error
+		defer func() { endSpan(err) }()
 		for {
-			_, err := s.resume.ResumePause(dctx, id, req.Pause, payload, interpreter.By(actor(r)), interpreter.WithResumeKey(key))
+			_, err = s.resume.ResumePause(dctx, id, req.Pause, payload, interpreter.By(actor(r)), interpreter.WithResumeKey(key))
 			if errors.Is(err, journal.ErrBusy) && s.clock.Now().Before(give) {
 				tc, stop := s.timer(100 * time.Millisecond)
 				select {

@@ -379,6 +379,7 @@ func (s *Server) logged(h http.Handler) http.Handler {
 		who := ""
 		ctx := context.WithValue(context.WithValue(r.Context(), keyRequestID, id), keyActor, &who)
 		sw := &statusWriter{ResponseWriter: w}
+		ctx, endSpan := s.tracing.httpSpan(r.WithContext(ctx))
 		r = r.WithContext(ctx)
 		defer func() {
 			if p := recover(); p != nil {
@@ -388,6 +389,7 @@ func (s *Server) logged(h http.Handler) http.Handler {
 				}
 			}
 			s.metrics.observeHTTP(r.Pattern, sw.status, time.Since(start))
+			endSpan(r, sw.status)
 			s.log.Info("http", "method", r.Method, "route", r.Pattern, "status", sw.status,
 				"duration", time.Since(start).Round(time.Microsecond).String(), "token", who, "request_id", id)
 		}()

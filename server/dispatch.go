@@ -210,6 +210,8 @@ func (s *Server) driveClaim(ctx context.Context, d *driveState, c journal.Claim)
 		log.Warn("left a claimed execution alone: this process lacks a task it uses", "tasks", miss)
 		return
 	}
+	ctx, endSpan := s.tracing.driveSpan(ctx, rec)
+	defer func() { endSpan(err) }()
 	if rec.CancelRequested {
 		d.cancelling.Store(true)
 		_, err = s.drive.Cancel(ctx, id, interpreter.WithLease(c.Lease), interpreter.By(s.cancelActor(id)))

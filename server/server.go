@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/loomwork/loom/console"
 
 	"github.com/loomwork/loom/builtins"
@@ -86,6 +88,12 @@ type Config struct {
 	// events this long after it finished, in small batches (0: keep
 	// forever).
 	Retention time.Duration
+	// SpanExporter, when set, receives the service's OpenTelemetry traces
+	// (SPEC §6): a span per HTTP request, per drive and per step that
+	// runs. It never delays an execution: spans are batched, and dropped
+	// (counted in loom_trace_spans_dropped_total) when too many wait or an
+	// export fails. NewOTLPExporter is the one loom serve uses.
+	SpanExporter sdktrace.SpanExporter
 }
 
 // Sessions finds the console session of a request: ok false when it has
@@ -120,6 +128,7 @@ type Server struct {
 	driveGroup sync.WaitGroup
 
 	metrics *metrics
+	tracing *tracing
 
 	rates       *limiter // requests per token or client address
 	badAuth     *limiter // failed authentications per client address
@@ -207,6 +216,7 @@ func New(cfg Config) (*Server, error) {
 		drives: map[*driveState]struct{}{}, exclude: map[string]time.Time{},
 		missing: map[string]string{}, missFrom: map[string]string{}, cancelBy: map[string]string{}}
 	s.metrics = newMetrics(s)
+	s.tracing = newTracing(cfg.SpanExporter, s.metrics.reg)
 	if cfg.Rate > 0 {
 		s.rates = newLimiter(cfg.Clock, cfg.Rate, int(math.Ceil(2*cfg.Rate)))
 	}
@@ -220,7 +230,7 @@ func New(cfg Config) (*Server, error) {
 		// Timers due within 5 s are waited out in place; a longer one frees
 		// the slot (the execution becomes WAITING) and a claim fires it.
 		o := []interpreter.Option{interpreter.WithHolder(h), interpreter.WithLeaseTTL(cfg.LeaseTTL), interpreter.WithClock(cfg.Clock),
-			interpreter.WithTimerWait(true, 5*time.Second), interpreter.WithTelemetry(s.metrics)}
+			interpreter.WithTimerWait(true, 5*time.Second), interpreter.WithTelemetry(telemetries{s.metrics, s.tracing})}
 		return append(o, cfg.EngineOptions...)
 	}
 	s.drive = interpreter.New(cfg.Catalog, cfg.Tasks, s.j, opts(s.holder)...)
@@ -278,6 +288,9 @@ func (s *Server) Close() error {
 	s.draining.Store(true)
 	s.stopWork()
 	s.driveGroup.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.tracing.shutdown(ctx)
 	return nil
 }
 
