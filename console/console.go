@@ -25,6 +25,18 @@ type Options struct {
 	HTTPS func(r *http.Request) bool
 }
 
+// Limiter counts failed authentications per client, so that failed
+// sign-ins and bad API tokens share one budget (SPEC §6: 10 per second per
+// client address). The server gives the console its own (server.New calls
+// LimitWith); without one the console counts failed sign-ins alone.
+type Limiter interface {
+	// Spent reports whether r's client may not try now, and how many
+	// whole seconds until it may.
+	Spent(r *http.Request) (spent bool, retryAfter int)
+	// Failed counts a failed authentication of r's client.
+	Failed(r *http.Request)
+}
+
 // Tokens is the server's token file as the console needs it: a token's name
 // and role by the token's SHA-256 (lowercase hex, as the file holds it).
 // It is asked on every request, so a token removed from the file ends its

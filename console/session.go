@@ -8,11 +8,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -58,7 +60,8 @@ type sessions struct {
 
 	mu       sync.Mutex
 	byID     map[string]*session
-	failures map[string]failures // by client address
+	failures map[string]failures // by client address, without a Limiter
+	limiter  Limiter             // LimitWith's; nil: failures
 }
 
 type failures struct {
@@ -168,10 +171,11 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "csrf", "sign-in must come from the console's own page (same-origin Origin)")
 		return
 	}
-	addr := clientAddr(r)
-	if !c.sessions.allow(addr) {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many failed sign-ins from this address; wait a second and try again")
+	lim := c.sessions.limits()
+	if spent, retry := lim.Spent(r); spent {
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
+		writeError(w, http.StatusTooManyRequests, "rate_limited",
+			fmt.Sprintf("too many failed sign-ins or bad tokens from this address; try again in %d s", retry))
 		return
 	}
 	var body struct {
@@ -185,7 +189,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	hash := hex.EncodeToString(sum[:])
 	name, role, ok := c.opts.Tokens.ByHash(hash)
 	if !ok {
-		c.sessions.fail(addr)
+		lim.Failed(r)
 		writeError(w, http.StatusUnauthorized, "unauthenticated", "that token is not in the server's token file")
 		return
 	}
@@ -230,15 +234,40 @@ func (ss *sessions) put(id string, s *session) {
 	ss.byID[id] = s
 }
 
-func (ss *sessions) allow(addr string) bool {
+// LimitWith makes failed sign-ins count against l, which the server's
+// bad tokens count against too, instead of the console's own count.
+func (c *Console) LimitWith(l Limiter) {
+	c.sessions.mu.Lock()
+	c.sessions.limiter = l
+	c.sessions.mu.Unlock()
+}
+
+// limits is the limiter sign-ins count against: LimitWith's, or the
+// console's own count of failed sign-ins per client address.
+func (ss *sessions) limits() Limiter {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.limiter != nil {
+		return ss.limiter
+	}
+	return ownLimiter{ss}
+}
+
+// ownLimiter counts failed sign-ins per client address, signInRate a
+// second, when the console serves without a server's Limiter.
+type ownLimiter struct{ ss *sessions }
+
+func (l ownLimiter) Spent(r *http.Request) (bool, int) {
+	ss := l.ss
 	now := ss.now().Truncate(time.Second)
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	f := ss.failures[addr]
-	return !f.second.Equal(now) || f.n < signInRate
+	f := ss.failures[clientAddr(r)]
+	return f.second.Equal(now) && f.n >= signInRate, 1
 }
 
-func (ss *sessions) fail(addr string) {
+func (l ownLimiter) Failed(r *http.Request) {
+	ss, addr := l.ss, clientAddr(r)
 	now := ss.now().Truncate(time.Second)
 	ss.mu.Lock()
 	defer ss.mu.Unlock()

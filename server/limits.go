@@ -230,3 +230,15 @@ func (s *Server) backlogFull() error {
 	}
 	return nil
 }
+
+// authLimiter is the server's count of failed authentications, shared
+// with the console's sign-in form (console.Limiter): failed sign-ins and
+// bad tokens are limited together, badAuthRate a second per client
+// address (behind --behind-proxy, the address the proxy names).
+type authLimiter struct{ s *Server }
+
+func (a authLimiter) Spent(r *http.Request) (bool, int) {
+	return a.s.badAuth.spent(a.s.clientAddr(r))
+}
+
+func (a authLimiter) Failed(r *http.Request) { a.s.badAuth.take(a.s.clientAddr(r)) }

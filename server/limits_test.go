@@ -1,12 +1,15 @@
 package server
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/loomwork/loom/console"
 )
 
 // TestRateLimit: each client may make Rate requests per second with bursts
@@ -168,5 +171,48 @@ func TestClientAddrBehindProxy(t *testing.T) {
 		if got := s.clientAddr(r); got != tc.want {
 			t.Errorf("%s via %q: %s, want %s", tc.remote, tc.xff, got, tc.want)
 		}
+	}
+}
+
+// TestSignInSharesTheBadTokenLimit: failed console sign-ins and bad API
+// tokens count against one budget per client address (SPEC §6: 10 a
+// second); past it both answer 429 with Retry-After, the right token too.
+func TestSignInSharesTheBadTokenLimit(t *testing.T) {
+	tok, line, _ := NewToken("ops", "operate")
+	path := filepath.Join(t.TempDir(), "tokens")
+	if err := writeFile(path, line+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	toks, err := LoadTokens(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	con := console.New(console.Options{Tokens: toks})
+	h := newHarness(t, func(c *Config) { c.Tokens, c.Mount, c.Sessions = toks, con.Handler(), con })
+	signIn := func(token string) (int, http.Header, map[string]any) {
+		return h.do("POST", "/console/session", `{"token": "`+token+`"}`, "Origin", h.http.URL)
+	}
+	for i := range badAuthRate {
+		if st, _, body := signIn("wrong"); st != 401 {
+			t.Fatalf("failed sign-in %d: %d %v", i+1, st, body)
+		}
+	}
+	st, hdr, body := signIn(tok)
+	if st != 429 || hdr.Get("Retry-After") == "" {
+		t.Errorf("a sign-in past the limit: %d %v (Retry-After %q)", st, body, hdr.Get("Retry-After"))
+	}
+	st, _, body = h.do("GET", "/v1/executions", "", "Authorization", "Bearer "+tok)
+	wantError(t, "a token after the failed sign-ins", st, body, 429, "rate_limited")
+
+	h.clock.Advance(time.Second)
+	if st, _, body := signIn(tok); st != 200 || body["name"] != "ops" {
+		t.Fatalf("a sign-in a second later: %d %v", st, body)
+	}
+	for i := range badAuthRate {
+		st, _, body := h.do("GET", "/v1/executions", "", "Authorization", "Bearer wrong")
+		wantError(t, fmt.Sprintf("bad token %d", i+1), st, body, 401, "unauthenticated")
+	}
+	if st, _, body := signIn(tok); st != 429 {
+		t.Errorf("a sign-in after %d bad tokens: %d %v", badAuthRate, st, body)
 	}
 }

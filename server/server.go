@@ -61,7 +61,8 @@ type Config struct {
 	// where a person signs in.
 	Mount http.Handler
 	// Sessions authenticates /v1 requests that carry no Authorization
-	// header by the console's session cookie (*console.Console).
+	// header by the console's session cookie (*console.Console, whose
+	// failed sign-ins then count with the bad tokens: LimitWith).
 	Sessions Sessions
 	// EngineOptions are added to the engines' options (a clock, a random
 	// source for tests).
@@ -221,6 +222,10 @@ func New(cfg Config) (*Server, error) {
 		s.rates = newLimiter(cfg.Clock, cfg.Rate, int(math.Ceil(2*cfg.Rate)))
 	}
 	s.badAuth = newLimiter(cfg.Clock, badAuthRate, badAuthRate)
+	// The console's sign-in form counts its failures where bad tokens do.
+	if c, ok := cfg.Sessions.(interface{ LimitWith(console.Limiter) }); ok {
+		c.LimitWith(authLimiter{s})
+	}
 	s.j = &observed{Journal: cfg.Journal, hub: s.hub, ok: func() { s.lastOK.Store(s.clock.Now().UnixNano()) }}
 	host, _ := os.Hostname()
 	rnd := builtins.CryptoRandom{}
