@@ -178,15 +178,7 @@ func TestClientAddrBehindProxy(t *testing.T) {
 // tokens count against one budget per client address (SPEC §6: 10 a
 // second); past it both answer 429 with Retry-After, the right token too.
 func TestSignInSharesTheBadTokenLimit(t *testing.T) {
-	tok, line, _ := NewToken("ops", "operate")
-	path := filepath.Join(t.TempDir(), "tokens")
-	if err := writeFile(path, line+"\n"); err != nil {
-		t.Fatal(err)
-	}
-	toks, err := LoadTokens(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok, toks := operateToken(t)
 	con := console.New(console.Options{Tokens: toks})
 	h := newHarness(t, func(c *Config) { c.Tokens, c.Mount, c.Sessions = toks, con.Handler(), con })
 	signIn := func(token string) (int, http.Header, map[string]any) {
@@ -215,4 +207,20 @@ func TestSignInSharesTheBadTokenLimit(t *testing.T) {
 	if st, _, body := signIn(tok); st != 429 {
 		t.Errorf("a sign-in after %d bad tokens: %d %v", badAuthRate, st, body)
 	}
+}
+
+// operateToken is a token file holding one operate token, named ops, and
+// that token.
+func operateToken(t *testing.T) (string, *Tokens) {
+	t.Helper()
+	tok, line, _ := NewToken("ops", "operate")
+	path := filepath.Join(t.TempDir(), "tokens")
+	if err := writeFile(path, line+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	toks, err := LoadTokens(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, toks
 }

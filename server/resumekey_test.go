@@ -1,9 +1,6 @@
 package server
 
-import (
-	"path/filepath"
-	"testing"
-)
+import "testing"
 
 // eventData returns the data of execution id's first event of kind at
 // path, read over HTTP.
@@ -58,15 +55,7 @@ func TestResumeIdempotencyKey(t *testing.T) {
 // TestActorsJournaled: the token that resumes, or cancels, is named in
 // the event's data.
 func TestActorsJournaled(t *testing.T) {
-	opTok, opLine, _ := NewToken("ops", "operate")
-	path := filepath.Join(t.TempDir(), "tokens")
-	if err := writeFile(path, opLine+"\n"); err != nil {
-		t.Fatal(err)
-	}
-	toks, err := LoadTokens(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	opTok, toks := operateToken(t)
 	h := newHarness(t, func(c *Config) { c.Tokens = toks })
 	h.auth = []string{"Authorization", "Bearer " + opTok}
 	if st, _, rec := h.do("POST", "/v1/executions", `{"workflow": "approval", "id": "a1"}`, h.auth...); st != 201 {
