@@ -561,6 +561,7 @@ func TestMetrics(t *testing.T) {
 		`loom_http_requests_total{code="201",route="POST /v1/executions"} 1`,
 		`loom_build_info{version="v9.9.9"} 1`,
 		`loom_streams_open 0`,
+		`loom_crash_loops_total 0`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("/metrics lacks %s", want)
