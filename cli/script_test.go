@@ -155,8 +155,7 @@ func cmdHoldLease(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	j := openDB(ts)
 	defer j.Close()
-	host, _ := os.Hostname()
-	_, err := j.Acquire(context.Background(), args[0], journal.Holder{ID: "script", Host: host, PID: os.Getpid()}, time.Minute, 0)
+	_, err := j.Acquire(context.Background(), args[0], interpreter.LocalHolder("script"), time.Minute, 0)
 	ts.Check(err)
 }
 
@@ -169,8 +168,7 @@ func cmdTamper(ts *testscript.TestScript, neg bool, args []string) {
 	ctx := context.Background()
 	j := openDB(ts)
 	defer j.Close()
-	host, _ := os.Hostname()
-	l, err := j.Acquire(ctx, args[0], journal.Holder{ID: "tamper", Host: host, PID: os.Getpid()}, time.Minute, 0)
+	l, err := j.Acquire(ctx, args[0], interpreter.LocalHolder("tamper"), time.Minute, 0)
 	ts.Check(err)
 	evs, err := j.Events(ctx, args[0], 0)
 	ts.Check(err)
@@ -223,8 +221,9 @@ func cmdCrashed(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(gone.Run())
 	j := openDB(ts)
 	defer j.Close()
-	host, _ := os.Hostname()
-	l, err := j.Acquire(ctx, args[0], journal.Holder{ID: "killed", Host: host, PID: gone.Process.Pid}, time.Minute, 0)
+	killed := interpreter.LocalHolder("killed")
+	killed.PID = gone.Process.Pid
+	l, err := j.Acquire(ctx, args[0], killed, time.Minute, 0)
 	ts.Check(err)
 	evs, err := j.Events(ctx, args[0], 0)
 	ts.Check(err)

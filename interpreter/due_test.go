@@ -2,7 +2,6 @@ package interpreter_test
 
 import (
 	"context"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -24,7 +23,6 @@ steps:
 	ctx := context.Background()
 	sleeping := w.run("nap", nil)
 	wantState(t, sleeping, journal.Waiting)
-	host, _ := os.Hostname()
 	running := func(id string, h journal.Holder) {
 		if err := w.j.Create(ctx, &journal.Execution{ID: id, Workflow: "nap", State: journal.Running}); err != nil {
 			t.Fatal(err)
@@ -36,9 +34,18 @@ steps:
 		}
 	}
 	running("orphan", journal.Holder{})
-	running("dead-runner", journal.Holder{ID: "gone", Host: host, PID: 1 << 30}) // no such process
-	running("live-runner", journal.Holder{ID: "here", Host: host, PID: os.Getpid()})
-	running("remote-runner", journal.Holder{ID: "there", Host: host + ".elsewhere", PID: 1 << 30})
+	dead := interpreter.LocalHolder("gone")
+	dead.PID = 1 << 30 // no such process
+	running("dead-runner", dead)
+	running("live-runner", interpreter.LocalHolder("here"))
+	remote := dead
+	remote.ID, remote.Host, remote.Node = "there", remote.Host+".elsewhere", "another-boot/pid:[1]"
+	running("remote-runner", remote)
+	// Same hostname, another PID namespace (a container): its PIDs mean
+	// nothing here.
+	contained := dead
+	contained.ID, contained.Node = "contained", dead.Node+"-container"
+	running("contained-runner", contained)
 
 	due := func() string {
 		exs, err := w.eng.Due(ctx)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sync"
 	"time"
 
@@ -110,7 +109,6 @@ func WithProgress(fn func(Progress)) Option { return func(e *Engine) { e.onProgr
 
 // New returns an engine over a checked catalog, a task registry and a journal.
 func New(cat *definition.Catalog, tasks Tasks, j journal.Journal, opts ...Option) *Engine {
-	host, _ := os.Hostname()
 	e := &Engine{
 		cat: cat, tasks: tasks, j: j,
 		clock:      clock.System{},
@@ -119,7 +117,7 @@ func New(cat *definition.Catalog, tasks Tasks, j journal.Journal, opts ...Option
 		waitTimers: true,
 		maxWait:    time.Duration(math.MaxInt64),
 	}
-	e.holder = journal.Holder{ID: builtins.UUID4(builtins.CryptoRandom{}), Host: host, PID: os.Getpid()}
+	e.holder = LocalHolder(builtins.UUID4(builtins.CryptoRandom{}))
 	if tasks == nil {
 		e.tasks = NewRegistry()
 	}

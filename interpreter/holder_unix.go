@@ -3,16 +3,17 @@
 package interpreter
 
 import (
-	"os"
 	"syscall"
 
 	"github.com/loomwork/loom/journal"
 )
 
-// holderDead reports whether a lease holder is a process of this host that
-// no longer exists, so its lease can be taken over at once.
+// holderDead reports whether a lease holder is another process of self's
+// node that no longer exists, so its lease can be taken over at once. A
+// hostname alone is not enough: containers share hostnames, and a PID
+// means something only inside one PID namespace.
 func holderDead(self, h journal.Holder) bool {
-	if h.Host != self.Host || h.PID <= 0 || h.PID == os.Getpid() {
+	if !journal.SameNode(self, h) || h.PID <= 0 {
 		return false
 	}
 	return syscall.Kill(h.PID, 0) == syscall.ESRCH

@@ -97,6 +97,13 @@ type Execution struct {
 	// LastSeq is the Seq of the execution's last event (0 for none).
 	// Backends maintain it; Create ignores it.
 	LastSeq int64
+	// StalledTakeovers counts the takeovers of a root since its tree last
+	// journaled an event (0 after one that found progress); from
+	// CrashLoopTakeovers on, the root is crash-looping and CrashLoopUntil
+	// is when a takeover may claim it again. Backends maintain both;
+	// Create ignores them.
+	StalledTakeovers int
+	CrashLoopUntil   time.Time
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -248,12 +255,37 @@ type ClaimRequest struct {
 	// Exclude names roots this holder must not claim (it lacks one of
 	// their tasks, say).
 	Exclude []string
+	// Gone, when set, is asked about each other process that holds a live
+	// lease and has Holder's Node (a process of this host and PID
+	// namespace); the roots of those it reports gone are taken over at
+	// once, as takeovers, instead of when their leases expire.
+	Gone func(Holder) bool
 }
 
 // Claim is one root execution claimed: its lease is held by the claimer.
 type Claim struct {
 	Lease  Lease
 	Reason ClaimReason
+	// Stalled is the root's StalledTakeovers after this claim: from
+	// CrashLoopTakeovers on, this takeover found it crash-looping.
+	Stalled int
+}
+
+// CrashLoopTakeovers is how many takeovers without a new journal event
+// make an execution crash-looping (SPEC §6): a process dies each time it
+// drives it, so it is claimed again only after CrashLoopBackoff.
+const CrashLoopTakeovers = 3
+
+// CrashLoopBackoff is how long after its takeover a crash-looping root
+// whose takeovers since its last event are stalled (≥ CrashLoopTakeovers)
+// waits before another takeover: 1 min, then 2, 4 … up to 1 h. It is
+// never failed automatically: a person may fix the task or the host.
+func CrashLoopBackoff(stalled int) time.Duration {
+	d := time.Minute
+	for i := CrashLoopTakeovers; i < stalled && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, time.Hour)
 }
 
 // ClaimResult is what Claim took, and when the next known timer falls due.
@@ -277,11 +309,33 @@ func LeaseTTL(ttl time.Duration) time.Duration {
 	return ttl
 }
 
+// CrashLoopUntil is when a root taken over with stalled takeovers since
+// its last event may be taken over again (zero: at once, it is not
+// crash-looping).
+func CrashLoopUntil(stalled int, takenOver time.Time) time.Time {
+	if stalled < CrashLoopTakeovers {
+		return time.Time{}
+	}
+	return takenOver.Add(CrashLoopBackoff(stalled))
+}
+
+// SameNode reports whether holder h runs on self's host and in its PID
+// namespace (both Nodes known and equal) as another process than self: a
+// process that can probe h's PID and see whether it is gone.
+func SameNode(self, h Holder) bool {
+	return self.Node != "" && h.Node == self.Node && h.PID != self.PID
+}
+
 // Holder identifies a runner: a process on a host.
 type Holder struct {
 	ID   string // unique per runner instance
 	Host string
 	PID  int
+	// Node names the boot of the host and the PID namespace the process
+	// runs in ("" when unknown), so that a PID can be probed only by a
+	// process that sees the same PIDs: a hostname alone is not enough,
+	// containers share hostnames.
+	Node string
 }
 
 // Lease is a held lease on a root execution.
@@ -353,8 +407,46 @@ type Journal interface {
 	Schedules
 	Telemetry
 
+	// Heartbeat records that the serve process w.ID is alive, as of the
+	// journal's clock (w.SeenAt is ignored), replacing its previous row;
+	// rows not seen for WorkerForget are deleted on the way.
+	Heartbeat(ctx context.Context, w Worker) error
+	// Workers returns the serve processes whose last heartbeat is within
+	// the last `within` of the journal's clock, by ID.
+	Workers(ctx context.Context, within time.Duration) ([]Worker, error)
+	// ForgetWorker deletes the row of serve process id (it stopped).
+	ForgetWorker(ctx context.Context, id string) error
+
 	Close() error
 }
+
+// Worker is a serve process as its heartbeats describe it (GET /v1/workers).
+type Worker struct {
+	ID          string
+	Host        string
+	PID         int
+	Node        string // as Holder.Node
+	Version     string
+	StartedAt   time.Time
+	SeenAt      time.Time // the journal's clock at its last heartbeat
+	Draining    bool
+	Concurrency int      // the most execution trees it drives at once
+	InUse       int      // the trees it drives now
+	Tasks       []string // the tasks it registers, sorted
+}
+
+// WorkerTasks is tasks sorted, never nil: how a backend stores a
+// Worker's tasks.
+func WorkerTasks(tasks []string) []string {
+	out := append([]string{}, tasks...)
+	slices.Sort(out)
+	return out
+}
+
+// WorkerForget is how long a serve process's row outlives its last
+// heartbeat: long enough to read who last served, short enough that the
+// table stays the size of the fleet.
+const WorkerForget = time.Hour
 
 // PruneRequest selects the finished roots one Prune call deletes.
 type PruneRequest struct {

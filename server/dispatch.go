@@ -109,7 +109,10 @@ func (s *Server) pass(ctx context.Context) (time.Time, error) {
 			return next, nil
 		}
 		n := min(free, maxClaim)
-		res, err := s.j.Claim(ctx, journal.ClaimRequest{Holder: s.holder, TTL: s.cfg.LeaseTTL, Limit: n, Exclude: s.excluded()})
+		// Gone: a holder of this node that no longer exists is taken over
+		// at once (the same test the CLI's engine makes).
+		res, err := s.j.Claim(ctx, journal.ClaimRequest{Holder: s.holder, TTL: s.cfg.LeaseTTL, Limit: n, Exclude: s.excluded(),
+			Gone: interpreter.HolderGone})
 		if err != nil {
 			if ctx.Err() == nil {
 				s.metrics.journalErrs.Inc()
@@ -121,6 +124,12 @@ func (s *Server) pass(ctx context.Context) (time.Time, error) {
 		next = res.NextWake
 		for _, c := range res.Claims {
 			s.metrics.claims.WithLabelValues(string(c.Reason)).Inc()
+			if c.Stalled >= journal.CrashLoopTakeovers {
+				s.metrics.crashLoops.Inc()
+				s.log.Warn("execution is crash-looping: taken over again with no new journal event; after this drive it waits before the next takeover",
+					"execution_id", c.Lease.RootID, "takeovers_without_progress", c.Stalled,
+					"backoff", journal.CrashLoopBackoff(c.Stalled).String())
+			}
 			select {
 			case s.slots <- struct{}{}:
 				s.startDrive(c)

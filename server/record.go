@@ -150,9 +150,19 @@ func (s *Server) waitingOn(ctx context.Context, rec *journal.Execution, r *Recor
 	case journal.Running:
 		l, err := s.cfg.Journal.LeaseOf(ctx, rec.RootID)
 		now := s.clock.Now()
+		held := err == nil && l.Token != 0 && l.Expires.After(now)
+		var looping *journal.Execution
+		if !held && !rec.CancelRequested {
+			looping = s.crashLoop(ctx, rec, now)
+		}
 		switch {
-		case err == nil && l.Token != 0 && l.Expires.After(now):
+		case held && interpreter.HolderGone(l.Holder):
+			add("worker", "its holder %s (pid %d) is gone; a worker of that host takes it over at once", l.Holder.Host, l.Holder.PID)
+		case held:
 			add("running", "driven by %s (pid %d) under a lease that expires at %s", l.Holder.Host, l.Holder.PID, l.Expires.UTC().Format(time.RFC3339))
+		case looping != nil:
+			add("crash_loop", "crash-looping: taken over %d times with no new journal event; claimable again at %s",
+				looping.StalledTakeovers, looping.CrashLoopUntil.UTC().Format(time.RFC3339))
 		default:
 			add("worker", "waiting for a worker since %s", rec.UpdatedAt.UTC().Format(time.RFC3339))
 		}
@@ -180,6 +190,23 @@ func (s *Server) waitingOn(ctx context.Context, rec *journal.Execution, r *Recor
 		add("worker", "%s", miss)
 	}
 	return out
+}
+
+// crashLoop returns the root of rec if it is crash-looping at now
+// (journal.CrashLoopTakeovers): no takeover claims it before its
+// CrashLoopUntil. Nil otherwise.
+func (s *Server) crashLoop(ctx context.Context, rec *journal.Execution, now time.Time) *journal.Execution {
+	root := rec
+	if rec.RootID != rec.ID {
+		var err error
+		if root, err = s.cfg.Journal.Get(ctx, rec.RootID); err != nil {
+			return nil
+		}
+	}
+	if root.StalledTakeovers >= journal.CrashLoopTakeovers && now.Before(root.CrashLoopUntil) {
+		return root
+	}
+	return nil
 }
 
 func jsonOrNull(b json.RawMessage) json.RawMessage {

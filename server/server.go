@@ -9,7 +9,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -227,10 +226,9 @@ func New(cfg Config) (*Server, error) {
 		c.LimitWith(authLimiter{s})
 	}
 	s.j = &observed{Journal: cfg.Journal, hub: s.hub, ok: func() { s.lastOK.Store(s.clock.Now().UnixNano()) }}
-	host, _ := os.Hostname()
 	rnd := builtins.CryptoRandom{}
-	s.holder = journal.Holder{ID: "serve-" + builtins.UUID4(rnd), Host: host, PID: os.Getpid()}
-	resumer := journal.Holder{ID: "serve-resume-" + builtins.UUID4(rnd), Host: host, PID: os.Getpid()}
+	s.holder = interpreter.LocalHolder("serve-" + builtins.UUID4(rnd))
+	resumer := interpreter.LocalHolder("serve-resume-" + builtins.UUID4(rnd))
 	opts := func(h journal.Holder) []interpreter.Option {
 		// Timers due within 5 s are waited out in place; a longer one frees
 		// the slot (the execution becomes WAITING) and a claim fires it.

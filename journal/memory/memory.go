@@ -37,12 +37,16 @@ type Journal struct {
 	lastToken int64                           // tokens are never reused, across roots
 	slots     map[string]journal.ScheduleSlot // by workflow: the latest
 	watch     atomic.Pointer[func(journal.Commit)]
+	workers   map[string]journal.Worker // by ID
 }
 
 type record struct {
 	exec   journal.Execution
 	events []journal.Event
 	keys   map[eventKey]struct{}
+	// stallMark is a root's treeSeq at its last takeover: a takeover that
+	// finds it unchanged found no progress.
+	stallMark int64
 }
 
 type eventKey struct {
@@ -56,10 +60,11 @@ var _ journal.Journal = (*Journal)(nil)
 // New returns an empty journal.
 func New(opts ...Option) *Journal {
 	j := &Journal{
-		now:    time.Now,
-		execs:  make(map[string]*record),
-		leases: make(map[string]journal.Lease),
-		slots:  make(map[string]journal.ScheduleSlot),
+		now:     time.Now,
+		execs:   make(map[string]*record),
+		leases:  make(map[string]journal.Lease),
+		slots:   make(map[string]journal.ScheduleSlot),
+		workers: make(map[string]journal.Worker),
 	}
 	for _, o := range opts {
 		o(j)
@@ -151,7 +156,7 @@ func (j *Journal) createLocked(e *journal.Execution) error {
 	if _, ok := j.execs[c.ID]; ok {
 		return fmt.Errorf("journal: create %s: %w", c.ID, journal.ErrExists)
 	}
-	c.Takeovers, c.LastSeq = 0, 0
+	c.Takeovers, c.LastSeq, c.StalledTakeovers, c.CrashLoopUntil = 0, 0, 0, time.Time{}
 	now := j.clock()
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = now
@@ -454,7 +459,9 @@ func (j *Journal) Claim(ctx context.Context, r journal.ClaimRequest) (journal.Cl
 		id     string
 		reason journal.ClaimReason
 		key    time.Time
+		token  int64 // the lease of a gone holder, taken over at once
 	}
+	gone := map[string]bool{} // holder ID → r.Gone's answer
 	var cands []cand
 	var res journal.ClaimResult
 	for id, rec := range j.execs {
@@ -463,10 +470,21 @@ func (j *Journal) Claim(ctx context.Context, r journal.ClaimRequest) (journal.Cl
 			continue
 		}
 		l, held := j.leases[id]
-		if held && l.Expires.After(now) {
-			continue
-		}
 		c := cand{id: id}
+		if held && l.Expires.After(now) {
+			if !journal.SameNode(r.Holder, l.Holder) || r.Gone == nil {
+				continue
+			}
+			dead, asked := gone[l.Holder.ID]
+			if !asked {
+				dead = r.Gone(l.Holder)
+				gone[l.Holder.ID] = dead
+			}
+			if !dead {
+				continue
+			}
+			c.token = l.Token
+		}
 		switch {
 		case e.CancelRequested:
 			c.reason, c.key = journal.ClaimCancel, e.UpdatedAt
@@ -482,6 +500,9 @@ func (j *Journal) Claim(ctx context.Context, r journal.ClaimRequest) (journal.Cl
 			}
 			c.reason, c.key = journal.ClaimTimer, e.WakeAt
 		case held:
+			if e.StalledTakeovers >= journal.CrashLoopTakeovers && now.Before(e.CrashLoopUntil) && j.treeSeq(id) == rec.stallMark {
+				continue // crash-looping: not yet
+			}
 			c.reason, c.key = journal.ClaimTakeover, l.Expires
 		case e.LastSeq > 0:
 			c.reason, c.key = journal.ClaimResume, e.UpdatedAt
@@ -500,16 +521,98 @@ func (j *Journal) Claim(ctx context.Context, r journal.ClaimRequest) (journal.Cl
 		return strings.Compare(a.id, b.id)
 	})
 	for _, c := range cands[:min(len(cands), max(r.Limit, 0))] {
-		l, err := j.acquireLocked(c.id, r.Holder, r.TTL, 0)
+		l, err := j.acquireLocked(c.id, r.Holder, r.TTL, c.token)
 		if err != nil {
 			return res, err
 		}
+		cl := journal.Claim{Lease: l, Reason: c.reason}
 		if c.reason == journal.ClaimTakeover {
-			j.execs[c.id].exec.Takeovers++
+			rec := j.execs[c.id]
+			e := &rec.exec
+			e.Takeovers++
+			seq := j.treeSeq(c.id)
+			if e.StalledTakeovers > 0 && seq == rec.stallMark {
+				e.StalledTakeovers++
+			} else {
+				e.StalledTakeovers = 1
+			}
+			rec.stallMark = seq
+			e.CrashLoopUntil = journal.CrashLoopUntil(e.StalledTakeovers, now)
+			cl.Stalled = e.StalledTakeovers
 		}
-		res.Claims = append(res.Claims, journal.Claim{Lease: l, Reason: c.reason})
+		res.Claims = append(res.Claims, cl)
 	}
 	return res, nil
+}
+
+// treeSeq is the sum of the last seqs of root's tree: it grows with every
+// event the tree journals.
+func (j *Journal) treeSeq(root string) int64 {
+	var n int64
+	for _, rec := range j.execs {
+		if rec.exec.RootID == root {
+			n += rec.exec.LastSeq
+		}
+	}
+	return n
+}
+
+// Heartbeat implements journal.Journal.
+func (j *Journal) Heartbeat(ctx context.Context, w journal.Worker) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return journal.ErrClosed
+	}
+	now := j.clock()
+	for id, o := range j.workers {
+		if now.Sub(o.SeenAt) > journal.WorkerForget {
+			delete(j.workers, id)
+		}
+	}
+	w.SeenAt, w.StartedAt = now, normTime(w.StartedAt)
+	w.Tasks = journal.WorkerTasks(w.Tasks)
+	j.workers[w.ID] = w
+	return nil
+}
+
+// Workers implements journal.Journal.
+func (j *Journal) Workers(ctx context.Context, within time.Duration) ([]journal.Worker, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if j.closed {
+		return nil, journal.ErrClosed
+	}
+	now := j.clock()
+	var out []journal.Worker
+	for _, w := range j.workers {
+		if now.Sub(w.SeenAt) <= within {
+			w.Tasks = slices.Clone(w.Tasks)
+			out = append(out, w)
+		}
+	}
+	slices.SortFunc(out, func(a, b journal.Worker) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// ForgetWorker implements journal.Journal.
+func (j *Journal) ForgetWorker(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return journal.ErrClosed
+	}
+	delete(j.workers, id)
+	return nil
 }
 
 // RequestCancel implements journal.Journal.

@@ -19,7 +19,7 @@ import (
 
 const execColumns = `id, workflow, version, state, parent_id, root_id, parent_path,
 	input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at,
-	labels, started_by, cancel_requested, takeovers, last_seq`
+	labels, started_by, cancel_requested, takeovers, last_seq, stalled, crash_loop_until`
 
 // listColumns are execColumns with the definition left out: List does not
 // read it.
@@ -34,11 +34,18 @@ func scanExecution(s pgx.Row) (*journal.Execution, error) {
 		def                         []byte
 		created, updated            string
 		labels                      *string
+		crashUntil                  *string
 	)
 	if err := s.Scan(&e.ID, &e.Workflow, &e.Version, &state, &parent, &e.RootID, &e.ParentPath,
 		&input, &output, &errj, &pauses, &def, &e.DefinitionHash, &wake, &created, &updated,
-		&labels, &e.StartedBy, &e.CancelRequested, &e.Takeovers, &e.LastSeq); err != nil {
+		&labels, &e.StartedBy, &e.CancelRequested, &e.Takeovers, &e.LastSeq, &e.StalledTakeovers, &crashUntil); err != nil {
 		return nil, err
+	}
+	if crashUntil != nil {
+		var err error
+		if e.CrashLoopUntil, err = parseTime(*crashUntil); err != nil {
+			return nil, err
+		}
 	}
 	if labels != nil && *labels != "" {
 		if err := json.Unmarshal([]byte(*labels), &e.Labels); err != nil {

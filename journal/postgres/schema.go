@@ -9,11 +9,11 @@ import (
 
 // SchemaVersion is the schema version this package writes and understands:
 // len(migrations). It is stored in loom_meta.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // migrations[i] brings the schema from version i to version i+1. Append new
 // ones; never edit a shipped one.
-var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5}
+var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6}
 
 // Text columns that are compared or ordered use the "C" collation, so that
 // order is byte order (as Go's strings.Compare) whatever the database's
@@ -169,6 +169,32 @@ CREATE TABLE schedule_slots (
 	execution_id text NOT NULL,
 	skipped      text NOT NULL,
 	decided_at   text NOT NULL
+);
+`
+
+// schemaV6 adds what the service's dispatch needs (SPEC §6): the node
+// (boot and PID namespace) of a lease's holder, so a dead holder on this
+// node is taken over at once; a root's takeovers since its tree last
+// journaled an event (stalled), the tree's event count at the last
+// takeover (stall_mark) and, once it crash-loops, when a takeover may
+// claim it again; and the heartbeats of the serve processes (workers).
+const schemaV6 = `
+ALTER TABLE leases ADD COLUMN holder_node text NOT NULL DEFAULT '';
+ALTER TABLE executions ADD COLUMN stalled integer NOT NULL DEFAULT 0;
+ALTER TABLE executions ADD COLUMN stall_mark bigint NOT NULL DEFAULT 0;
+ALTER TABLE executions ADD COLUMN crash_loop_until text COLLATE "C";
+CREATE TABLE workers (
+	id          text COLLATE "C" PRIMARY KEY,
+	host        text NOT NULL,
+	pid         integer NOT NULL,
+	node        text NOT NULL,
+	version     text NOT NULL,
+	started_at  text NOT NULL,
+	seen_at     text COLLATE "C" NOT NULL,
+	draining    boolean NOT NULL,
+	concurrency integer NOT NULL,
+	in_use      integer NOT NULL,
+	tasks       text NOT NULL
 );
 `
 

@@ -327,12 +327,12 @@ func (w *writer) queueCreateHeld(b *pgx.Batch, e *execRow, h journal.Holder, ttl
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 		ON CONFLICT (id) DO NOTHING
 		RETURNING id)
-		INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, expires)
-		SELECT id, nextval('lease_tokens'), $19, $20, $21, $22 FROM e
+		INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, holder_node, expires)
+		SELECT id, nextval('lease_tokens'), $19, $20, $21, $23, $22 FROM e
 		RETURNING token`,
 		e.id, e.workflow, e.version, e.state, e.parent, e.root, e.parentPath,
 		e.input, e.output, e.error, e.pauses, e.definition, e.hash, e.wake, formatTime(created), formatTime(updated),
-		e.labels, e.startedBy, h.ID, h.Host, h.PID, expires)
+		e.labels, e.startedBy, h.ID, h.Host, h.PID, expires, h.Node)
 	return expires
 }
 
@@ -410,12 +410,12 @@ func appendResult(br pgx.BatchResults, a *appendArgs) (int64, error) {
 	return 0, fmt.Errorf("journal: append to %s: unknown result %d from loom_append", a.id, code)
 }
 
-const leaseColumns = `token, holder_id, holder_host, holder_pid, expires`
+const leaseColumns = `token, holder_id, holder_host, holder_pid, holder_node, expires`
 
 func scanLease(root string, row pgx.Row) (journal.Lease, error) {
 	l := journal.Lease{RootID: root}
 	var expires string
-	switch err := row.Scan(&l.Token, &l.Holder.ID, &l.Holder.Host, &l.Holder.PID, &expires); {
+	switch err := row.Scan(&l.Token, &l.Holder.ID, &l.Holder.Host, &l.Holder.PID, &l.Holder.Node, &expires); {
 	case errors.Is(err, pgx.ErrNoRows):
 		return journal.Lease{}, nil
 	case err != nil:
@@ -462,11 +462,12 @@ func (w *writer) acquire(ctx context.Context, root string, h journal.Holder, ttl
 	expires := formatTime(now.Add(ttl))
 	l := journal.Lease{RootID: root, Holder: h}
 	l.Expires, _ = parseTime(expires) // what a later read returns
-	err = w.tx.QueryRow(ctx, `INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, expires)
-		VALUES ($1, nextval('lease_tokens'), $2, $3, $4, $5)
+	err = w.tx.QueryRow(ctx, `INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, holder_node, expires)
+		VALUES ($1, nextval('lease_tokens'), $2, $3, $4, $6, $5)
 		ON CONFLICT (root_id) DO UPDATE SET token = excluded.token, holder_id = excluded.holder_id,
-		holder_host = excluded.holder_host, holder_pid = excluded.holder_pid, expires = excluded.expires
-		RETURNING token`, root, h.ID, h.Host, h.PID, expires).Scan(&l.Token)
+		holder_host = excluded.holder_host, holder_pid = excluded.holder_pid, holder_node = excluded.holder_node,
+		expires = excluded.expires
+		RETURNING token`, root, h.ID, h.Host, h.PID, expires, h.Node).Scan(&l.Token)
 	if err != nil {
 		return journal.Lease{}, fmt.Errorf("journal: acquire %s: %w", root, err)
 	}
@@ -504,8 +505,11 @@ func (w *writer) release(ctx context.Context, l journal.Lease) error {
 // claimQuery selects the claimable roots in claim order (journal.Claim),
 // locking their rows and skipping rows another claimer has locked, so that
 // claimers never wait on each other. $1 is the clock, $2 the exclusions,
-// $3 the limit.
-const claimQuery = `SELECT e.id,
+// $3 the limit, $4 the holders found gone (taken over at once). A
+// crash-looping root (stalled takeovers, its back-off not over, its tree
+// unchanged since the last takeover) waits, unless a cancel is requested.
+const claimQuery = `SELECT e.id, coalesce(l.token, 0), e.stalled, e.stall_mark,
+	(SELECT coalesce(sum(t.last_seq), 0) FROM executions t WHERE t.root_id = e.id),
 	CASE WHEN e.cancel_requested THEN 'cancel'
 		WHEN e.state <> 'RUNNING' THEN 'timer'
 		WHEN l.token IS NOT NULL THEN 'takeover'
@@ -513,8 +517,10 @@ const claimQuery = `SELECT e.id,
 		ELSE 'start' END
 	FROM executions e LEFT JOIN leases l ON l.root_id = e.id
 	WHERE e.parent_id IS NULL AND e.state IN ('RUNNING', 'WAITING', 'PAUSED')
-	AND (l.token IS NULL OR l.expires <= $1)
+	AND (l.token IS NULL OR l.expires <= $1 OR l.holder_id = ANY ($4))
 	AND (e.cancel_requested OR e.state = 'RUNNING' OR e.wake_at <= $1)
+	AND (e.cancel_requested OR e.state <> 'RUNNING' OR l.token IS NULL OR e.crash_loop_until IS NULL OR e.crash_loop_until <= $1
+		OR e.stall_mark <> (SELECT coalesce(sum(t.last_seq), 0) FROM executions t WHERE t.root_id = e.id))
 	AND NOT (e.id = ANY ($2))
 	ORDER BY CASE WHEN e.cancel_requested THEN 0
 			WHEN e.state <> 'RUNNING' OR l.token IS NULL AND e.last_seq > 0 THEN 1
@@ -541,15 +547,41 @@ func (w *writer) claim(ctx context.Context, r journal.ClaimRequest) (journal.Cla
 	if exclude == nil {
 		exclude = []string{}
 	}
-	rows, err := w.tx.Query(ctx, claimQuery, now, exclude, max(r.Limit, 0))
+	gone := []string{}
+	if r.Gone != nil && r.Holder.Node != "" {
+		rows, err := w.tx.Query(ctx, `SELECT DISTINCT holder_id, holder_host, holder_pid, holder_node FROM leases
+			WHERE holder_node = $1 AND holder_pid <> $2 AND expires > $3`, r.Holder.Node, r.Holder.PID, now)
+		if err != nil {
+			return res, fmt.Errorf("journal: claim: %w", err)
+		}
+		holders, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (journal.Holder, error) {
+			var h journal.Holder
+			err := row.Scan(&h.ID, &h.Host, &h.PID, &h.Node)
+			return h, err
+		})
+		if err != nil {
+			return res, fmt.Errorf("journal: claim: %w", err)
+		}
+		for _, h := range holders {
+			if journal.SameNode(r.Holder, h) && r.Gone(h) {
+				gone = append(gone, h.ID)
+			}
+		}
+	}
+	rows, err := w.tx.Query(ctx, claimQuery, now, exclude, max(r.Limit, 0), gone)
 	if err != nil {
 		return res, fmt.Errorf("journal: claim: %w", err)
 	}
-	type cand struct{ id, reason string }
+	type cand struct {
+		id, reason         string
+		token              int64
+		stalled            int
+		stallMark, treeSeq int64
+	}
 	var cands []cand
 	for rows.Next() {
 		var c cand
-		if err := rows.Scan(&c.id, &c.reason); err != nil {
+		if err := rows.Scan(&c.id, &c.token, &c.stalled, &c.stallMark, &c.treeSeq, &c.reason); err != nil {
 			rows.Close()
 			return res, fmt.Errorf("journal: claim: %w", err)
 		}
@@ -560,16 +592,29 @@ func (w *writer) claim(ctx context.Context, r journal.ClaimRequest) (journal.Cla
 		return res, fmt.Errorf("journal: claim: %w", err)
 	}
 	for _, c := range cands {
-		l, err := w.acquire(ctx, c.id, r.Holder, journal.LeaseTTL(r.TTL), 0)
+		// The token of a lease still live is that of a holder found gone:
+		// take it over at once.
+		l, err := w.acquire(ctx, c.id, r.Holder, journal.LeaseTTL(r.TTL), c.token)
 		if err != nil {
 			return journal.ClaimResult{}, err
 		}
-		if c.reason == string(journal.ClaimTakeover) {
-			if _, err := w.tx.Exec(ctx, `UPDATE executions SET takeovers = takeovers + 1 WHERE id = $1`, c.id); err != nil {
+		cl := journal.Claim{Lease: l, Reason: journal.ClaimReason(c.reason)}
+		if cl.Reason == journal.ClaimTakeover {
+			cl.Stalled = 1
+			if c.stalled > 0 && c.treeSeq == c.stallMark {
+				cl.Stalled = c.stalled + 1
+			}
+			var until *string
+			if u := journal.CrashLoopUntil(cl.Stalled, t); !u.IsZero() {
+				s := formatTime(u)
+				until = &s
+			}
+			if _, err := w.tx.Exec(ctx, `UPDATE executions SET takeovers = takeovers + 1,
+				stalled = $2, stall_mark = $3, crash_loop_until = $4 WHERE id = $1`, c.id, cl.Stalled, c.treeSeq, until); err != nil {
 				return journal.ClaimResult{}, fmt.Errorf("journal: claim %s: %w", c.id, err)
 			}
 		}
-		res.Claims = append(res.Claims, journal.Claim{Lease: l, Reason: journal.ClaimReason(c.reason)})
+		res.Claims = append(res.Claims, cl)
 	}
 	var next *string
 	if err := w.tx.QueryRow(ctx, `SELECT min(wake_at) FROM executions

@@ -20,7 +20,7 @@ import (
 
 const execColumns = `id, workflow, version, state, parent_id, root_id, parent_path,
 	` + inputColumn + `, input_aside, output, error, pauses, ` + definitionColumn + `, definition_hash, wake_at, created_at, updated_at,
-	labels, started_by, cancel_requested, takeovers, last_seq`
+	labels, started_by, cancel_requested, takeovers, last_seq, stalled, crash_loop_until`
 
 // listColumns are execColumns with the definition left out: List does not
 // read it.
@@ -48,10 +48,11 @@ func scanExecution(s scanner) (*journal.Execution, error) {
 		labels                      []byte
 		aside                       bool
 		sum                         sql.NullInt64
+		crashUntil                  sql.NullString
 	)
 	if err := s.Scan(&e.ID, &e.Workflow, &e.Version, &state, &parent, &e.RootID, &e.ParentPath,
 		&input, &sum, &aside, &output, &errj, &pauses, &def, &e.DefinitionHash, &wake, &created, &updated,
-		&labels, &e.StartedBy, &e.CancelRequested, &e.Takeovers, &e.LastSeq); err != nil {
+		&labels, &e.StartedBy, &e.CancelRequested, &e.Takeovers, &e.LastSeq, &e.StalledTakeovers, &crashUntil); err != nil {
 		if errors.Is(err, sql.ErrNoRows) || isSQLiteError(err) {
 			return nil, classify(e.ID, err)
 		}
@@ -64,6 +65,9 @@ func scanExecution(s scanner) (*journal.Execution, error) {
 		return nil, journal.Damaged(e.ID, errors.New("its input does not match its checksum"))
 	}
 	e2, err := parseExecution(&e, state, parent, wake, input, output, errj, pauses, def, created, updated, labels)
+	if err == nil && crashUntil.Valid {
+		e2.CrashLoopUntil, err = parseTime(crashUntil.String)
+	}
 	if err != nil {
 		return nil, journal.Damaged(e.ID, err)
 	}
@@ -280,7 +284,7 @@ func (j *Journal) LeaseOf(ctx context.Context, rootID string) (journal.Lease, er
 		return journal.Lease{}, err
 	}
 	l, err := scanLease(rootID, j.rdb.QueryRowContext(ctx,
-		`SELECT token, holder_id, holder_host, holder_pid, expires FROM leases WHERE root_id = ?`, rootID))
+		`SELECT `+leaseColumns+` FROM leases WHERE root_id = ?`, rootID))
 	if err != nil {
 		return journal.Lease{}, fmt.Errorf("journal: lease of %s: %w", rootID, err)
 	}

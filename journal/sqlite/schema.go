@@ -19,11 +19,12 @@ var migrations = []func(ctx context.Context, c *sql.Conn) error{
 	migrateV4,
 	migrateV5,
 	migrateV6,
+	migrateV7,
 }
 
 // SchemaVersion is the user_version this package writes and understands:
 // len(migrations).
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // Times are TEXT, RFC 3339 in UTC with exactly nine fractional digits, so
 // they read well in the sqlite3 shell and sort as text. JSON documents are
@@ -283,6 +284,37 @@ func migrateV6(ctx context.Context, c *sql.Conn) error {
 		}
 	}
 	return nil
+}
+
+// schemaV7 adds what the service's dispatch needs (SPEC §6): the node
+// (boot and PID namespace) of a lease's holder, so a dead holder on this
+// node is taken over at once; a root's takeovers since its tree last
+// journaled an event (stalled), the tree's event count at the last
+// takeover (stall_mark) and, once it crash-loops, when a takeover may
+// claim it again; and the heartbeats of the serve processes (workers).
+const schemaV7 = `
+ALTER TABLE leases ADD COLUMN holder_node TEXT NOT NULL DEFAULT '';
+ALTER TABLE executions ADD COLUMN stalled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE executions ADD COLUMN stall_mark INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE executions ADD COLUMN crash_loop_until TEXT;
+CREATE TABLE workers (
+	id          TEXT PRIMARY KEY,
+	host        TEXT NOT NULL,
+	pid         INTEGER NOT NULL,
+	node        TEXT NOT NULL,
+	version     TEXT NOT NULL,
+	started_at  TEXT NOT NULL,
+	seen_at     TEXT NOT NULL,
+	draining    INTEGER NOT NULL,
+	concurrency INTEGER NOT NULL,
+	in_use      INTEGER NOT NULL,
+	tasks       TEXT NOT NULL CHECK (json_valid(tasks))
+) STRICT;
+`
+
+func migrateV7(ctx context.Context, c *sql.Conn) error {
+	_, err := c.ExecContext(ctx, schemaV7)
+	return err
 }
 
 // definitionKey reports whether hash is def's SHA-256 (hex), so that def

@@ -108,7 +108,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 		// plan) every time a new id is bound, ~4x the cost of this form.
 		{&w.selFence, `SELECT root_id, last_seq, ek, coalesce((SELECT token FROM leases l WHERE l.root_id = e.root_id), 0)
 			FROM executions e WHERE id = ?`},
-		{&w.selLease, `SELECT token, holder_id, holder_host, holder_pid, expires FROM leases WHERE root_id = ?`},
+		{&w.selLease, `SELECT ` + leaseColumns + ` FROM leases WHERE root_id = ?`},
 		// A duplicate event key does not fail the insert: it writes no row,
 		// and append takes its other events back out.
 		{&w.insEvent, `INSERT INTO events (ek, seq, path, kind, name, ordinal, data, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -131,9 +131,9 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 		{&w.delExec, `DELETE FROM executions WHERE id = ?`},
 		{&w.selToken, `SELECT value FROM counters WHERE name = 'lease_token'`},
 		{&w.setToken, `UPDATE counters SET value = ? WHERE name = 'lease_token'`},
-		{&w.putLease, `INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, expires) VALUES (?, ?, ?, ?, ?, ?)
+		{&w.putLease, `INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, holder_node, expires) VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (root_id) DO UPDATE SET token = excluded.token, holder_id = excluded.holder_id,
-			holder_host = excluded.holder_host, holder_pid = excluded.holder_pid, expires = excluded.expires`},
+			holder_host = excluded.holder_host, holder_pid = excluded.holder_pid, holder_node = excluded.holder_node, expires = excluded.expires`},
 		{&w.renewLease, `UPDATE leases SET expires = ? WHERE root_id = ? AND token = ?`},
 		{&w.delLease, `DELETE FROM leases WHERE root_id = ? AND token = ?`},
 		{&w.dataVersion, `PRAGMA data_version`},
@@ -454,10 +454,13 @@ func (w *writer) lease(root string) (journal.Lease, error) {
 	return scanLease(root, w.selLease.QueryRow(root))
 }
 
+// leaseColumns are the columns scanLease reads.
+const leaseColumns = `token, holder_id, holder_host, holder_pid, holder_node, expires`
+
 func scanLease(root string, row *sql.Row) (journal.Lease, error) {
 	l := journal.Lease{RootID: root}
 	var expires string
-	switch err := row.Scan(&l.Token, &l.Holder.ID, &l.Holder.Host, &l.Holder.PID, &expires); {
+	switch err := row.Scan(&l.Token, &l.Holder.ID, &l.Holder.Host, &l.Holder.PID, &l.Holder.Node, &expires); {
 	case errors.Is(err, sql.ErrNoRows):
 		return journal.Lease{}, nil
 	case err != nil:
@@ -495,7 +498,7 @@ func (w *writer) acquire(root string, h journal.Holder, ttl time.Duration, takeo
 	}
 	w.lastToken++
 	l.Token, w.tokenDirty = w.lastToken, true
-	if _, err := w.putLease.Exec(root, l.Token, h.ID, h.Host, h.PID, formatTime(l.Expires)); err != nil {
+	if _, err := w.putLease.Exec(root, l.Token, h.ID, h.Host, h.PID, h.Node, formatTime(l.Expires)); err != nil {
 		return journal.Lease{}, fmt.Errorf("journal: acquire %s: %w", root, err)
 	}
 	l.Expires, _ = parseTime(formatTime(l.Expires)) // what a later read returns
@@ -547,8 +550,11 @@ func labelsJSON(l map[string]string) []byte {
 // claimQuery selects the claimable roots in claim order (journal.Claim):
 // its class (0 cancel, 1 resume or due, 2 takeover, 3 start), then the
 // time that orders the class. ?1 is the clock; the caller appends the
-// exclusions and the limit.
-const claimQuery = `SELECT e.id, l.token IS NOT NULL,
+// holders found gone (IN list), the exclusions and the limit. A
+// crash-looping root (stalled takeovers, its back-off not over, its tree
+// unchanged since the last takeover) waits, unless a cancel is requested.
+const claimQuery = `SELECT e.id, coalesce(l.token, 0), e.stalled, e.stall_mark,
+	(SELECT sum(t.last_seq) FROM executions t WHERE t.root_id = e.id) AS tree_seq,
 	CASE WHEN e.cancel_requested THEN 'cancel'
 		WHEN e.state <> 'RUNNING' THEN 'timer'
 		WHEN l.token IS NOT NULL THEN 'takeover'
@@ -565,14 +571,57 @@ const claimQuery = `SELECT e.id, l.token IS NOT NULL,
 		ELSE e.created_at END AS key
 	FROM executions e LEFT JOIN leases l ON l.root_id = e.id
 	WHERE e.parent_id IS NULL AND e.state IN ('RUNNING', 'WAITING', 'PAUSED')
-	AND (l.token IS NULL OR l.expires <= ?1)
-	AND (e.cancel_requested OR e.state = 'RUNNING' OR e.wake_at <= ?1)`
+	AND (e.cancel_requested OR e.state = 'RUNNING' OR e.wake_at <= ?1)
+	AND (e.cancel_requested OR e.state <> 'RUNNING' OR l.token IS NULL OR e.crash_loop_until IS NULL OR e.crash_loop_until <= ?1
+		OR e.stall_mark <> (SELECT sum(t.last_seq) FROM executions t WHERE t.root_id = e.id))
+	AND (l.token IS NULL OR l.expires <= ?1`
+
+// goneHolders asks r.Gone about the other processes of r.Holder's node
+// that hold live leases, and returns the IDs of those it says are gone.
+func goneHolders(r journal.ClaimRequest, rows *sql.Rows) ([]string, error) {
+	var gone []string
+	for rows.Next() {
+		var h journal.Holder
+		if err := rows.Scan(&h.ID, &h.Host, &h.PID, &h.Node); err != nil {
+			return nil, err
+		}
+		if journal.SameNode(r.Holder, h) && r.Gone(h) {
+			gone = append(gone, h.ID)
+		}
+	}
+	return gone, rows.Err()
+}
+
+// liveHoldersQuery lists the other holders of live leases on a node ($1
+// node, $2 pid, $3 clock), for journal.ClaimRequest.Gone.
+const liveHoldersQuery = `SELECT DISTINCT holder_id, holder_host, holder_pid, holder_node FROM leases
+	WHERE holder_node = ? AND holder_pid <> ? AND expires > ?`
 
 // claim takes the leases of up to r.Limit claimable roots, in claim order.
 func (w *writer) claim(r journal.ClaimRequest) (journal.ClaimResult, error) {
 	var res journal.ClaimResult
-	now := formatTime(w.clock())
+	t := w.clock()
+	now := formatTime(t)
+	var gone []string
+	if r.Gone != nil && r.Holder.Node != "" {
+		rows, err := w.conn.QueryContext(context.Background(), liveHoldersQuery, r.Holder.Node, r.Holder.PID, now)
+		if err != nil {
+			return res, fmt.Errorf("journal: claim: %w", err)
+		}
+		gone, err = goneHolders(r, rows)
+		rows.Close()
+		if err != nil {
+			return res, fmt.Errorf("journal: claim: %w", err)
+		}
+	}
 	q, args := claimQuery, []any{now}
+	if len(gone) > 0 {
+		q += " OR l.holder_id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(gone)), ", ") + ")"
+		for _, id := range gone {
+			args = append(args, id)
+		}
+	}
+	q += ")"
 	if len(r.Exclude) > 0 {
 		q += " AND e.id NOT IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(r.Exclude)), ", ") + ")"
 		for _, id := range r.Exclude {
@@ -582,9 +631,11 @@ func (w *writer) claim(r journal.ClaimRequest) (journal.ClaimResult, error) {
 	q += " ORDER BY class, key, e.id LIMIT ?"
 	args = append(args, max(r.Limit, 0))
 	type cand struct {
-		id      string
-		expired bool
-		reason  string
+		id                 string
+		token              int64
+		stalled            int
+		stallMark, treeSeq int64
+		reason             string
 	}
 	var cands []cand
 	rows, err := w.conn.QueryContext(context.Background(), q, args...)
@@ -593,7 +644,7 @@ func (w *writer) claim(r journal.ClaimRequest) (journal.ClaimResult, error) {
 	}
 	for rows.Next() {
 		var c cand
-		if err := rows.Scan(&c.id, &c.expired, &c.reason, new(int), new(sql.NullString)); err != nil {
+		if err := rows.Scan(&c.id, &c.token, &c.stalled, &c.stallMark, &c.treeSeq, &c.reason, new(int), new(sql.NullString)); err != nil {
 			rows.Close()
 			return res, fmt.Errorf("journal: claim: %w", err)
 		}
@@ -604,16 +655,25 @@ func (w *writer) claim(r journal.ClaimRequest) (journal.ClaimResult, error) {
 		return res, fmt.Errorf("journal: claim: %w", err)
 	}
 	for _, c := range cands {
-		l, err := w.acquire(c.id, r.Holder, journal.LeaseTTL(r.TTL), 0)
+		// The token of a lease still live is that of a holder found gone:
+		// take it over at once.
+		l, err := w.acquire(c.id, r.Holder, journal.LeaseTTL(r.TTL), c.token)
 		if err != nil {
 			return journal.ClaimResult{}, err
 		}
-		if c.reason == string(journal.ClaimTakeover) {
-			if _, err := w.conn.ExecContext(context.Background(), `UPDATE executions SET takeovers = takeovers + 1 WHERE id = ?`, c.id); err != nil {
+		cl := journal.Claim{Lease: l, Reason: journal.ClaimReason(c.reason)}
+		if cl.Reason == journal.ClaimTakeover {
+			cl.Stalled = 1
+			if c.stalled > 0 && c.treeSeq == c.stallMark {
+				cl.Stalled = c.stalled + 1
+			}
+			if _, err := w.conn.ExecContext(context.Background(), `UPDATE executions SET takeovers = takeovers + 1,
+				stalled = ?, stall_mark = ?, crash_loop_until = ? WHERE id = ?`,
+				cl.Stalled, c.treeSeq, nullTime(journal.CrashLoopUntil(cl.Stalled, t)), c.id); err != nil {
 				return journal.ClaimResult{}, fmt.Errorf("journal: claim %s: %w", c.id, err)
 			}
 		}
-		res.Claims = append(res.Claims, journal.Claim{Lease: l, Reason: journal.ClaimReason(c.reason)})
+		res.Claims = append(res.Claims, cl)
 	}
 	var next sql.NullString
 	if err := w.conn.QueryRowContext(context.Background(), `SELECT min(wake_at) FROM executions
