@@ -74,7 +74,7 @@ steps:
 		return // the fake clock does not expire leases there
 	}
 	w.clk.Advance(3 * time.Hour) // the leases lapsed
-	if got, want := due(), "dead-runner,live-runner,orphan,remote-runner,sleeping"; got != want {
+	if got, want := due(), "contained-runner,dead-runner,live-runner,orphan,remote-runner,sleeping"; got != want {
 		t.Errorf("two hours later, Due = %s, want %s", got, want)
 	}
 }
