@@ -43,6 +43,7 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "GET /v1/workflows", roleRead, s.listWorkflows)
 	s.route(mux, "GET /v1/workflows/{name}", roleRead, s.getWorkflow)
 	s.route(mux, "GET /v1/schedules", roleRead, s.listSchedules)
+	s.route(mux, "GET /v1/workers", roleRead, s.listWorkers)
 	s.route(mux, "GET /v1/openapi.json", roleRead, s.openAPIDoc)
 	s.route(mux, "/v1/", roleRead, func(w http.ResponseWriter, r *http.Request) error {
 		return apiErr(http.StatusNotFound, "not_found", "no API route "+r.Method+" "+r.URL.Path)

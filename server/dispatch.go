@@ -30,13 +30,19 @@ const cancelCheck = 500 * time.Millisecond
 // on its own goroutine. It polls every PollInterval ±20 %, sooner when a
 // start, resume, cancel or freed slot pokes it, or when the journal says a
 // timer falls due. Beside it run the catalog's schedules (schedule.go),
-// the retention (retention.go) and the reads of the gauges (metrics.go).
+// the retention (retention.go), the reads of the gauges (metrics.go)
+// and the heartbeats (workers.go).
 // It returns when ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	go s.watchCancels(ctx)
 	go s.runSchedules(ctx)
 	go s.runRetention(ctx)
 	go s.runGauges(ctx)
+	beats := make(chan struct{})
+	go func() {
+		s.runHeartbeats(ctx)
+		close(beats)
+	}()
 	failures := 0
 	for {
 		next, err := s.pass(ctx)
@@ -61,6 +67,7 @@ func (s *Server) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			stop()
+			<-beats // its row is deleted before the journal may close
 			return nil
 		case <-s.poke:
 		case <-tc:

@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,4 +136,64 @@ func TestSameNodeDeadHolderTakenOverAtOnce(t *testing.T) {
 	if len(w) != 1 || w[0].(map[string]any)["kind"] != "running" {
 		t.Fatalf("the execution of a holder in another PID namespace: waiting_on %v", w)
 	}
+}
+
+// TestWorkers: each serve process journals a heartbeat; GET /v1/workers
+// lists those seen in the last 30 s (draining shown at once), and
+// waiting_on names a task that no live process registers.
+func TestWorkers(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	workers := func() []Worker {
+		t.Helper()
+		st, _, raw := h.raw("GET", "/v1/workers", "")
+		var out struct{ Workers []Worker }
+		if err := json.Unmarshal(raw, &out); st != 200 || err != nil {
+			t.Fatalf("GET /v1/workers: %d %s", st, raw)
+		}
+		return out.Workers
+	}
+	// until polls the dispatcher (no sleeping) until the list satisfies ok.
+	until := func(what string, ok func([]Worker) bool) []Worker {
+		t.Helper()
+		for range 200 {
+			if ws := workers(); ok(ws) {
+				return ws
+			}
+			h.poll()
+		}
+		t.Fatalf("GET /v1/workers never showed %s: %+v", what, workers())
+		return nil
+	}
+	// Another process, whose heartbeats stop.
+	if err := h.j.Heartbeat(ctx, journal.Worker{ID: "ghost", Host: "elsewhere", PID: 9, Version: "v0", Concurrency: 2, Tasks: []string{"echo"}}); err != nil {
+		t.Fatal(err)
+	}
+	ws := until("both processes", func(ws []Worker) bool { return len(ws) == 2 })
+	me := ws[slices.IndexFunc(ws, func(w Worker) bool { return w.ID == h.srv.Holder().ID })]
+	if me.PID != os.Getpid() || me.Host != h.srv.Holder().Host || me.Version != "devel" || me.Concurrency != 4 || me.InUse != 0 ||
+		me.Draining || !slices.Contains(me.Tasks, "record") || !slices.IsSorted(me.Tasks) || me.StartedAt.IsZero() {
+		t.Errorf("this process: %+v", me)
+	}
+	// A definition using a task no live process registers.
+	if err := h.j.Create(ctx, &journal.Execution{ID: "lonely", Workflow: "lonely", Version: 1, State: journal.Running,
+		Definition: []byte("name: lonely\nsteps:\n  - task: nowhere_task\n  - task: echo\n    with: x\n"), DefinitionHash: "lonely-hash"}); err != nil {
+		t.Fatal(err)
+	}
+	h.poll()
+	h.srv.driveGroup.Wait() // the claim found the task missing
+	var details []string
+	for _, w := range h.waitingOn("lonely") {
+		details = append(details, w.(map[string]any)["detail"].(string))
+	}
+	if !slices.Contains(details, "no live serve process registers task nowhere_task that its definition uses") {
+		t.Errorf("waiting_on of an execution no process can drive: %q", details)
+	}
+	// 31 s later only this process has journaled a heartbeat since.
+	h.clock.Advance(31 * time.Second)
+	until("this process alone", func(ws []Worker) bool { return len(ws) == 1 && ws[0].ID == me.ID })
+	dctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_ = h.srv.Drain(dctx)
+	until("this process draining", func(ws []Worker) bool { return len(ws) == 1 && ws[0].Draining })
 }

@@ -148,6 +148,8 @@ func TestOpenAPIDescribesTheServer(t *testing.T) {
 	check("/v1/executions/{id}/definition", "GET", "/v1/executions/h1/definition", "", nil, 200)
 	check("/v1/executions/{id}/definition", "GET", "/v1/executions/nosuch/definition", "", nil, 404)
 	check("/v1/pauses", "GET", "/v1/pauses", "", nil, 200)
+	check("/v1/workers", "GET", "/v1/workers", "", nil, 200)
+	check("/v1/workers", "GET", "/v1/workers?limit=1", "", nil, 400)
 	check("/v1/pauses", "GET", "/v1/pauses?limit=x", "", nil, 400)
 	check(resume, "POST", "/v1/executions/a1/resume", `{"payload": {"approved": "yes"}}`, nil, 400)
 	check(resume, "POST", "/v1/executions/a1/resume?wait=60s", `{"payload": {"approved": true}}`, nil, 200)

@@ -165,6 +165,9 @@ func (s *Server) waitingOn(ctx context.Context, rec *journal.Execution, r *Recor
 				looping.StalledTakeovers, looping.CrashLoopUntil.UTC().Format(time.RFC3339))
 		default:
 			add("worker", "waiting for a worker since %s", rec.UpdatedAt.UTC().Format(time.RFC3339))
+			if why := s.unserved(ctx, rec); why != "" {
+				add("worker", "%s", why)
+			}
 		}
 	case journal.Waiting:
 		if r.WakeAt != nil {

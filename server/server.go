@@ -144,6 +144,15 @@ type Server struct {
 	// cancelBy names who asked this process to cancel a root, for the
 	// drive that carries the cancel out (cancelActor).
 	cancelBy map[string]string
+	used     map[string][]string  // definition hash → the tasks it uses
+
+	// started is when New built the process (its heartbeat's started_at);
+	// beat asks for a heartbeat now (draining began).
+	started time.Time
+	beat    chan struct{}
+	// fleetWorkers are the live serve processes as read at fleetAt.
+	fleetWorkers []journal.Worker
+	fleetAt      time.Time
 
 	// testPolled, when set, is called after each dispatcher pass (a test
 	// signal: "the dispatcher looked for work").
@@ -214,7 +223,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, hub: newHub(), clock: cfg.Clock, log: cfg.Logger,
 		slots: make(chan struct{}, cfg.Concurrency), poke: make(chan struct{}, 1),
 		drives: map[*driveState]struct{}{}, exclude: map[string]time.Time{},
-		missing: map[string]string{}, missFrom: map[string]string{}, cancelBy: map[string]string{}}
+		missing: map[string]string{}, missFrom: map[string]string{}, cancelBy: map[string]string{}, used: map[string][]string{},
+		started: cfg.Clock.Now(), beat: make(chan struct{}, 1)}
 	s.metrics = newMetrics(s)
 	s.tracing = newTracing(cfg.SpanExporter, s.metrics.reg)
 	if cfg.Rate > 0 {
@@ -268,6 +278,10 @@ func (s *Server) wake() {
 // drive has returned.
 func (s *Server) Drain(ctx context.Context) error {
 	s.draining.Store(true)
+	select {
+	case s.beat <- struct{}{}: // the fleet sees it draining at once
+	default:
+	}
 	done := make(chan struct{})
 	go func() {
 		s.driveGroup.Wait()
