@@ -19,6 +19,8 @@ import (
 
 	"github.com/loomwork/loom/console"
 	"github.com/loomwork/loom/duration"
+	"github.com/loomwork/loom/interpreter"
+	"github.com/loomwork/loom/journal"
 	"github.com/loomwork/loom/server"
 )
 
@@ -253,7 +255,21 @@ func (a *app) serve() error {
 	if err != nil {
 		return &cliError{kind: kindRefused, msg: err.Error()}
 	}
-	defer j.Close()
+	release := func() {}
+	defer func() {
+		j.Close()
+		release() // after the journal: see lockServe
+	}()
+	if path := a.dbPath(); !isPostgresURL(path) {
+		var held bool
+		if release, held, err = lockServe(path); err != nil {
+			return refusef("cannot lock the journal %s for this server: %v", path, unwrapPath(err))
+		}
+		if !held {
+			release = func() {}
+			return refusef("%s already serves the journal %s: run one loom serve per SQLite file (the CLI may use it beside the server), or PostgreSQL for several", otherServe(a.ctx, j), path)
+		}
+	}
 	var h slog.Handler = slog.NewTextHandler(a.stderr, nil)
 	if o.logJSON {
 		h = slog.NewJSONHandler(a.stderr, nil)
@@ -372,6 +388,27 @@ func (a *app) serve() error {
 	_ = srv.Close() // sends the spans still queued
 	log.Info("drained; exiting")
 	return nil
+}
+
+// otherServe names the serve process that holds a SQLite journal's lock:
+// its host and pid once its first heartbeat is journaled, which it does as
+// it starts (waited for a few seconds).
+func otherServe(ctx context.Context, j journal.Journal) string {
+	for range 30 {
+		if ws, err := j.Workers(ctx, 30*time.Second); err == nil {
+			for _, w := range ws {
+				if !interpreter.HolderGone(w.Holder()) {
+					return fmt.Sprintf("another loom serve (host %s, pid %d)", w.Host, w.PID)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "another loom serve"
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return "another loom serve"
 }
 
 func unwrapNet(err error) error {

@@ -435,6 +435,9 @@ type Worker struct {
 	Tasks       []string // the tasks it registers, sorted
 }
 
+// Holder is the process w as a lease holder (its leases carry its ID).
+func (w Worker) Holder() Holder { return Holder{ID: w.ID, Host: w.Host, PID: w.PID, Node: w.Node} }
+
 // WorkerTasks is tasks sorted, never nil: how a backend stores a
 // Worker's tasks.
 func WorkerTasks(tasks []string) []string {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/loomwork/loom/definition"
+	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
 )
 
@@ -42,6 +43,15 @@ type Worker struct {
 // (and at once when it starts draining) until ctx is done, then deletes
 // its row: a process that stopped is no longer listed.
 func (s *Server) runHeartbeats(ctx context.Context) {
+	// A process of this node that died (SIGKILL) left its row: it is gone,
+	// so it is no longer listed.
+	if ws, err := s.j.Workers(ctx, journal.WorkerForget); err == nil {
+		for _, w := range ws {
+			if interpreter.HolderGone(w.Holder()) {
+				_ = s.j.ForgetWorker(ctx, w.ID)
+			}
+		}
+	}
 	for {
 		if err := s.j.Heartbeat(ctx, s.worker()); err != nil && ctx.Err() == nil {
 			s.log.Warn("heartbeat not journaled", "error", err)
