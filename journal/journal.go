@@ -420,6 +420,36 @@ type Journal interface {
 	Close() error
 }
 
+// Hints is what a journal shared by several processes may offer beyond
+// Journal: a hint from one process to the others that work may have
+// become claimable (a start, a cancel request, a released lease), so that
+// they claim it before their next poll. A hint may be lost; it never
+// replaces the poll. PostgreSQL has it (LISTEN/NOTIFY).
+type Hints interface {
+	// Hint tells every listening process, this one included, that work
+	// may be claimable.
+	Hint(ctx context.Context) error
+	// ListenHints receives a value for hints, coalesced, on one
+	// connection of its own, until ctx is done or the connection fails:
+	// then the channel is closed.
+	ListenHints(ctx context.Context) (<-chan struct{}, error)
+}
+
+// HintsOf returns the Hints of j, looking through wrappers that have an
+// Unwrap() Journal method (sealed): ok false when j has none.
+func HintsOf(j Journal) (Hints, bool) {
+	for {
+		if h, ok := j.(Hints); ok {
+			return h, true
+		}
+		u, ok := j.(interface{ Unwrap() Journal })
+		if !ok {
+			return nil, false
+		}
+		j = u.Unwrap()
+	}
+}
+
 // Worker is a serve process as its heartbeats describe it (GET /v1/workers).
 type Worker struct {
 	ID          string

@@ -250,7 +250,9 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request) error {
 	case s.slots <- struct{}{}:
 		if s.draining.Load() {
 			<-s.slots
-			err = s.j.Create(ctx, rec)
+			if err = s.j.Create(ctx, rec); err == nil {
+				s.hint() // for another process
+			}
 			break
 		}
 		var l journal.Lease
@@ -263,7 +265,7 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request) error {
 		s.startDrive(journal.Claim{Lease: l, Reason: journal.ClaimStart})
 	default:
 		if err = s.j.Create(ctx, rec); err == nil {
-			s.wake()
+			s.hint()
 		}
 	}
 	if errors.Is(err, journal.ErrExists) {
@@ -797,7 +799,7 @@ func (s *Server) cancelExecution(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.noteCancel(id, actor(r))
 	s.stopDrives(id)
-	s.wake()
+	s.hint() // the holder, or the next claimer, carries it out
 	status := http.StatusAccepted
 	if rec.State == journal.Cancelled {
 		status = http.StatusOK

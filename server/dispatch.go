@@ -38,6 +38,10 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.runSchedules(ctx)
 	go s.runRetention(ctx)
 	go s.runGauges(ctx)
+	if s.hints != nil {
+		go s.sendHints(ctx)
+		go s.listenHints(ctx)
+	}
 	beats := make(chan struct{})
 	go func() {
 		s.runHeartbeats(ctx)
@@ -204,10 +208,12 @@ func (s *Server) startDrive(c journal.Claim) {
 func (s *Server) driveClaim(ctx context.Context, d *driveState, c journal.Claim) {
 	id := c.Lease.RootID
 	log := s.log.With("execution_id", id, "reason", string(c.Reason))
+	released := func() {}
 	defer func() {
 		if err := s.j.Release(context.WithoutCancel(ctx), c.Lease); err != nil && !errors.Is(err, journal.ErrFenced) {
 			log.Error("cannot release the claim's lease", "error", err)
 		}
+		released()
 	}()
 	rec, err := s.j.Get(ctx, id)
 	if err != nil {
@@ -224,6 +230,7 @@ func (s *Server) driveClaim(ctx context.Context, d *driveState, c journal.Claim)
 		s.missFrom[id] = "its definition uses " + miss + ", which process " + s.holder.Host + " (pid " + strconv.Itoa(s.holder.PID) + ") does not register"
 		s.mu.Unlock()
 		log.Warn("left a claimed execution alone: this process lacks a task it uses", "tasks", miss)
+		released = s.hint // once released, a process that has the task may take it
 		return
 	}
 	ctx, endSpan := s.tracing.driveSpan(ctx, rec)

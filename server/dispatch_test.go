@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -48,17 +46,6 @@ func (h *harness) waitingOn(id string) []any {
 	}
 	w, _ := rec["waiting_on"].([]any)
 	return w
-}
-
-func (h *harness) metricsText() string {
-	h.t.Helper()
-	resp, err := http.Get(h.http.URL + "/metrics")
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }
 
 // TestCrashLoopBackoff: an execution whose drivers die three times in a

@@ -276,6 +276,6 @@ func (sc *scheduler) start(ctx context.Context, wf *definition.Workflow, at time
 	}
 	s.metrics.started.WithLabelValues(wf.Name).Inc()
 	s.log.Info("schedule started an execution", "workflow", wf.Name, "slot", at.UTC().Format(time.RFC3339), "execution", id)
-	s.wake()
+	s.hint()
 	return id, true
 }

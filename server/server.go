@@ -150,6 +150,10 @@ type Server struct {
 	// beat asks for a heartbeat now (draining began).
 	started time.Time
 	beat    chan struct{}
+	// hints carries hints between processes (nil: the journal has none);
+	// hintOut asks sendHints for one.
+	hints   journal.Hints
+	hintOut chan struct{}
 	// fleetWorkers are the live serve processes as read at fleetAt.
 	fleetWorkers []journal.Worker
 	fleetAt      time.Time
@@ -157,6 +161,9 @@ type Server struct {
 	// testPolled, when set, is called after each dispatcher pass (a test
 	// signal: "the dispatcher looked for work").
 	testPolled func()
+	// testListening, when set, is called each time the process listens
+	// for other processes' hints.
+	testListening func()
 	// testStreamClosed, when set, is called as a long poll or stream ends.
 	testStreamClosed func()
 	// patterns are the routes Handler registered, in order (the OpenAPI
@@ -224,7 +231,8 @@ func New(cfg Config) (*Server, error) {
 		slots: make(chan struct{}, cfg.Concurrency), poke: make(chan struct{}, 1),
 		drives: map[*driveState]struct{}{}, exclude: map[string]time.Time{},
 		missing: map[string]string{}, missFrom: map[string]string{}, cancelBy: map[string]string{}, used: map[string][]string{},
-		started: cfg.Clock.Now(), beat: make(chan struct{}, 1)}
+		started: cfg.Clock.Now(), beat: make(chan struct{}, 1),
+		hints: hintsOf(cfg.Journal), hintOut: make(chan struct{}, 1)}
 	s.metrics = newMetrics(s)
 	s.tracing = newTracing(cfg.SpanExporter, s.metrics.reg)
 	if cfg.Rate > 0 {
@@ -295,6 +303,12 @@ func (s *Server) Drain(ctx context.Context) error {
 	s.log.Info("drain time is up: cancelling the drives in flight")
 	s.stopWork()
 	<-done
+	// Their leases are released: the other processes take them over now.
+	if s.hints != nil {
+		hctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.hints.Hint(hctx)
+	}
 	return nil
 }
 

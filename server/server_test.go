@@ -24,25 +24,27 @@ import (
 // harness is a server on a SQLite journal behind httptest, with its
 // dispatcher running.
 type harness struct {
-	t       *testing.T
-	srv     *Server
-	http    *httptest.Server
-	clock   *clock.Fake
-	j       journal.Journal
-	polled  chan struct{}
-	gauged  chan struct{} // a read of the gauges, once the next one's timer is set
-	records chan string   // what the record task saw, in order
-	blocked chan string   // block task started
-	undone  chan string   // undo task started; it ends when the test sends to undo
-	undo    chan struct{}
-	auth    []string // headers settle and eventData send (a token)
+	t      *testing.T
+	srv    *Server
+	http   *httptest.Server
+	clock  *clock.Fake
+	j      journal.Journal
+	polled chan struct{}
+	// listening gets a value each time the server listens for hints.
+	listening chan struct{}
+	gauged    chan struct{} // a read of the gauges, once the next one's timer is set
+	records   chan string   // what the record task saw, in order
+	blocked   chan string   // block task started
+	undone    chan string   // undo task started; it ends when the test sends to undo
+	undo      chan struct{}
+	auth      []string // headers settle and eventData send (a token)
 }
 
 type harnessOpt func(*Config)
 
 func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: clock.NewFake(time.Now().UTC()), polled: make(chan struct{}, 100), gauged: make(chan struct{}, 100),
+	h := &harness{t: t, clock: clock.NewFake(time.Now().UTC()), polled: make(chan struct{}, 100), gauged: make(chan struct{}, 100), listening: make(chan struct{}, 10),
 		records: make(chan string, 100), blocked: make(chan string, 10),
 		undone: make(chan string, 10), undo: make(chan struct{})}
 	reg := interpreter.NewRegistry(builtins.Standard())
@@ -101,6 +103,12 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	srv.testGauged = func() {
 		select {
 		case h.gauged <- struct{}{}:
+		default:
+		}
+	}
+	srv.testListening = func() {
+		select {
+		case h.listening <- struct{}{}:
 		default:
 		}
 	}

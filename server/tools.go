@@ -121,7 +121,7 @@ func (s *Server) adopt(l journal.Lease) {
 	if err := s.j.Release(context.WithoutCancel(s.workCtx), l); err != nil && !errors.Is(err, journal.ErrFenced) {
 		s.log.Error("cannot release a new rerun's lease; it is claimed once the lease expires", "execution_id", l.RootID, "error", err)
 	}
-	s.wake()
+	s.hint()
 }
 
 // listSchedules answers GET /v1/schedules: every scheduled workflow of

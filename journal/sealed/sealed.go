@@ -106,6 +106,10 @@ func View(j journal.Journal, keys *Keys) *Journal {
 	return &Journal{Journal: j, keys: keys, opaque: true}
 }
 
+// Unwrap returns the journal s seals, for what it offers beyond
+// journal.Journal (journal.HintsOf).
+func (s *Journal) Unwrap() journal.Journal { return s.Journal }
+
 // Encrypting reports whether new payloads are sealed.
 func (s *Journal) Encrypting() bool { return s.keys != nil }
 
