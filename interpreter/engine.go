@@ -32,6 +32,7 @@ type Engine struct {
 	onProgress func(Progress)
 	onStep     func(StepEvent)
 	tele       Telemetry
+	taskGate   TaskGate
 	sec        secretState
 	limits     Limits
 
@@ -106,6 +107,18 @@ type Progress struct {
 // from the goroutines that run the items and must be quick and safe for
 // concurrent use.
 func WithProgress(fn func(Progress)) Option { return func(e *Engine) { e.onProgress = fn } }
+
+// TaskGate is asked before a task runs live (never for one replayed from
+// the journal). It returns done, called once the attempt ends, or an error
+// to start no task: the step then stops as if its context were cancelled,
+// nothing is journaled for it, and it runs when the execution is driven
+// again. A gate refuses only once ctx is done: it may hold the step back
+// until then (the service's drain starts no new task so, while the tasks
+// in flight finish).
+type TaskGate func(ctx context.Context) (done func(), err error)
+
+// WithTaskGate makes g the engine's TaskGate.
+func WithTaskGate(g TaskGate) Option { return func(e *Engine) { e.taskGate = g } }
 
 // New returns an engine over a checked catalog, a task registry and a journal.
 func New(cat *definition.Catalog, tasks Tasks, j journal.Journal, opts ...Option) *Engine {

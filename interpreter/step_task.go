@@ -158,6 +158,13 @@ func (x *exec) callTask(ctx context.Context, name string, in any, timeout time.D
 	if err := x.h.flush(); err != nil {
 		return nil, err
 	}
+	if gate := x.d.eng.taskGate; gate != nil {
+		done, err := gate(ctx)
+		if err != nil {
+			return nil, errCancelled
+		}
+		defer done()
+	}
 	key := x.rec.ID + "/" + ap
 	tctx := builtins.WithIdempotencyKey(ctx, key)
 	tctx = builtins.WithMask(tctx, x.d.masker().String)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -183,4 +184,48 @@ func TestWorkers(t *testing.T) {
 	cancel()
 	_ = h.srv.Drain(dctx)
 	until("this process draining", func(ws []Worker) bool { return len(ws) == 1 && ws[0].Draining })
+}
+
+// TestDrainStartsNoNewTask: once the process drains, the task in flight
+// finishes and is committed, the drive starts no new task, and the drain
+// ends as soon as nothing is in flight (long before --drain), releasing
+// the execution for another process, RUNNING with its first step done.
+func TestDrainStartsNoNewTask(t *testing.T) {
+	h := newHarness(t)
+	if st, _, rec := h.do("POST", "/v1/executions", `{"workflow": "drainme", "id": "d1"}`); st != 201 {
+		t.Fatalf("start: %d %v", st, rec)
+	}
+	<-h.undone // the first task is in flight
+	drained := make(chan error, 1)
+	go func() { drained <- h.srv.Drain(context.Background()) }() // no deadline: only the gate can end it early
+	for !h.srv.draining.Load() {
+		runtime.Gosched()
+	}
+	h.undo <- struct{}{} // the task in flight finishes
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second): // a guard against a hang, not a wait
+		t.Fatal("the drain did not end once no task was in flight")
+	}
+	select {
+	case in := <-h.records:
+		t.Fatalf("a task started while draining: record(%s)", in)
+	default:
+	}
+	st, _, rec := h.do("GET", "/v1/executions/d1", "")
+	if st != 200 || rec["state"] != "RUNNING" || !h.hasEvent("d1", journal.StepCompleted) {
+		t.Fatalf("after the drain: %d %v", st, rec)
+	}
+	if l, err := h.j.LeaseOf(context.Background(), "d1"); err != nil || l.Token != 0 {
+		t.Fatalf("the drained execution's lease: %+v, %v", l, err)
+	}
+	evs, _ := h.j.Events(context.Background(), "d1", 0)
+	for _, ev := range evs {
+		if ev.Path == "second" {
+			t.Fatalf("the second step was journaled while draining: %+v", ev)
+		}
+	}
 }

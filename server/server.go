@@ -154,6 +154,10 @@ type Server struct {
 	// hintOut asks sendHints for one.
 	hints   journal.Hints
 	hintOut chan struct{}
+	// inFlight counts the tasks running, parked the steps a drain holds
+	// back (taskGate); gateMoved wakes Drain when either changes.
+	inFlight, parked atomic.Int64
+	gateMoved        chan struct{}
 	// fleetWorkers are the live serve processes as read at fleetAt.
 	fleetWorkers []journal.Worker
 	fleetAt      time.Time
@@ -232,7 +236,7 @@ func New(cfg Config) (*Server, error) {
 		drives: map[*driveState]struct{}{}, exclude: map[string]time.Time{},
 		missing: map[string]string{}, missFrom: map[string]string{}, cancelBy: map[string]string{}, used: map[string][]string{},
 		started: cfg.Clock.Now(), beat: make(chan struct{}, 1),
-		hints: hintsOf(cfg.Journal), hintOut: make(chan struct{}, 1)}
+		hints: hintsOf(cfg.Journal), hintOut: make(chan struct{}, 1), gateMoved: make(chan struct{}, 1)}
 	s.metrics = newMetrics(s)
 	s.tracing = newTracing(cfg.SpanExporter, s.metrics.reg)
 	if cfg.Rate > 0 {
@@ -251,7 +255,8 @@ func New(cfg Config) (*Server, error) {
 		// Timers due within 5 s are waited out in place; a longer one frees
 		// the slot (the execution becomes WAITING) and a claim fires it.
 		o := []interpreter.Option{interpreter.WithHolder(h), interpreter.WithLeaseTTL(cfg.LeaseTTL), interpreter.WithClock(cfg.Clock),
-			interpreter.WithTimerWait(true, 5*time.Second), interpreter.WithTelemetry(telemetries{s.metrics, s.tracing})}
+			interpreter.WithTimerWait(true, 5*time.Second), interpreter.WithTelemetry(telemetries{s.metrics, s.tracing}),
+			interpreter.WithTaskGate(s.taskGate)}
 		return append(o, cfg.EngineOptions...)
 	}
 	s.drive = interpreter.New(cfg.Catalog, cfg.Tasks, s.j, opts(s.holder)...)
@@ -281,9 +286,12 @@ func (s *Server) wake() {
 }
 
 // Drain stops claiming work and makes /readyz answer 503; the API keeps
-// answering. Drives in flight get until ctx is done to finish; then their
-// contexts are cancelled and their leases released. It returns once every
-// drive has returned.
+// answering. The drives in flight start no new task (taskGate); their
+// tasks in flight get until ctx is done to finish and be committed. Then,
+// or as soon as no task is in flight and every drive waits at the gate,
+// their contexts are cancelled and their leases released, and the other
+// processes are hinted to take them over. It returns once every drive has
+// returned.
 func (s *Server) Drain(ctx context.Context) error {
 	s.draining.Store(true)
 	select {
@@ -295,12 +303,17 @@ func (s *Server) Drain(ctx context.Context) error {
 		s.driveGroup.Wait()
 		close(done)
 	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	for !s.onlyParked() {
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			s.log.Info("drain time is up: cancelling the drives in flight")
+		case <-s.gateMoved:
+			continue
+		}
+		break
 	}
-	s.log.Info("drain time is up: cancelling the drives in flight")
 	s.stopWork()
 	<-done
 	// Their leases are released: the other processes take them over now.
@@ -310,6 +323,43 @@ func (s *Server) Drain(ctx context.Context) error {
 		_ = s.hints.Hint(hctx)
 	}
 	return nil
+}
+
+// taskGate is the engines' interpreter.TaskGate: once the process drains,
+// a drive starts no new task; the step waits, parked, until the drive is
+// cut short (nothing is journaled for it, and the process that takes the
+// execution over runs it). It counts the tasks in flight, so Drain need
+// not wait out --drain once none is left.
+func (s *Server) taskGate(ctx context.Context) (func(), error) {
+	if s.draining.Load() {
+		s.parked.Add(1)
+		s.moved()
+		<-ctx.Done()
+		s.parked.Add(-1)
+		return nil, ctx.Err()
+	}
+	s.inFlight.Add(1)
+	return func() {
+		s.inFlight.Add(-1)
+		s.moved()
+	}, nil
+}
+
+// moved tells Drain that a task ended or parked.
+func (s *Server) moved() {
+	select {
+	case s.gateMoved <- struct{}{}:
+	default:
+	}
+}
+
+// onlyParked reports whether no task is in flight and every drive waits
+// at the gate: a drain has nothing left to wait for.
+func (s *Server) onlyParked() bool {
+	s.mu.Lock()
+	n := len(s.drives)
+	s.mu.Unlock()
+	return n > 0 && s.inFlight.Load() == 0 && s.parked.Load() >= int64(n)
 }
 
 // Close cancels every drive at once (their leases are released) and
