@@ -111,7 +111,7 @@ func isCall(name string) bool { return len(name) > 5 && name[:5] == "call:" }
 // retryWait waits before attempt n: min(max_delay, delay·backoff^(n-2)),
 // times a journaled jitter sample when asked, counted from the failure of
 // the previous attempt (so a runner that resumes after a crash waits only
-// what is left).
+// what is left). A wait beyond WithTimerWait's max suspends the walk.
 func (x *exec) retryWait(ctx context.Context, r *definition.Retry, n int, ap string, failedAt time.Time) error {
 	d := float64(r.Delay) * math.Pow(r.Backoff, float64(n-2))
 	if r.MaxDelay > 0 && d > float64(r.MaxDelay) {
@@ -124,7 +124,16 @@ func (x *exec) retryWait(ctx context.Context, r *definition.Retry, n int, ap str
 		}
 		d *= f
 	}
-	return x.h.waitUntil(ctx, failedAt.Add(time.Duration(d)))
+	until := failedAt.Add(time.Duration(d))
+	if x.h.live && x.h.waitTimers && until.Sub(x.h.clk.Now()) > x.h.maxWait {
+		// Longer than the engine waits out in process (the service: 5 s):
+		// a durable timer. The execution is WAITING until then and holds
+		// no slot; the same wait is computed again from the journal when
+		// it is driven again (the failure's time, the jitter sample).
+		x.suspend(nil, until)
+		return errSuspended
+	}
+	return x.h.waitUntil(ctx, until)
 }
 
 type taskResult struct {

@@ -229,3 +229,31 @@ func TestDrainStartsNoNewTask(t *testing.T) {
 		}
 	}
 }
+
+// TestLongRetryDelayIsADurableTimer: a retry delay longer than the 5 s
+// waited out in place frees the slot: the execution is WAITING until the
+// next attempt, waiting_on says retry (path, attempt, until, the last
+// error), and the dispatcher runs the attempt when it is due.
+func TestLongRetryDelayIsADurableTimer(t *testing.T) {
+	h := newHarness(t)
+	if st, _, rec := h.do("POST", "/v1/executions", `{"workflow": "retrylater", "id": "r1"}`); st != 201 {
+		t.Fatalf("start: %d %v", st, rec)
+	}
+	rec := h.settle("r1")
+	h.srv.driveGroup.Wait()
+	if rec["state"] != "WAITING" || rec["wake_at"] == nil || len(h.srv.slots) != 0 {
+		t.Fatalf("after a failed attempt with a 30s retry delay: %v (slots in use %d)", rec, len(h.srv.slots))
+	}
+	w := h.waitingOn("r1")
+	detail, _ := w[0].(map[string]any)["detail"].(string)
+	if len(w) != 1 || w[0].(map[string]any)["kind"] != "retry" ||
+		!strings.HasPrefix(detail, "retry of flaky: attempt 2 at ") || !strings.HasSuffix(detail, "; the last attempt failed: NotYet: the first attempt fails") {
+		t.Fatalf("waiting_on of a retry: %v", w)
+	}
+	h.clock.Advance(31 * time.Second)
+	h.poll()
+	h.srv.driveGroup.Wait()
+	if st, _, rec := h.do("GET", "/v1/executions/r1", ""); st != 200 || rec["state"] != "COMPLETED" || rec["output"] != "ok" {
+		t.Fatalf("after the retry delay: %d %v", st, rec)
+	}
+}

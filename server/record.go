@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/loomwork/loom/interpreter"
@@ -171,7 +173,11 @@ func (s *Server) waitingOn(ctx context.Context, rec *journal.Execution, r *Recor
 		}
 	case journal.Waiting:
 		if r.WakeAt != nil {
-			add("timer", "a timer until %s", r.WakeAt.Format(time.RFC3339))
+			if path, next, last := s.retryOf(ctx, rec); path != "" {
+				add("retry", "retry of %s: attempt %d at %s; the last attempt failed: %s", path, next, r.WakeAt.Format(time.RFC3339), last)
+			} else {
+				add("timer", "a timer until %s", r.WakeAt.Format(time.RFC3339))
+			}
 		}
 	case journal.Paused:
 		for _, p := range r.Pauses {
@@ -193,6 +199,38 @@ func (s *Server) waitingOn(ctx context.Context, rec *journal.Execution, r *Recor
 		add("worker", "%s", miss)
 	}
 	return out
+}
+
+// retryOf says whether a WAITING execution waits for a retry's delay:
+// its last events end with a failed attempt (and perhaps the jitter
+// sample of the next one). It returns the step's path, the number of the
+// next attempt and the failure ("" when it waits for something else).
+func (s *Server) retryOf(ctx context.Context, rec *journal.Execution) (path string, next int, last string) {
+	evs, err := s.cfg.Journal.Events(ctx, rec.ID, max(rec.LastSeq-2, 0))
+	if err != nil {
+		return "", 0, ""
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		ev := evs[i]
+		switch ev.Kind {
+		case journal.Builtin:
+			continue
+		case journal.StepFailed:
+			var d struct {
+				Error interpreter.Error `json:"error"`
+			}
+			_ = json.Unmarshal(ev.Data, &d)
+			path, n := ev.Path, 1
+			if i := strings.LastIndexByte(path, '@'); i > 0 {
+				if k, err := strconv.Atoi(path[i+1:]); err == nil {
+					path, n = path[:i], k
+				}
+			}
+			return path, n + 1, d.Error.Type + ": " + d.Error.Message
+		}
+		break
+	}
+	return "", 0, ""
 }
 
 // crashLoop returns the root of rec if it is crash-looping at now
