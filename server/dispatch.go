@@ -136,7 +136,7 @@ func (s *Server) pass(ctx context.Context) (time.Time, error) {
 		for _, c := range res.Claims {
 			s.metrics.claims.WithLabelValues(string(c.Reason)).Inc()
 			if c.Stalled >= journal.CrashLoopTakeovers {
-				s.metrics.crashLoops.Inc()
+				s.CountCrashLoop()
 				s.log.Warn("execution is crash-looping: taken over again with no new journal event; after this drive it waits before the next takeover",
 					"execution_id", c.Lease.RootID, "takeovers_without_progress", c.Stalled,
 					"backoff", journal.CrashLoopBackoff(c.Stalled).String())
