@@ -144,7 +144,7 @@ type Server struct {
 	// cancelBy names who asked this process to cancel a root, for the
 	// drive that carries the cancel out (cancelActor).
 	cancelBy map[string]string
-	used     map[string][]string  // definition hash → the tasks it uses
+	used     map[string][]string // definition hash → the tasks it uses
 
 	// started is when New built the process (its heartbeat's started_at);
 	// beat asks for a heartbeat now (draining began).
