@@ -58,7 +58,12 @@ func errorOf(err error) *Error {
 	case errors.Is(err, interpreter.ErrNotPaused):
 		return apiErr(http.StatusConflict, "not_paused", err.Error())
 	case errors.Is(err, journal.ErrBusy), errors.Is(err, journal.ErrFenced):
-		e := apiErr(http.StatusConflict, "busy", "another runner holds the execution; try again")
+		msg := "another runner holds the execution; try again"
+		var be *journal.BusyError
+		if errors.As(err, &be) {
+			msg = be.Error() // who holds it, and until when (as waiting_on says)
+		}
+		e := apiErr(http.StatusConflict, "busy", msg)
 		e.RetryAfter = 1
 		return e
 	case errors.As(err, &rp):
