@@ -20,6 +20,7 @@ import (
 	"github.com/loomwork/loom/internal/servetest"
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/postgres"
 )
 
 // The service benchmarks (issue #9): real `loom serve` processes (cmd/loom
@@ -153,9 +154,9 @@ func untilCompleted(url string) (apiRecord, error) {
 
 // inProcessSteps is the baseline: n executions of the 10-echo chain run by
 // an engine in this process, 64 at a time (a serve's default
-// concurrency), on a fresh SQLite journal; steps per second.
-func inProcessSteps(b *testing.B, n int) float64 {
-	eng := interpreter.New(chain(b, 10), builtins.Standard(), openSQLite(b))
+// concurrency), on a fresh journal j; steps per second.
+func inProcessSteps(b *testing.B, j journal.Journal, n int) float64 {
+	eng := interpreter.New(chain(b, 10), builtins.Standard(), j)
 	start := time.Now()
 	if err := parallel(n, 64, func(int) error {
 		ex, err := eng.Run(context.Background(), "chain", nil)
@@ -173,7 +174,8 @@ func inProcessSteps(b *testing.B, n int) float64 {
 // HTTP (32 clients, spread over the processes) and driven to completion,
 // on SQLite (one process) and PostgreSQL (one and three processes).
 // starts/s counts the 201s; steps/s the whole run, start to the last
-// completion; x-inprocess is steps/s over the in-process engine's.
+// completion; x-inprocess is steps/s over the in-process engine's on
+// SQLite (./bench's baseline), x-inprocess-pg over its own on PostgreSQL.
 func BenchmarkServiceThroughput(b *testing.B) {
 	for _, c := range []struct {
 		name  string
@@ -186,7 +188,17 @@ func BenchmarkServiceThroughput(b *testing.B) {
 				_, db = pgtest.Schema(b, "bench")
 			}
 			n := benchExecutions()
-			base := inProcessSteps(b, n)
+			base := inProcessSteps(b, openSQLite(b), n)
+			basePG := 0.0
+			if c.pg {
+				_, dsn := pgtest.Schema(b, "benchin")
+				j, err := postgres.Open(context.Background(), dsn)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { j.Close() })
+				basePG = inProcessSteps(b, j, n)
+			}
 			ps := startServes(b, c.procs, db, serveCatalog(b, "chain", chainYAML(10)))
 			b.ResetTimer()
 			for it := 0; it < b.N; it++ {
@@ -209,6 +221,10 @@ func BenchmarkServiceThroughput(b *testing.B) {
 				b.ReportMetric(float64(10*n)/done.Seconds(), "steps/s")
 				b.ReportMetric(base, "inprocess-steps/s")
 				b.ReportMetric(float64(10*n)/done.Seconds()/base, "x-inprocess")
+				if basePG > 0 {
+					b.ReportMetric(basePG, "inprocess-pg-steps/s")
+					b.ReportMetric(float64(10*n)/done.Seconds()/basePG, "x-inprocess-pg")
+				}
 			}
 		})
 	}
