@@ -176,8 +176,16 @@ func (s *Server) writeRecord(w http.ResponseWriter, r *http.Request, status int,
 
 var (
 	labelKey = regexp.MustCompile(`^[a-z0-9_.-]{1,63}$`)
-	idChars  = regexp.MustCompile(`^[A-Za-z0-9_.:@+=-]{1,200}$`)
 )
+
+// checkID refuses an id the journal would refuse, with the journal's reason:
+// the API and the CLI accept the same ids (journal.CheckID is the one rule).
+func checkID(id string) error {
+	if err := journal.CheckID(id); err != nil {
+		return badRequest("id %q is not usable: %s", id, strings.TrimPrefix(err.Error(), journal.ErrInvalidID.Error()+": "))
+	}
+	return nil
+}
 
 type startRequest struct {
 	Workflow string            `json:"workflow"`
@@ -208,8 +216,10 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request) error {
 	if err := checkLabels(req.Labels); err != nil {
 		return err
 	}
-	if req.ID != "" && !idChars.MatchString(req.ID) {
-		return badRequest("id %q is not usable: 1 to 200 letters, digits or _.:@+=-", req.ID)
+	if req.ID != "" {
+		if err := checkID(req.ID); err != nil {
+			return err
+		}
 	}
 	in, err := value(req.Input)
 	if err != nil {

@@ -251,6 +251,8 @@ func TestErrors(t *testing.T) {
 		{"POST", "/v1/executions", `{"workflow": "hello", "input": {}}`, nil, 400, "invalid_input"},
 		{"POST", "/v1/executions", `{"workflow": "hello", "input": {"name": "x"}, "extra": 1}`, nil, 400, "bad_request"},
 		{"POST", "/v1/executions", `{"workflow": `, nil, 400, "bad_request"},
+		// An id the CLI and the journal refuse is refused here too.
+		{"POST", "/v1/executions", `{"workflow": "hello", "input": {"name": "x"}, "id": "a@b"}`, nil, 400, "bad_request"},
 		{"POST", "/v1/executions", `{"workflow": "hello", "input": {"name": "x"}, "labels": {"Bad Key": "v"}}`, nil, 400, "bad_request"},
 		{"POST", "/v1/executions", `{"workflow": "hello", "input": {"name": "` + strings.Repeat("x", 5<<20) + `"}}`, nil, 413, "limit_exceeded"},
 		{"POST", "/v1/executions", `{"workflow": "hello"}`, []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type"},

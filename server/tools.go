@@ -46,8 +46,8 @@ func (s *Server) rerunExecution(w http.ResponseWriter, r *http.Request) error {
 		opts = append(opts, interpreter.RerunInput(in))
 	}
 	if req.ID != "" {
-		if !idChars.MatchString(req.ID) {
-			return badRequest("id %q is not usable: 1 to 200 letters, digits or _.:@+=-", req.ID)
+		if err := checkID(req.ID); err != nil {
+			return err
 		}
 		opts = append(opts, interpreter.RerunID(req.ID))
 	}

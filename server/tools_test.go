@@ -96,7 +96,7 @@ output: ${steps.charge.output}
 		{"an id taken by a start", "/v1/executions/o1/rerun", `{"id": "o1"}`, 409, "execution_exists", ""},
 		{"a bad input", "/v1/executions/o1/rerun", `{"input": {}}`, 400, "invalid_input", ""},
 		{"a bad id", "/v1/executions/o1/rerun", `{"id": "a b"}`, 400, "bad_request",
-			`id "a b" is not usable: 1 to 200 letters, digits or _.:@+=-`},
+			`id "a b" is not usable: it holds " " at byte 2; an execution id is 1 to 128 letters, digits, '-', '_', '.' and ':', and not '.' or '..'`},
 		{"no such execution", "/v1/executions/nosuch/rerun", ``, 404, "not_found", ""},
 	} {
 		st, _, body := h.do("POST", c.path, c.body)
