@@ -13,9 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -206,20 +204,6 @@ func serveFor(argv []string, reg func() interpreter.Tasks) (string, error) {
 	return st.URL, os.WriteFile(filepath.Join(dir, "state.json"), b, 0o644)
 }
 
-// lockDir keeps the commands of one script (some run in the background)
-// from starting serves at the same time.
-func lockDir(dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { f.Close() }, nil
-}
-
 // digest is a hash of the files at path, so that a catalog edited by the
 // script is served anew.
 func digest(path string) string {
@@ -256,7 +240,7 @@ func startServe(dir string, c serveConfig) (*serveState, error) {
 	// Its own process group: it outlives this command, and the script's
 	// end stops it (stopScriptServe).
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	detach(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -280,39 +264,6 @@ func startServe(dir string, c serveConfig) (*serveState, error) {
 	}
 	cmd.Process.Kill()
 	return nil, fmt.Errorf("loom serve %s did not become ready in 30 s", strings.Join(args, " "))
-}
-
-// stopServe drains a serve (SIGTERM) and waits until it has exited.
-func stopServe(pid int) error {
-	if pid <= 0 {
-		// kill(2) would signal a process group, or every process.
-		return fmt.Errorf("no serve process to stop: pid %d", pid)
-	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		return nil // gone already
-	}
-	for range 600 {
-		if !processLives(pid) {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
-	return fmt.Errorf("loom serve (pid %d) did not exit within 30 s of SIGTERM", pid)
-}
-
-// processLives: the process exists and is not a zombie (a serve whose
-// parent, the command that started it, has exited is reaped by init).
-func processLives(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil {
-		return !errors.Is(err, syscall.ESRCH)
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return !errors.Is(err, fs.ErrNotExist)
-	}
-	_, rest, _ := strings.Cut(string(b), ") ")
-	return !strings.HasPrefix(rest, "Z")
 }
 
 // stopScriptServe stops the serve a script's commands started, at the
