@@ -176,6 +176,26 @@ func (w *writer) tryPipelined(ctx context.Context, ops []*op) (int, error) {
 		_ = br.Close()
 		return -1, fmt.Errorf("journal: begin: %w", err)
 	}
+	if i, err := readResults(br, ops); err != nil {
+		return i, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() != "COMMIT" {
+		err = errors.New("the server rolled the transaction back")
+	}
+	if err != nil {
+		return -1, fmt.Errorf("journal: commit: %w", err)
+	}
+	return 0, nil
+}
+
+// readResults reads the results of ops, sent in one batch, in order: a
+// refusal is its op's error, and any other error closes the batch and
+// returns the index of the op that failed.
+func readResults(br pgx.BatchResults, ops []*op) (int, error) {
 	for i, o := range ops {
 		if o.Err != nil {
 			continue
@@ -188,16 +208,6 @@ func (w *writer) tryPipelined(ctx context.Context, ops []*op) (int, error) {
 			_ = br.Close()
 			return i, err
 		}
-	}
-	tag, err := br.Exec()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && tag.String() != "COMMIT" {
-		err = errors.New("the server rolled the transaction back")
-	}
-	if err != nil {
-		return -1, fmt.Errorf("journal: commit: %w", err)
 	}
 	return 0, nil
 }
@@ -217,18 +227,8 @@ func (w *writer) pipeline(ctx context.Context, ops []*op) (int, error) {
 		}
 	}
 	br := w.tx.SendBatch(ctx, b)
-	for i, o := range ops[:n] {
-		if o.Err != nil {
-			continue
-		}
-		switch err := o.result(br).(type) {
-		case nil:
-		case groupcommit.Refusal:
-			o.Err = err.Err
-		default:
-			_ = br.Close()
-			return i, err
-		}
+	if i, err := readResults(br, ops[:n]); err != nil {
+		return i, err
 	}
 	if err := br.Close(); err != nil {
 		return -1, fmt.Errorf("journal: %w", err)
