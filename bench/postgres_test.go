@@ -20,7 +20,10 @@ import (
 // journal's commits per step and, from the server's own statistics, the
 // transactions committed and WAL syncs per step (pg_stat_database,
 // pg_stat_wal: the whole server's, so run it on a server of its own; the
-// executions' reads count as transactions too). The
+// executions' reads count as transactions too), and the CPU time per step
+// of this process (go-cpu-µs/step) and of the server's processes
+// (server-cpu-µs/step, when the server runs on this machine: /proc): on a
+// shared machine they measure the cost where steps/s measures the load. The
 // baseline, measured in the same run, is the same executions one after
 // the other, where no commit can be shared.
 func BenchmarkPostgresThroughput(b *testing.B) {
@@ -53,15 +56,19 @@ func BenchmarkPostgresThroughput(b *testing.B) {
 		serial := float64(serialN*steps) / time.Since(start).Seconds()
 
 		before, srv0 := j.Stats(), serverStats(b, stat)
+		srvCPU0, srvCPUOK := serverCPU(stat)
+		cpu0 := cpuTime()
 		start = time.Now()
 		runConcurrently(b, eng, execs)
 		el := time.Since(start)
+		cpu := cpuTime() - cpu0
 		after := j.Stats()
 		// A backend reports its statistics at most once a second, and
 		// when it exits: close the journal's connections, then read.
 		j.Close()
 		time.Sleep(time.Second)
 		srv1 := serverStats(b, stat)
+		srvCPU1, _ := serverCPU(stat)
 
 		n := float64(execs * steps)
 		rate := n / el.Seconds()
@@ -71,6 +78,12 @@ func BenchmarkPostgresThroughput(b *testing.B) {
 		b.ReportMetric(float64(after.Commits-before.Commits)/n, "commits/step")
 		b.ReportMetric(float64(srv1.xacts-srv0.xacts)/n, "server-xacts/step")
 		b.ReportMetric(float64(srv1.walSyncs-srv0.walSyncs)/n, "wal-syncs/step")
+		if cpu > 0 {
+			b.ReportMetric(float64(cpu.Microseconds())/n, "go-cpu-µs/step")
+		}
+		if srvCPUOK {
+			b.ReportMetric(float64((srvCPU1-srvCPU0).Microseconds())/n, "server-cpu-µs/step")
+		}
 	}
 }
 

@@ -156,6 +156,16 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 	if err := a.Validate(); err != nil {
 		return 0, err
 	}
+	p := newAppendArgs(&a)
+	o := &op{Ticket: groupcommit.Ticket{Append: true, Events: len(a.Events)}, app: &p}
+	if err := j.submit(ctx, o); err != nil {
+		return 0, err
+	}
+	return p.last, nil
+}
+
+// newAppendArgs binds a to database values.
+func newAppendArgs(a *journal.Append) appendArgs {
 	p := appendArgs{id: a.ExecutionID, token: a.Token, expected: a.ExpectedSeq, release: a.Release, events: make([]eventRow, len(a.Events))}
 	for i, ev := range a.Events {
 		p.events[i] = eventRow{path: ev.Path, kind: string(ev.Kind), name: ev.Name, ordinal: ev.Ordinal, data: nullJSON(ev.Data), time: ev.Time}
@@ -175,17 +185,7 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 			p.setWake, p.wake = true, nullTime(*u.WakeAt)
 		}
 	}
-	var last int64
-	o := &op{Ticket: groupcommit.Ticket{Append: true, Events: len(a.Events)},
-		queue: func(b *pgx.Batch) { j.w.queueAppend(b, &p) },
-		result: func(br pgx.BatchResults) (err error) {
-			last, err = appendResult(br, &p)
-			return err
-		}}
-	if err := j.submit(ctx, o); err != nil {
-		return 0, err
-	}
-	return last, nil
+	return p
 }
 
 // Acquire implements journal.Journal.

@@ -21,15 +21,20 @@ import (
 // other error, after which the writer rolls the transaction back and runs
 // the batch again without it. So run may be called more than once.
 //
-// A pipelined op has queue and result instead of run: one statement that
-// refuses without an error, queued with the ops next to it in one pgx.Batch,
-// so that they cost one round trip together.
+// A pipelined op has no run: it is sent with the pipelined ops next to it
+// in one pgx.Batch, so that they cost one round trip together. An append
+// (app) is one of the batch's loom_append_batch calls; any other pipelined
+// op is one statement of its own, queued by queue and read by result, that
+// refuses without an error.
 type op struct {
 	groupcommit.Ticket
 	run    func(context.Context, *writer) error
 	queue  func(*pgx.Batch)
 	result func(pgx.BatchResults) error
+	app    *appendArgs
 }
+
+func (o *op) pipelined() bool { return o.run == nil }
 
 // submit queues o and waits for the commit that holds it.
 func (j *Journal) submit(ctx context.Context, o *op) error {
@@ -47,8 +52,15 @@ type writer struct {
 	now func() time.Time
 	max int
 	tx  pgx.Tx
+	// isolate sends each append in a call of its own, to find the one
+	// that made a call of several fail.
+	isolate bool
 	groupcommit.Counters
 }
+
+// errGroupFailed marks the failure of a loom_append_batch call of more than
+// one append.
+var errGroupFailed = errors.New("a batch of appends failed")
 
 // maxRetries bounds how often a batch is run again after the server aborted
 // it for a deadlock or a serialization failure (another process's writes).
@@ -61,6 +73,7 @@ const maxRetries = 5
 func (w *writer) commit(batch []*op) {
 	live := groupcommit.Live(batch)
 	retries := 0
+	defer func() { w.isolate = false }()
 	for len(live) > 0 {
 		bad, err := w.try(live)
 		switch {
@@ -69,6 +82,10 @@ func (w *writer) commit(batch []*op) {
 			return
 		case transient(err) && retries < maxRetries:
 			retries++
+		case errors.Is(err, errGroupFailed):
+			// Which of the call's appends failed is not known: run the
+			// batch again with one append a call.
+			w.isolate = true
 		case bad < 0: // the transaction itself failed
 			groupcommit.Fail(live, err)
 			return
@@ -102,7 +119,7 @@ func (w *writer) try(ops []*op) (int, error) {
 	w.tx = tx
 	defer func() { w.tx = nil }()
 	for i := 0; i < len(ops); {
-		if ops[i].queue != nil {
+		if ops[i].pipelined() {
 			var n int
 			if n, err = w.pipeline(ctx, ops[i:]); err != nil {
 				_ = tx.Rollback(ctx)
@@ -137,7 +154,7 @@ func (w *writer) try(ops []*op) (int, error) {
 
 func allPipelined(ops []*op) bool {
 	for _, o := range ops {
-		if o.queue == nil {
+		if !o.pipelined() {
 			return false
 		}
 	}
@@ -163,20 +180,14 @@ func (w *writer) tryPipelined(ctx context.Context, ops []*op) (int, error) {
 	}()
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	for _, o := range ops {
-		// A caller gone before its op is sent gets its context's error, and
-		// the op does not run.
-		if o.Err = o.Ctx.Err(); o.Err == nil {
-			o.queue(b)
-		}
-	}
+	sent := w.queuePipelined(b, ops)
 	b.Queue("COMMIT")
 	br := c.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
 		_ = br.Close()
 		return -1, fmt.Errorf("journal: begin: %w", err)
 	}
-	if i, err := readResults(br, ops); err != nil {
+	if i, err := readResults(br, ops, sent); err != nil {
 		return i, err
 	}
 	tag, err := br.Exec()
@@ -192,21 +203,78 @@ func (w *writer) tryPipelined(ctx context.Context, ops []*op) (int, error) {
 	return 0, nil
 }
 
-// readResults reads the results of ops, sent in one batch, in order: a
-// refusal is its op's error, and any other error closes the batch and
-// returns the index of the op that failed.
-func readResults(br pgx.BatchResults, ops []*op) (int, error) {
-	for i, o := range ops {
-		if o.Err != nil {
+// A statement is one statement of a pipelined batch: one op's own, or one
+// loom_append_batch call's (appends).
+type statement struct {
+	op      *op
+	appends []*op
+}
+
+// queuePipelined queues the statements of ops, all pipelined: each op's
+// own, then the appends' calls. A caller gone before its op is sent gets
+// its context's error, and the op does not run. An execution's appends go
+// in successive calls, in the order queued (a call's ids are distinct);
+// with isolate set, each append in a call of its own.
+func (w *writer) queuePipelined(b *pgx.Batch, ops []*op) []statement {
+	var (
+		sent    []statement
+		calls   [][]*op
+		inCalls map[string]int // an execution's appends queued so far
+	)
+	for _, o := range ops {
+		if o.Err = o.Ctx.Err(); o.Err != nil {
 			continue
 		}
-		switch err := o.result(br).(type) {
-		case nil:
-		case groupcommit.Refusal:
-			o.Err = err.Err
-		default:
+		if o.app == nil {
+			o.queue(b)
+			sent = append(sent, statement{op: o})
+			continue
+		}
+		if w.isolate {
+			calls = append(calls, []*op{o})
+			continue
+		}
+		if inCalls == nil {
+			inCalls = make(map[string]int)
+		}
+		k := inCalls[o.app.id]
+		inCalls[o.app.id] = k + 1
+		if k == len(calls) {
+			calls = append(calls, nil)
+		}
+		calls[k] = append(calls[k], o)
+	}
+	for _, c := range calls {
+		w.queueAppends(b, c)
+		sent = append(sent, statement{appends: c})
+	}
+	return sent
+}
+
+// readResults reads the results of the statements sent for ops, in order:
+// a refusal is its op's error, and any other error closes the batch and
+// returns the index in ops of the op that failed (of an append call of
+// several, the first, with errGroupFailed).
+func readResults(br pgx.BatchResults, ops []*op, sent []statement) (int, error) {
+	for _, st := range sent {
+		var (
+			err    error
+			failed = st.op
+		)
+		if st.op != nil {
+			err = st.op.result(br)
+			if r, ok := err.(groupcommit.Refusal); ok {
+				st.op.Err, err = r.Err, nil
+			}
+		} else if err = appendsResult(br, st.appends); err != nil {
+			failed = st.appends[0]
+			if len(st.appends) > 1 {
+				err = fmt.Errorf("%w: %w", errGroupFailed, err)
+			}
+		}
+		if err != nil {
 			_ = br.Close()
-			return i, err
+			return slices.Index(ops, failed), err
 		}
 	}
 	return 0, nil
@@ -216,18 +284,14 @@ func readResults(br pgx.BatchResults, ops []*op) (int, error) {
 // their results. It returns how many ops it took; on an error that is not a
 // refusal, the index of the op that failed (-1: the batch itself).
 func (w *writer) pipeline(ctx context.Context, ops []*op) (int, error) {
-	b := &pgx.Batch{}
 	n := 0
-	for ; n < len(ops) && ops[n].queue != nil; n++ {
-		// A caller gone before its op is sent gets its context's error, and
-		// the op does not run.
-		o := ops[n]
-		if o.Err = o.Ctx.Err(); o.Err == nil {
-			o.queue(b)
-		}
+	for n < len(ops) && ops[n].pipelined() {
+		n++
 	}
+	b := &pgx.Batch{}
+	sent := w.queuePipelined(b, ops[:n])
 	br := w.tx.SendBatch(ctx, b)
-	if i, err := readResults(br, ops[:n]); err != nil {
+	if i, err := readResults(br, ops[:n], sent); err != nil {
 		return i, err
 	}
 	if err := br.Close(); err != nil {
@@ -361,6 +425,8 @@ type appendArgs struct {
 	setPauses, setWake bool
 	pauses             *string // nil clears
 	wake               *string // nil clears
+
+	last int64 // the outcome: the last seq after the append
 }
 
 type eventRow struct {
@@ -370,44 +436,75 @@ type eventRow struct {
 	time             time.Time
 }
 
-// queueAppend queues a's loom_append call (see schemaV2).
-func (w *writer) queueAppend(b *pgx.Batch, a *appendArgs) {
-	n := len(a.events)
-	var (
-		paths, kinds, names = make([]string, n), make([]string, n), make([]string, n)
-		ordinals            = make([]int32, n)
-		data, times         = make([]*string, n), make([]*string, n)
-	)
-	for i, ev := range a.events {
-		paths[i], kinds[i], names[i], ordinals[i], data[i], times[i] = ev.path, ev.kind, ev.name, int32(ev.ordinal), ev.data, nullTime(ev.time)
+// queueAppends queues one loom_append_batch call (see schemaV7) of ops'
+// appends, whose executions are distinct.
+func (w *writer) queueAppends(b *pgx.Batch, ops []*op) {
+	n, events := len(ops), 0
+	for _, o := range ops {
+		events += len(o.app.events)
 	}
-	b.Queue(`SELECT o_code, coalesce(o_last, 0) FROM loom_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-		a.id, a.token, a.expected, formatTime(w.clock()), paths, kinds, names, ordinals, data, times,
-		a.state, a.output, a.error, a.setPauses, a.pauses, a.setWake, a.wake, a.release)
+	var (
+		ids                                  = make([]string, n)
+		tokens, expected                     = make([]int64, n), make([]int64, n)
+		counts                               = make([]int32, n)
+		states, outputs, errs, pauses, wakes = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+		setPauses, setWakes, releases        = make([]bool, n), make([]bool, n), make([]bool, n)
+
+		owners, nums, ordinals = make([]int32, 0, events), make([]int32, 0, events), make([]int32, 0, events)
+		paths, kinds, names    = make([]string, 0, events), make([]string, 0, events), make([]string, 0, events)
+		data, times            = make([]*string, 0, events), make([]*string, 0, events)
+	)
+	for i, o := range ops {
+		a := o.app
+		ids[i], tokens[i], expected[i], counts[i] = a.id, a.token, a.expected, int32(len(a.events))
+		states[i], outputs[i], errs[i], setPauses[i], pauses[i], setWakes[i], wakes[i], releases[i] =
+			a.state, a.output, a.error, a.setPauses, a.pauses, a.setWake, a.wake, a.release
+		for k, ev := range a.events {
+			owners, nums = append(owners, int32(i+1)), append(nums, int32(k+1))
+			paths, kinds, names, ordinals = append(paths, ev.path), append(kinds, ev.kind), append(names, ev.name), append(ordinals, int32(ev.ordinal))
+			data, times = append(data, ev.data), append(times, nullTime(ev.time))
+		}
+	}
+	b.Queue(`SELECT o_codes, o_lasts FROM loom_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+		$14, $15, $16, $17, $18, $19, $20, $21)`,
+		formatTime(w.clock()), ids, tokens, expected, counts, states, outputs, errs, setPauses, pauses, setWakes, wakes, releases,
+		owners, nums, paths, kinds, names, ordinals, data, times)
 }
 
-// appendResult reads the outcome of a's loom_append call.
-func appendResult(br pgx.BatchResults, a *appendArgs) (int64, error) {
+// appendsResult reads the outcome of a queueAppends call of ops: each
+// append's last seq (o.app.last) or refusal (o.Err).
+func appendsResult(br pgx.BatchResults, ops []*op) error {
 	var (
-		code int32
-		last int64
+		codes []int32
+		lasts []int64
 	)
-	if err := br.QueryRow().Scan(&code, &last); err != nil {
-		return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
+	if err := br.QueryRow().Scan(&codes, &lasts); err != nil {
+		if len(ops) == 1 {
+			return fmt.Errorf("journal: append to %s: %w", ops[0].app.id, err)
+		}
+		return fmt.Errorf("journal: %d appends: %w", len(ops), err)
 	}
-	switch code {
-	case 0:
-		return last, nil
-	case 1:
-		return 0, refuse(fmt.Errorf("journal: append to %s: %w", a.id, journal.ErrNotFound))
-	case 2:
-		return 0, refuse(fmt.Errorf("journal: append to %s with token %d: %w", a.id, a.token, journal.ErrFenced))
-	case 3:
-		return 0, refuse(fmt.Errorf("journal: append to %s after seq %d, last is %d: %w", a.id, a.expected, last, journal.ErrConflict))
-	case 4:
-		return 0, refuse(fmt.Errorf("journal: append to %s: an event's (path, kind, ordinal) is already recorded: %w", a.id, journal.ErrConflict))
+	if len(codes) != len(ops) || len(lasts) != len(ops) {
+		return fmt.Errorf("journal: %d appends: loom_append_batch returned %d results", len(ops), len(codes))
 	}
-	return 0, fmt.Errorf("journal: append to %s: unknown result %d from loom_append", a.id, code)
+	for i, o := range ops {
+		a := o.app
+		switch codes[i] {
+		case 0:
+			a.last = lasts[i]
+		case 1:
+			o.Err = fmt.Errorf("journal: append to %s: %w", a.id, journal.ErrNotFound)
+		case 2:
+			o.Err = fmt.Errorf("journal: append to %s with token %d: %w", a.id, a.token, journal.ErrFenced)
+		case 3:
+			o.Err = fmt.Errorf("journal: append to %s after seq %d, last is %d: %w", a.id, a.expected, lasts[i], journal.ErrConflict)
+		case 4:
+			o.Err = fmt.Errorf("journal: append to %s: an event's (path, kind, ordinal) is already recorded: %w", a.id, journal.ErrConflict)
+		default:
+			return fmt.Errorf("journal: append to %s: unknown result %d from loom_append_batch", a.id, codes[i])
+		}
+	}
+	return nil
 }
 
 const leaseColumns = `token, holder_id, holder_host, holder_pid, holder_node, expires`

@@ -1,0 +1,92 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/loomwork/loom/internal/pgtest"
+	"github.com/loomwork/loom/journal"
+)
+
+// TestMigrationsMatchVersion: SchemaVersion is the number of migrations.
+func TestMigrationsMatchVersion(t *testing.T) {
+	if len(migrations) != SchemaVersion {
+		t.Fatalf("%d migrations, SchemaVersion %d", len(migrations), SchemaVersion)
+	}
+}
+
+// TestMigrateAppendBatch: a journal written at the schema before
+// loom_append_batch (an execution held, two events appended through
+// loom_append) opens at SchemaVersion and appends through the new
+// function after the old events: the next seq, the old lease's fencing,
+// the old events' keys still unique.
+func TestMigrateAppendBatch(t *testing.T) {
+	ctx := t.Context()
+	schema, dsn := pgtest.Schema(t, "loomtest")
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	old := SchemaVersion - 1
+	steps := []string{`CREATE TABLE loom_meta (key text PRIMARY KEY, value bigint NOT NULL)`}
+	steps = append(steps, migrations[:old]...)
+	steps = append(steps,
+		`INSERT INTO loom_meta VALUES ('schema_version', `+strconv.Itoa(old)+`)`,
+		`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, definition_hash, created_at, updated_at)
+			VALUES ('r', 'wf', 1, 'RUNNING', 'r', '', 'h', '2026-11-30T00:00:00.000000000Z', '2026-11-30T00:00:00.000000000Z')`,
+		`INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, expires)
+			VALUES ('r', nextval('lease_tokens'), 'a', 'host', 1, '2999-01-01T00:00:00.000000000Z')`)
+	for _, s := range steps {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("building schema %d: %v", old, err)
+		}
+	}
+	var token int64
+	if err := conn.QueryRow(ctx, `SELECT token FROM leases WHERE root_id = 'r'`).Scan(&token); err != nil {
+		t.Fatal(err)
+	}
+	var code, last int64
+	if err := conn.QueryRow(ctx, `SELECT o_code, o_last FROM loom_append('r', $1, 0, '2026-11-30T00:00:01.000000000Z',
+		ARRAY['a', 'b'], ARRAY[$2, $2], ARRAY['a', 'b'], ARRAY[0, 0], ARRAY['{}', '{}'], ARRAY[NULL, NULL]::text[],
+		NULL, NULL, NULL, false, NULL, false, NULL, false)`, token, string(journal.StepCompleted)).Scan(&code, &last); err != nil || code != 0 || last != 2 {
+		t.Fatalf("loom_append at schema %d: code %d, last %d, %v", old, code, last, err)
+	}
+
+	j, err := Open(ctx, pgtest.DSN(t), WithSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var v int64
+	if err := conn.QueryRow(ctx, `SELECT value FROM loom_meta WHERE key = 'schema_version'`).Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("schema version after Open: %d (%v), want %d", v, err, SchemaVersion)
+	}
+	ev := func(path string) journal.Event {
+		return journal.Event{Path: path, Kind: journal.StepCompleted, Name: path, Data: json.RawMessage(`{"output":1}`)}
+	}
+	if seq, err := j.Append(ctx, journal.Append{ExecutionID: "r", Token: token, ExpectedSeq: 2, Events: []journal.Event{ev("c")}}); err != nil || seq != 3 {
+		t.Fatalf("append after migration: %d, %v, want 3", seq, err)
+	}
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "r", Token: token, ExpectedSeq: 3, Events: []journal.Event{ev("a")}}); !errors.Is(err, journal.ErrConflict) {
+		t.Fatalf("append repeating a migrated event's key: %v, want ErrConflict", err)
+	}
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "r", Token: token + 1, ExpectedSeq: 3, Events: []journal.Event{ev("d")}}); !errors.Is(err, journal.ErrFenced) {
+		t.Fatalf("append with another token: %v, want ErrFenced", err)
+	}
+	if _, err := j.Acquire(ctx, "r", journal.Holder{ID: "b"}, time.Minute, token); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "r", Token: token, ExpectedSeq: 3, Events: []journal.Event{ev("d")}}); !errors.Is(err, journal.ErrFenced) {
+		t.Fatalf("append with the migrated lease's token after a takeover: %v, want ErrFenced", err)
+	}
+	evs, err := j.Events(context.Background(), "r", 0)
+	if err != nil || len(evs) != 3 || evs[2].Path != "c" || evs[2].Seq != 3 {
+		t.Fatalf("events after migration: %+v, %v", evs, err)
+	}
+}

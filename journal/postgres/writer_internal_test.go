@@ -1,0 +1,101 @@
+package postgres
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/loomwork/loom/internal/pgtest"
+	"github.com/loomwork/loom/journal"
+)
+
+// TestAppendBatchOutcomes: one transaction of appends with every outcome,
+// sent as loom_append_batch calls: each append gets its own (accepted, or
+// refused as fenced, out of sequence, repeating a key, or of no such
+// execution) and a refused one writes nothing; an execution's second
+// append of the batch follows its first; a child's append is fenced by its
+// root's lease; a release gives the lease up; and with isolate set (one
+// append a call) every outcome is the same.
+func TestAppendBatchOutcomes(t *testing.T) {
+	for _, isolate := range []bool{false, true} {
+		t.Run(map[bool]string{false: "grouped", true: "isolated"}[isolate], func(t *testing.T) {
+			testAppendBatchOutcomes(t, isolate)
+		})
+	}
+}
+
+func testAppendBatchOutcomes(t *testing.T, isolate bool) {
+	ctx := t.Context()
+	schema, _ := pgtest.Schema(t, "loomtest")
+	j, err := Open(ctx, pgtest.DSN(t), WithSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	h := journal.Holder{ID: "a"}
+	tokens := map[string]int64{}
+	for _, id := range []string{"ok", "fenced", "behind", "dup", "done"} {
+		l, err := j.CreateHeld(ctx, &journal.Execution{ID: id, Workflow: "wf", Version: 1, State: journal.Running}, h, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[id] = l.Token
+	}
+	if err := j.Create(ctx, &journal.Execution{ID: "child", Workflow: "wf", Version: 1, State: journal.Running, ParentID: "ok", RootID: "ok", ParentPath: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	ev := func(path string) journal.Event {
+		return journal.Event{Path: path, Kind: journal.StepCompleted, Name: path, Data: json.RawMessage(`{"output":1}`)}
+	}
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "dup", Token: tokens["dup"], Events: []journal.Event{ev("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	completed := journal.Completed
+	appends := []journal.Append{
+		{ExecutionID: "ok", Token: tokens["ok"], Events: []journal.Event{ev("a"), ev("b")}},
+		{ExecutionID: "fenced", Token: tokens["fenced"] + 100, Events: []journal.Event{ev("a")}},
+		{ExecutionID: "behind", Token: tokens["behind"], ExpectedSeq: 5, Events: []journal.Event{ev("a")}},
+		{ExecutionID: "dup", Token: tokens["dup"], ExpectedSeq: 1, Events: []journal.Event{ev("y"), ev("x")}},
+		{ExecutionID: "none", Token: 1, Events: []journal.Event{ev("a")}},
+		{ExecutionID: "child", Token: tokens["ok"], Events: []journal.Event{ev("a")}},
+		{ExecutionID: "ok", Token: tokens["ok"], ExpectedSeq: 2, Events: []journal.Event{ev("c")}},
+		{ExecutionID: "done", Token: tokens["done"], Release: true, Events: []journal.Event{ev("a")},
+			Update: &journal.Update{State: &completed, Output: json.RawMessage(`{"x":1}`)}},
+	}
+	want := []struct {
+		last int64
+		err  error
+	}{{2, nil}, {0, journal.ErrFenced}, {0, journal.ErrConflict}, {0, journal.ErrConflict}, {0, journal.ErrNotFound}, {1, nil}, {3, nil}, {1, nil}}
+	ops := make([]*op, len(appends))
+	for i := range appends {
+		p := newAppendArgs(&appends[i])
+		ops[i] = &op{app: &p}
+		ops[i].Ctx = ctx // a ticket run by hand (try), not through the queue
+	}
+	// A writer of its own: the journal's belongs to its goroutine.
+	w := &writer{pool: j.pool, now: time.Now, max: len(ops), isolate: isolate}
+	if bad, err := w.try(ops); err != nil {
+		t.Fatalf("the batch failed at op %d: %v", bad, err)
+	}
+	for i, o := range ops {
+		if !errors.Is(o.Err, want[i].err) || (o.Err == nil && o.app.last != want[i].last) {
+			t.Errorf("append %d to %s: last %d, error %v; want last %d, error %v", i, appends[i].ExecutionID, o.app.last, o.Err, want[i].last, want[i].err)
+		}
+	}
+	counts := map[string]int{"ok": 3, "fenced": 0, "behind": 0, "dup": 1, "child": 1, "done": 1}
+	for id, n := range counts {
+		if evs, err := j.Events(ctx, id, 0); err != nil || len(evs) != n {
+			t.Errorf("%s has %d events (%v), want %d", id, len(evs), err, n)
+		}
+	}
+	if e, err := j.Get(ctx, "done"); err != nil || e.State != journal.Completed || string(e.Output) != `{"x":1}` || e.LastSeq != 1 {
+		t.Errorf("the released execution's record: %+v, %v", e, err)
+	}
+	if l, err := j.LeaseOf(ctx, "done"); err != nil || l.Token != 0 {
+		t.Errorf("the released lease: %+v, %v", l, err)
+	}
+	if l, err := j.LeaseOf(ctx, "ok"); err != nil || l.Token != tokens["ok"] {
+		t.Errorf("a lease not released: %+v, %v", l, err)
+	}
+}
