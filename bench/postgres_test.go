@@ -23,7 +23,9 @@ import (
 // executions' reads count as transactions too), and the CPU time per step
 // of this process (go-cpu-µs/step) and of the server's processes
 // (server-cpu-µs/step, when the server runs on this machine: /proc): on a
-// shared machine they measure the cost where steps/s measures the load. The
+// shared machine they measure the cost where steps/s measures the load.
+// hot-updates/update is the share of the records' updates (whole run)
+// that wrote no index entry (heap-only tuples). The
 // baseline, measured in the same run, is the same executions one after
 // the other, where no commit can be shared.
 func BenchmarkPostgresThroughput(b *testing.B) {
@@ -40,7 +42,8 @@ func BenchmarkPostgresThroughput(b *testing.B) {
 	}
 	defer stat.Close(ctx)
 	for i := 0; i < b.N; i++ {
-		j, err := postgres.Open(ctx, dsn, postgres.WithSchema(freshSchema(b, dsn)))
+		schema := freshSchema(b, dsn)
+		j, err := postgres.Open(ctx, dsn, postgres.WithSchema(schema))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -69,6 +72,11 @@ func BenchmarkPostgresThroughput(b *testing.B) {
 		time.Sleep(time.Second)
 		srv1 := serverStats(b, stat)
 		srvCPU1, _ := serverCPU(stat)
+		var updates, hot int64
+		if err := stat.QueryRow(ctx, `SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables
+			WHERE schemaname = $1 AND relname = 'executions'`, schema).Scan(&updates, &hot); err != nil {
+			b.Fatal(err)
+		}
 
 		n := float64(execs * steps)
 		rate := n / el.Seconds()
@@ -78,6 +86,7 @@ func BenchmarkPostgresThroughput(b *testing.B) {
 		b.ReportMetric(float64(after.Commits-before.Commits)/n, "commits/step")
 		b.ReportMetric(float64(srv1.xacts-srv0.xacts)/n, "server-xacts/step")
 		b.ReportMetric(float64(srv1.walSyncs-srv0.walSyncs)/n, "wal-syncs/step")
+		b.ReportMetric(float64(hot)/float64(max(updates, 1)), "hot-updates/update")
 		if cpu > 0 {
 			b.ReportMetric(float64(cpu.Microseconds())/n, "go-cpu-µs/step")
 		}

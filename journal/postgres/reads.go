@@ -165,10 +165,32 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 	if err := j.readable(ctx); err != nil {
 		return nil, err
 	}
-	var (
-		where []string
-		args  []any
-	)
+	q, args, err := listQuery(f)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := j.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("journal: list: %w", unavailable(err))
+	}
+	defer rows.Close()
+	out := []*journal.Execution{}
+	for rows.Next() {
+		e, err := scanExecution(rows)
+		if err != nil {
+			return nil, fmt.Errorf("journal: list: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("journal: list: %w", unavailable(err))
+	}
+	return out, nil
+}
+
+// listQuery is the query of List(f) and its arguments.
+func listQuery(f journal.Filter) (q string, args []any, err error) {
+	var where []string
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
@@ -193,16 +215,20 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 	}
 	order, cmp, err := listsql.Order(f.Order)
 	if err != nil {
-		return nil, err
+		return "", nil, err
+	}
+	if f.State == journal.Paused && f.Order == journal.OldestUpdated {
+		// The paused records' updated_at, as the index keeps it (schemaV8).
+		order, cmp = strings.ReplaceAll(order, "e.updated_at", "e.paused_at"), strings.ReplaceAll(cmp, "e.updated_at", "e.paused_at")
 	}
 	if f.After != "" {
 		at, id, err := f.Order.ParseCursor(f.After)
 		if err != nil {
-			return nil, fmt.Errorf("journal: list: %w", err)
+			return "", nil, fmt.Errorf("journal: list: %w", err)
 		}
 		where = append(where, cmp+" ("+arg(formatTime(at))+", "+arg(id)+")")
 	}
-	q := `SELECT ` + listColumns + ` FROM executions e`
+	q = `SELECT ` + listColumns + ` FROM executions e`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -210,23 +236,7 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 	if f.Limit > 0 {
 		q += " LIMIT " + arg(f.Limit)
 	}
-	rows, err := j.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("journal: list: %w", unavailable(err))
-	}
-	defer rows.Close()
-	out := []*journal.Execution{}
-	for rows.Next() {
-		e, err := scanExecution(rows)
-		if err != nil {
-			return nil, fmt.Errorf("journal: list: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("journal: list: %w", unavailable(err))
-	}
-	return out, nil
+	return q, args, nil
 }
 
 // LeaseOf implements journal.Journal.

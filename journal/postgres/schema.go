@@ -9,11 +9,11 @@ import (
 
 // SchemaVersion is the schema version this package writes and understands:
 // len(migrations). It is stored in loom_meta.
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // migrations[i] brings the schema from version i to version i+1. Append new
 // ones; never edit a shipped one.
-var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7}
+var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7, schemaV8}
 
 // Text columns that are compared or ordered use the "C" collation, so that
 // order is byte order (as Go's strings.Compare) whatever the database's
@@ -293,6 +293,25 @@ BEGIN
 		FROM unnest(o_codes, o_lasts, p_counts) WITH ORDINALITY AS a(a_code, a_last, a_n, i);
 END
 $$;
+`
+
+// schemaV8 lets the update of a record by an append be a heap-only tuple
+// (HOT) update, which writes no index entry: PostgreSQL makes one only if
+// no column an index reads changes, and every append sets updated_at,
+// which executions_paused (schemaV4) keyed. That index now keys paused_at,
+// generated as updated_at while the record is PAUSED and NULL otherwise,
+// so it holds the same order for the same rows (List of PAUSED records
+// oldest first sorts by it) and stays NULL while a record runs. A HOT
+// update also needs room on the record's page: fillfactor 70 leaves 30% of
+// each new page free, room for the updates of the records created together
+// and running together (1,000 × 10 in bench PostgresThroughput: 81% of the
+// updates HOT at 70, 45% at 90).
+const schemaV8 = `
+ALTER TABLE executions ADD COLUMN paused_at text COLLATE "C"
+	GENERATED ALWAYS AS (CASE WHEN state = 'PAUSED' THEN updated_at END) STORED;
+DROP INDEX executions_paused;
+CREATE INDEX executions_paused ON executions (paused_at, id) WHERE state = 'PAUSED';
+ALTER TABLE executions SET (fillfactor = 70);
 `
 
 // migrate brings the schema to SchemaVersion in one transaction, under an

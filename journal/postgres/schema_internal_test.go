@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,5 +89,86 @@ func TestMigrateAppendBatch(t *testing.T) {
 	evs, err := j.Events(context.Background(), "r", 0)
 	if err != nil || len(evs) != 3 || evs[2].Path != "c" || evs[2].Seq != 3 {
 		t.Fatalf("events after migration: %+v, %v", evs, err)
+	}
+}
+
+// TestPausedInboxReadsItsIndex: the open pauses oldest first (List of
+// PAUSED records by OldestUpdated, after a cursor) are read from
+// executions_paused in its order, with no sort, and an append that leaves
+// a record RUNNING updates it without writing an index entry (a HOT
+// update: no indexed column changed).
+func TestPausedInboxReadsItsIndex(t *testing.T) {
+	ctx := t.Context()
+	schema, dsn := pgtest.Schema(t, "loomtest")
+	j, err := Open(ctx, pgtest.DSN(t), WithSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	l, err := j.CreateHeld(ctx, &journal.Execution{ID: "r", Workflow: "wf", Version: 1, State: journal.Running}, journal.Holder{ID: "a"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := range int64(3) {
+		if _, err := j.Append(ctx, journal.Append{ExecutionID: "r", Token: l.Token, ExpectedSeq: seq,
+			Events: []journal.Event{{Path: strconv.Itoa(int(seq)), Kind: journal.StepCompleted, Data: json.RawMessage(`{}`)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// The next append, sent by hand in a transaction of this connection,
+	// whose own counts of updated rows are exact.
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	p := newAppendArgs(&journal.Append{ExecutionID: "r", Token: l.Token, ExpectedSeq: 3,
+		Events: []journal.Event{{Path: "3", Kind: journal.StepCompleted, Data: json.RawMessage(`{}`)}}})
+	ops := []*op{{app: &p}}
+	b := &pgx.Batch{}
+	(&writer{now: time.Now}).queueAppends(b, ops)
+	br := tx.SendBatch(ctx, b)
+	if err := appendsResult(br, ops); err != nil || ops[0].Err != nil || p.last != 4 {
+		t.Fatalf("append by hand: last %d, %v, %v", p.last, err, ops[0].Err)
+	}
+	if err := br.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var updates, hot int64
+	if err := tx.QueryRow(ctx, `SELECT pg_stat_get_xact_tuples_updated('executions'::regclass),
+		pg_stat_get_xact_tuples_hot_updated('executions'::regclass)`).Scan(&updates, &hot); err != nil {
+		t.Fatal(err)
+	}
+	if updates != 1 || hot != 1 {
+		t.Errorf("an append updated %d records, %d of them HOT; want 1 and 1", updates, hot)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	cursor := journal.OldestUpdated.CursorAt(&journal.Execution{ID: "a", UpdatedAt: time.Now()})
+	q, args, err := listQuery(journal.Filter{State: journal.Paused, Order: journal.OldestUpdated, After: cursor, Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `SET enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(ctx, "EXPLAIN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(plan, "\n")
+	if !strings.Contains(text, "executions_paused") || strings.Contains(text, "Sort") {
+		t.Errorf("the paused inbox's plan:\n%s\nwant a scan of executions_paused in its order", text)
 	}
 }
