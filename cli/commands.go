@@ -948,7 +948,7 @@ func (a *app) cancel() error {
 			return usagef("--state cancels every execution in that state; it takes no ID")
 		}
 		return a.bulk("cancel", cancellable, func(eng *interpreter.Engine, j journal.Journal, id string) (string, error) {
-			if _, err := j.RequestCancel(a.ctx, id); err != nil {
+			if _, err := j.RequestCancel(a.ctx, id, "local"); err != nil {
 				return "", err
 			}
 			ex, err := eng.Cancel(a.ctx, id, interpreter.By("local"))
@@ -971,9 +971,9 @@ func (a *app) cancel() error {
 	// The request is durable first (SPEC §6): a loom serve that holds the
 	// tree, or next claims it, carries it out even if this process cannot.
 	var nr *journal.NotRootError
-	_, err = j.RequestCancel(a.ctx, id)
+	_, err = j.RequestCancel(a.ctx, id, "local")
 	if errors.As(err, &nr) {
-		_, err = j.RequestCancel(a.ctx, nr.RootID)
+		_, err = j.RequestCancel(a.ctx, nr.RootID, "local")
 	}
 	if err != nil && !errors.Is(err, journal.ErrNotFound) {
 		return err

@@ -1,6 +1,7 @@
 package interpreter
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
@@ -260,11 +261,13 @@ func (e *Engine) Cancel(ctx context.Context, id string, opts ...ResumeOption) (*
 		return nil, err
 	}
 	return cfg.drive(ctx, e, rec.RootID, func(ctx context.Context, d *drive) (*Execution, error) {
-		d.by = cfg.by
 		root, err := e.get(ctx, rec.RootID)
 		if err != nil {
 			return nil, err
 		}
+		// Who asked first is the journal's to say: the process that
+		// carries the cancel out is not always the one that was asked.
+		d.by = cmp.Or(root.CancelRequestedBy, cfg.by)
 		if root.State.Finished() {
 			return nil, fmt.Errorf("%w: execution %s is already %s", ErrFinished, root.ID, root.State)
 		}

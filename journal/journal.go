@@ -91,6 +91,14 @@ type Execution struct {
 	// CancelRequested: RequestCancel asked for the tree to be cancelled; the
 	// process that holds or next claims it carries the cancel out.
 	CancelRequested bool
+	// CancelRequestedBy names who requested the cancel (a token's name,
+	// "local"; "" if unknown), so that the process that carries it out
+	// journals that actor whichever process was asked.
+	CancelRequestedBy string
+	// TraceParent is the W3C traceparent of the request that started a
+	// root ("" for none, and for a child): the parent of its first drive
+	// and the link of its later ones, in whichever process drives them.
+	TraceParent string
 	// Takeovers counts the claims that took the root over from a holder
 	// whose lease had expired. Backends maintain it; Create ignores it.
 	Takeovers int
@@ -390,10 +398,12 @@ type Journal interface {
 	// ClaimReason constants, oldest first within each (by request, due,
 	// expiry and creation time). Two claimers never get the same root.
 	Claim(ctx context.Context, r ClaimRequest) (ClaimResult, error)
-	// RequestCancel marks an unfinished root execution CancelRequested (a
-	// no-op on a finished one) and returns its record. ErrNotFound if there
-	// is none; ErrNotRoot (wrapped in a *NotRootError) for a child.
-	RequestCancel(ctx context.Context, id string) (*Execution, error)
+	// RequestCancel marks an unfinished root execution CancelRequested,
+	// by the actor by (CancelRequestedBy; a repeated request keeps the
+	// first one's), and returns its record; a no-op on a finished one.
+	// ErrNotFound if there is none; ErrNotRoot (wrapped in a
+	// *NotRootError) for a child.
+	RequestCancel(ctx context.Context, id, by string) (*Execution, error)
 
 	// Prune deletes, in one short transaction, up to r.Limit finished root
 	// executions (COMPLETED, FAILED or CANCELLED, or r.States) whose record

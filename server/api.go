@@ -253,7 +253,7 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.tracing.noteStart(req.ID, trace.SpanContextFromContext(ctx))
+	rec.TraceParent = s.tracing.startTrace(ctx)
 	// The process that accepts a start drives it if it has a free slot
 	// (created and leased in one commit); otherwise any process claims it.
 	select {
@@ -739,7 +739,7 @@ func (s *Server) resumeExecution(w http.ResponseWriter, r *http.Request) error {
 			s.wake()
 		}()
 		give := s.clock.Now().Add(resumeBusyWait)
-		dctx, endSpan := s.tracing.driveSpan(trace.ContextWithSpanContext(dctx, trace.SpanContextFromContext(ctx)), rec)
+		dctx, endSpan := s.tracing.driveSpan(trace.ContextWithSpanContext(dctx, trace.SpanContextFromContext(ctx)), rec, root)
 		var err error
 		defer func() { endSpan(err) }()
 		for {
@@ -804,10 +804,9 @@ func (s *Server) cancelExecution(w http.ResponseWriter, r *http.Request) error {
 	case journal.Completed, journal.Failed:
 		return fmt.Errorf("%w: execution %s is already %s", interpreter.ErrFinished, id, rec.State)
 	}
-	if rec, err = s.j.RequestCancel(ctx, id); err != nil {
+	if rec, err = s.j.RequestCancel(ctx, id, actor(r)); err != nil {
 		return err
 	}
-	s.noteCancel(id, actor(r))
 	s.stopDrives(id)
 	s.hint() // the holder, or the next claimer, carries it out
 	status := http.StatusAccepted

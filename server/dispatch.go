@@ -233,11 +233,11 @@ func (s *Server) driveClaim(ctx context.Context, d *driveState, c journal.Claim)
 		released = s.hint // once released, a process that has the task may take it
 		return
 	}
-	ctx, endSpan := s.tracing.driveSpan(ctx, rec)
+	ctx, endSpan := s.tracing.driveSpan(ctx, rec, rec)
 	defer func() { endSpan(err) }()
 	if rec.CancelRequested {
 		d.cancelling.Store(true)
-		_, err = s.drive.Cancel(ctx, id, interpreter.WithLease(c.Lease), interpreter.By(s.cancelActor(id)))
+		_, err = s.drive.Cancel(ctx, id, interpreter.WithLease(c.Lease))
 		if errors.Is(err, interpreter.ErrFinished) {
 			err = nil
 		}

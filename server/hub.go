@@ -147,8 +147,8 @@ func (o *observed) Append(ctx context.Context, a journal.Append) (int64, error) 
 	return seq, err
 }
 
-func (o *observed) RequestCancel(ctx context.Context, id string) (*journal.Execution, error) {
-	rec, err := o.Journal.RequestCancel(ctx, id)
+func (o *observed) RequestCancel(ctx context.Context, id, by string) (*journal.Execution, error) {
+	rec, err := o.Journal.RequestCancel(ctx, id, by)
 	o.note(err, id)
 	return rec, err
 }

@@ -66,30 +66,3 @@ func (s *Server) repeatedResume(w http.ResponseWriter, r *http.Request, id strin
 	}
 	return s.writeRecord(w, r, http.StatusOK, got)
 }
-
-// maxCancelActors bounds cancelBy: a cancel another process carried out
-// leaves its entry behind.
-const maxCancelActors = 10000
-
-// noteCancel remembers who asked this process to cancel root. The
-// dispatcher wakes at once and usually claims the cancel itself; when
-// another process claims it first, its cancel.requested events name no
-// one (the journal keeps no actor beside the request).
-func (s *Server) noteCancel(root, by string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.cancelBy) >= maxCancelActors {
-		clear(s.cancelBy)
-	}
-	s.cancelBy[root] = by
-}
-
-// cancelActor returns, and forgets, who asked this process to cancel
-// root ("" if no one here did).
-func (s *Server) cancelActor(root string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	by := s.cancelBy[root]
-	delete(s.cancelBy, root)
-	return by
-}

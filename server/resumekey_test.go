@@ -85,6 +85,36 @@ func TestActorsJournaled(t *testing.T) {
 	}
 }
 
+// TestCancelActorAcrossProcesses: the cancel's requester is journaled
+// with the request, so the process that carries the cancel out journals
+// that actor even when another process accepted the cancel: here a
+// (draining, with tokens) accepts the start and the cancel, and b drives
+// both.
+func TestCancelActorAcrossProcesses(t *testing.T) {
+	opTok, toks := operateToken(t)
+	a := newHarness(t, func(c *Config) { c.Tokens = toks })
+	a.auth = []string{"Authorization", "Bearer " + opTok}
+	b := newHarness(t, func(c *Config) { c.Journal = a.j })
+	a.srv.draining.Store(true) // a journals, b drives
+	if st, _, rec := a.do("POST", "/v1/executions", `{"workflow": "approval", "id": "x1"}`, a.auth...); st != 201 {
+		t.Fatalf("start on a: %d %v", st, rec)
+	}
+	b.poll()
+	if rec := b.settle("x1"); rec["state"] != "PAUSED" {
+		t.Fatalf("x1 on b: %v", rec)
+	}
+	if st, _, rec := a.do("POST", "/v1/executions/x1/cancel", ``, a.auth...); st != 202 {
+		t.Fatalf("cancel on a: %d %v", st, rec)
+	}
+	b.poll()
+	if st, _, rec := b.do("GET", "/v1/executions/x1?wait=60s&until=finished", ""); st != 200 || rec["state"] != "CANCELLED" {
+		t.Fatalf("x1 after the cancel: %d %v", st, rec)
+	}
+	if d := b.eventData("x1", "cancel.requested", ""); d["by"] != "ops" {
+		t.Errorf("the cancel carried out by b journaled %v, want by ops (who asked a)", d)
+	}
+}
+
 // TestMaxBacklog: while more executions than --max-backlog wait for a
 // worker (by the last read of the gauges), a start is refused with 503
 // backlog_full and Retry-After; a retried start of an existing id, a

@@ -141,10 +141,7 @@ type Server struct {
 	exclude  map[string]time.Time // root → no claim before
 	missing  map[string]string    // definition hash → missing tasks ("" none)
 	missFrom map[string]string    // root → the missing-task sentence for waiting_on
-	// cancelBy names who asked this process to cancel a root, for the
-	// drive that carries the cancel out (cancelActor).
-	cancelBy map[string]string
-	used     map[string][]string // definition hash → the tasks it uses
+	used     map[string][]string  // definition hash → the tasks it uses
 
 	// started is when New built the process (its heartbeat's started_at);
 	// beat asks for a heartbeat now (draining began).
@@ -234,7 +231,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, hub: newHub(), clock: cfg.Clock, log: cfg.Logger,
 		slots: make(chan struct{}, cfg.Concurrency), poke: make(chan struct{}, 1),
 		drives: map[*driveState]struct{}{}, exclude: map[string]time.Time{},
-		missing: map[string]string{}, missFrom: map[string]string{}, cancelBy: map[string]string{}, used: map[string][]string{},
+		missing: map[string]string{}, missFrom: map[string]string{}, used: map[string][]string{},
 		started: cfg.Clock.Now(), beat: make(chan struct{}, 1),
 		hints: hintsOf(cfg.Journal), hintOut: make(chan struct{}, 1), gateMoved: make(chan struct{}, 1)}
 	s.metrics = newMetrics(s)

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,9 +53,6 @@ const (
 // more are dropped (and counted) rather than held.
 const spanQueue = 4096
 
-// maxStartSpans bounds the start spans kept for the links of later drives.
-const maxStartSpans = 10000
-
 // tracing is the service's OpenTelemetry traces: a span per HTTP request,
 // per drive and per step that runs. Without an exporter its tracer is a
 // no-op.
@@ -70,13 +66,10 @@ type tracing struct {
 	// rather than silently by the processor.
 	pending atomic.Int64
 	dropped prometheus.Counter
-
-	mu     sync.Mutex
-	starts map[string]trace.SpanContext // execution id → its start request's span
 }
 
 func newTracing(exp sdktrace.SpanExporter, reg *prometheus.Registry) *tracing {
-	t := &tracing{tr: noop.NewTracerProvider().Tracer("loom"), starts: map[string]trace.SpanContext{}}
+	t := &tracing{tr: noop.NewTracerProvider().Tracer("loom")}
 	t.dropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "loom_trace_spans_dropped_total",
 		Help: "Trace spans dropped because the exporter's queue was full or an export failed."})
 	reg.MustRegister(t.dropped)
@@ -168,34 +161,33 @@ func scheme(r *http.Request) string {
 	return "http"
 }
 
-// noteStart keeps the span of the request that started execution id: the
-// parent of its first drive, and the link of the later ones.
-func (t *tracing) noteStart(id string, sc trace.SpanContext) {
-	if t.tp == nil || !sc.IsValid() {
-		return
+// startTrace is the W3C traceparent of ctx's span, the request that
+// starts an execution ("" if it has none): the start stores it with the
+// record (journal.Execution.TraceParent), so that whichever process
+// drives the execution, whenever, finds it.
+func (t *tracing) startTrace(ctx context.Context) string {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ""
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.starts) >= maxStartSpans {
-		clear(t.starts)
-	}
-	t.starts[id] = sc
+	c := propagation.MapCarrier{}
+	t.prop.Inject(ctx, c)
+	return c.Get("traceparent")
 }
 
-// driveSpan starts the span of one drive of rec. The first drive (nothing
-// journaled yet) is a child of the start request's span; a later one
-// (after a pause, a timer, a takeover) starts a new trace linked to it
-// and to the request that caused it, if any (ctx's span).
-func (t *tracing) driveSpan(ctx context.Context, rec *journal.Execution) (context.Context, func(error)) {
+// driveSpan starts the span of one drive of rec, whose root is root. The
+// first drive (nothing journaled yet) is a child of the start request's
+// span (root's stored TraceParent); a later one (after a pause, a timer,
+// a takeover) starts a new trace linked to it and to the request that
+// caused it, if any (ctx's span).
+func (t *tracing) driveSpan(ctx context.Context, rec, root *journal.Execution) (context.Context, func(error)) {
 	if t.tp == nil {
 		return ctx, func(error) {}
 	}
-	t.mu.Lock()
-	start, known := t.starts[rec.RootID]
-	t.mu.Unlock()
+	start := trace.SpanContextFromContext(t.prop.Extract(context.Background(), propagation.MapCarrier{"traceparent": root.TraceParent}))
+	known := start.IsValid()
 	opts := []trace.SpanStartOption{trace.WithAttributes(attrExecution.String(rec.ID), attrRoot.String(rec.RootID), attrWorkflow.String(rec.Workflow))}
 	parent := context.WithoutCancel(ctx)
-	if rec.LastSeq == 0 && known {
+	if root.LastSeq == 0 && known {
 		parent = trace.ContextWithSpanContext(parent, start)
 	} else {
 		opts = append(opts, trace.WithNewRoot())

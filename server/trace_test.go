@@ -223,3 +223,43 @@ func TestTracesOverOTLP(t *testing.T) {
 	h = run(down)
 	wantMetrics(t, h.metricsText(), nil, "loom_trace_spans_dropped_total")
 }
+
+// TestTraceLinkedAcrossProcesses: the start's trace context is journaled
+// with the record, so the process that drives an execution need not be
+// the one that accepted its start: here process a (draining) accepts the
+// start, and b's first drive is the child of a's start span, and b's
+// drive after a resume is a new trace linked to it.
+func TestTraceLinkedAcrossProcesses(t *testing.T) {
+	ea, eb := tracetest.NewInMemoryExporter(), tracetest.NewInMemoryExporter()
+	a := newHarness(t, func(c *Config) { c.SpanExporter = ea })
+	b := newHarness(t, func(c *Config) { c.SpanExporter = eb; c.Journal = a.j })
+	a.srv.draining.Store(true) // a journals the start, b drives it
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	if st, _, rec := a.do("POST", "/v1/executions", `{"workflow": "gated", "id": "g1"}`, "traceparent", parent); st != 201 || rec["state"] != "RUNNING" {
+		t.Fatalf("start on a: %d %v", st, rec)
+	}
+	start := one(t, a.spans(ea), "POST /v1/executions")
+	b.poll()
+	if rec := b.settle("g1"); rec["state"] != "PAUSED" {
+		t.Fatalf("g1 on b: %v", rec)
+	}
+	first := one(t, b.spans(eb), "drive gated")
+	if first.Parent.SpanID() != start.SpanContext.SpanID() || first.SpanContext.TraceID() != start.SpanContext.TraceID() {
+		t.Errorf("b's first drive is not the child of a's start span %v: parent %v in trace %v",
+			start.SpanContext.SpanID(), first.Parent.SpanID(), first.SpanContext.TraceID())
+	}
+	if st, _, rec := b.do("POST", "/v1/executions/g1/resume?wait=60s&until=finished", `{"payload": 1}`); st != 200 || rec["state"] != "COMPLETED" {
+		t.Fatalf("resume on b: %d %v", st, rec)
+	}
+	later := one(t, b.spans(eb), "drive gated")
+	if later.SpanContext.TraceID() == start.SpanContext.TraceID() || later.Parent.IsValid() {
+		t.Errorf("b's drive after the resume is not a new trace: parent %v", later.Parent)
+	}
+	linked := false
+	for _, l := range later.Links {
+		linked = linked || l.SpanContext.SpanID() == start.SpanContext.SpanID()
+	}
+	if !linked {
+		t.Errorf("b's drive after the resume has no link to a's start span: %v", later.Links)
+	}
+}

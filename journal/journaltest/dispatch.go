@@ -64,7 +64,7 @@ func testCrashLoop(t *testing.T, s *suite) {
 	if cs := claim(); len(cs) != 0 {
 		t.Fatalf("a crash-looping root was claimed before its back-off: %+v", cs)
 	}
-	if _, err := s.j.RequestCancel(s.ctx, "loop"); err != nil {
+	if _, err := s.j.RequestCancel(s.ctx, "loop", ""); err != nil {
 		t.Fatal(err)
 	}
 	if cs := claim(); len(cs) != 1 || cs[0].Reason != journal.ClaimCancel {

@@ -1264,7 +1264,7 @@ func testClaimOrder(t *testing.T, s *suite) {
 	s.append(journal.Append{ExecutionID: "resumed", Token: l.Token, Events: []journal.Event{step("a", 1)}, Release: true})
 	s.acquire("expired", runnerB, time.Nanosecond)
 	s.acquire("held", runnerB, time.Hour)
-	if _, err := s.j.RequestCancel(s.ctx, "cancel-paused"); err != nil {
+	if _, err := s.j.RequestCancel(s.ctx, "cancel-paused", "ops"); err != nil {
 		t.Fatal(err)
 	}
 	claim := func(h journal.Holder, limit int) journal.ClaimResult {
@@ -1354,13 +1354,18 @@ func testClaimConcurrent(t *testing.T, s *suite) {
 	}
 }
 
+// testRequestCancel: the request is stored on the root with who made it
+// (the first requester's name stays), refused for a child and unknown ids,
+// a no-op on a finished execution; a claim by any holder then finds it,
+// and the record it reads names the requester, so that whichever process
+// carries the cancel out journals that actor.
 func testRequestCancel(t *testing.T, s *suite) {
-	_, err := s.j.RequestCancel(s.ctx, "nope")
+	_, err := s.j.RequestCancel(s.ctx, "nope", "ops")
 	wantErr(t, "RequestCancel unknown", err, journal.ErrNotFound)
 	s.create(&journal.Execution{ID: "r", State: journal.Paused})
 	s.create(&journal.Execution{ID: "c", ParentID: "r", RootID: "r"})
 	s.create(&journal.Execution{ID: "d", State: journal.Completed})
-	_, err = s.j.RequestCancel(s.ctx, "c")
+	_, err = s.j.RequestCancel(s.ctx, "c", "ops")
 	wantErr(t, "RequestCancel of a child", err, journal.ErrNotRoot)
 	var nr *journal.NotRootError
 	if !errors.As(err, &nr) || nr.RootID != "r" {
@@ -1369,32 +1374,72 @@ func testRequestCancel(t *testing.T, s *suite) {
 	if got := s.get("c"); got.CancelRequested {
 		t.Errorf("a refused request marked the child")
 	}
-	rec, err := s.j.RequestCancel(s.ctx, "r")
-	if err != nil || !rec.CancelRequested || rec.State != journal.Paused {
+	if got := s.get("r"); got.CancelRequested || got.CancelRequestedBy != "" {
+		t.Errorf("before any request: cancel requested %v by %q", got.CancelRequested, got.CancelRequestedBy)
+	}
+	rec, err := s.j.RequestCancel(s.ctx, "r", "ops")
+	if err != nil || !rec.CancelRequested || rec.CancelRequestedBy != "ops" || rec.State != journal.Paused {
 		t.Fatalf("RequestCancel(r) = %+v, %v", rec, err)
 	}
-	if !s.get("r").CancelRequested {
-		t.Errorf("the request is not stored")
+	if got := s.get("r"); !got.CancelRequested || got.CancelRequestedBy != "ops" {
+		t.Errorf("the request is stored as %v by %q, want true by ops", got.CancelRequested, got.CancelRequestedBy)
 	}
-	if rec, err = s.j.RequestCancel(s.ctx, "r"); err != nil || !rec.CancelRequested {
-		t.Errorf("a repeated request = %+v, %v", rec, err)
+	if rec, err = s.j.RequestCancel(s.ctx, "r", "audit"); err != nil || !rec.CancelRequested || rec.CancelRequestedBy != "ops" {
+		t.Errorf("a repeated request = %+v, %v; want the first requester (ops) kept", rec, err)
 	}
-	rec, err = s.j.RequestCancel(s.ctx, "d")
-	if err != nil || rec.CancelRequested || rec.State != journal.Completed {
+	rec, err = s.j.RequestCancel(s.ctx, "d", "ops")
+	if err != nil || rec.CancelRequested || rec.CancelRequestedBy != "" || rec.State != journal.Completed {
 		t.Errorf("RequestCancel of a finished execution = %+v, %v; want it unchanged", rec, err)
+	}
+	// Another holder (another process) claims the cancel and reads who
+	// asked for it from the journal alone.
+	res, err := s.j.Claim(s.ctx, journal.ClaimRequest{Holder: runnerB, TTL: time.Minute, Limit: 10})
+	if err != nil || len(res.Claims) != 1 || res.Claims[0].Lease.RootID != "r" || res.Claims[0].Reason != journal.ClaimCancel {
+		t.Fatalf("Claim after the request = %+v, %v; want r for its cancel", res, err)
+	}
+	if got := s.get("r"); got.CancelRequestedBy != "ops" {
+		t.Errorf("the claimer reads the request as by %q, want ops", got.CancelRequestedBy)
+	}
+	if es, err := s.j.List(s.ctx, journal.Filter{}); err != nil || len(es) == 0 {
+		t.Errorf("List: %d, %v", len(es), err)
+	} else {
+		for _, e := range es {
+			if want := map[string]string{"r": "ops"}[e.ID]; e.CancelRequestedBy != want {
+				t.Errorf("List: %s cancel requested by %q, want %q", e.ID, e.CancelRequestedBy, want)
+			}
+		}
 	}
 }
 
+// testLabelsActorLastSeq: the service's fields of a record (labels,
+// started_by, the start's trace context) are stored by Create and by
+// CreateHeld, read by Get and List, and absent when not given.
 func testLabelsActorLastSeq(t *testing.T, s *suite) {
-	s.create(&journal.Execution{ID: "a", Labels: map[string]string{"customer": "ACME", "tier.x": "gold"}, StartedBy: "ci"})
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	s.create(&journal.Execution{ID: "a", Labels: map[string]string{"customer": "ACME", "tier.x": "gold"}, StartedBy: "ci", TraceParent: tp})
 	s.create(&journal.Execution{ID: "b", Labels: map[string]string{"customer": "ACME"}})
 	s.create(&journal.Execution{ID: "c"})
 	got := s.get("a")
-	if !reflect.DeepEqual(got.Labels, map[string]string{"customer": "ACME", "tier.x": "gold"}) || got.StartedBy != "ci" {
-		t.Errorf("labels/started_by = %v / %q", got.Labels, got.StartedBy)
+	if !reflect.DeepEqual(got.Labels, map[string]string{"customer": "ACME", "tier.x": "gold"}) || got.StartedBy != "ci" || got.TraceParent != tp {
+		t.Errorf("labels/started_by/trace_parent = %v / %q / %q", got.Labels, got.StartedBy, got.TraceParent)
 	}
-	if c := s.get("c"); c.Labels != nil || c.StartedBy != "" || c.LastSeq != 0 || c.CancelRequested || c.Takeovers != 0 {
+	if c := s.get("c"); c.Labels != nil || c.StartedBy != "" || c.LastSeq != 0 || c.CancelRequested || c.CancelRequestedBy != "" || c.TraceParent != "" || c.Takeovers != 0 {
 		t.Errorf("absent service fields: %+v", c)
+	}
+	if _, err := s.j.CreateHeld(s.ctx, &journal.Execution{ID: "held", Workflow: "wf", Version: 1, State: journal.Running, StartedBy: "ci", TraceParent: tp}, runnerA, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.get("held"); got.StartedBy != "ci" || got.TraceParent != tp {
+		t.Errorf("CreateHeld: started_by/trace_parent = %q / %q", got.StartedBy, got.TraceParent)
+	}
+	if es, err := s.j.List(s.ctx, journal.Filter{}); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, e := range es {
+			if want := map[string]string{"a": tp, "held": tp}[e.ID]; e.TraceParent != want {
+				t.Errorf("List: %s trace_parent %q, want %q", e.ID, e.TraceParent, want)
+			}
+		}
 	}
 	for _, tc := range []struct {
 		labels map[string]string

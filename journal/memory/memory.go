@@ -616,7 +616,7 @@ func (j *Journal) ForgetWorker(ctx context.Context, id string) error {
 }
 
 // RequestCancel implements journal.Journal.
-func (j *Journal) RequestCancel(ctx context.Context, id string) (*journal.Execution, error) {
+func (j *Journal) RequestCancel(ctx context.Context, id, by string) (*journal.Execution, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -632,7 +632,7 @@ func (j *Journal) RequestCancel(ctx context.Context, id string) (*journal.Execut
 		return nil, fmt.Errorf("journal: cancel %s: %w", id, &journal.NotRootError{ID: id, RootID: r.exec.RootID})
 	}
 	if !r.exec.State.Finished() && !r.exec.CancelRequested {
-		r.exec.CancelRequested = true
+		r.exec.CancelRequested, r.exec.CancelRequestedBy = true, by
 		r.exec.UpdatedAt = j.clock()
 	}
 	return copyExecution(&r.exec), nil

@@ -9,11 +9,11 @@ import (
 
 // SchemaVersion is the schema version this package writes and understands:
 // len(migrations). It is stored in loom_meta.
-const SchemaVersion = 8
+const SchemaVersion = 9
 
 // migrations[i] brings the schema from version i to version i+1. Append new
 // ones; never edit a shipped one.
-var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7, schemaV8}
+var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7, schemaV8, schemaV9}
 
 // Text columns that are compared or ordered use the "C" collation, so that
 // order is byte order (as Go's strings.Compare) whatever the database's
@@ -312,6 +312,17 @@ ALTER TABLE executions ADD COLUMN paused_at text COLLATE "C"
 DROP INDEX executions_paused;
 CREATE INDEX executions_paused ON executions (paused_at, id) WHERE state = 'PAUSED';
 ALTER TABLE executions SET (fillfactor = 70);
+`
+
+// schemaV9 keeps two facts of the service (SPEC §6) in the journal rather
+// than in the memory of the process that was asked: who requested a
+// root's cancel, so that whichever process carries the cancel out
+// journals that actor, and the W3C traceparent of the request that
+// started a root, so that whichever process drives it first parents its
+// drive to it and later drives link to it.
+const schemaV9 = `
+ALTER TABLE executions ADD COLUMN cancel_requested_by text NOT NULL DEFAULT '';
+ALTER TABLE executions ADD COLUMN trace_parent text NOT NULL DEFAULT '';
 `
 
 // migrate brings the schema to SchemaVersion in one transaction, under an

@@ -322,7 +322,7 @@ type execRow struct {
 	definition                                  []byte
 	created, updated                            time.Time
 	labels                                      *string
-	startedBy                                   string
+	startedBy, traceParent                      string
 }
 
 func newExecRow(e *journal.Execution) execRow {
@@ -341,7 +341,7 @@ func newExecRow(e *journal.Execution) execRow {
 		s := string(b)
 		r.labels = &s
 	}
-	r.startedBy = e.StartedBy
+	r.startedBy, r.traceParent = e.StartedBy, e.TraceParent
 	return r
 }
 
@@ -355,12 +355,12 @@ func (w *writer) create(ctx context.Context, e *execRow) error {
 		updated = now
 	}
 	tag, err := w.tx.Exec(ctx, `INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path,
-		input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+		input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by, trace_parent)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 		ON CONFLICT (id) DO NOTHING`,
 		e.id, e.workflow, e.version, e.state, e.parent, e.root, e.parentPath,
 		e.input, e.output, e.error, e.pauses, e.definition, e.hash, e.wake, formatTime(created), formatTime(updated),
-		e.labels, e.startedBy)
+		e.labels, e.startedBy, e.traceParent)
 	if err != nil {
 		return fmt.Errorf("journal: create %s: %w", e.id, err)
 	}
@@ -387,8 +387,8 @@ func (w *writer) queueCreateHeld(b *pgx.Batch, e *execRow, h journal.Holder, ttl
 	expires = formatTime(now.Add(ttl))
 	b.Queue(`WITH e AS (
 		INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path,
-			input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+			input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by, trace_parent)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $24)
 		ON CONFLICT (id) DO NOTHING
 		RETURNING id)
 		INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, holder_node, expires)
@@ -396,7 +396,7 @@ func (w *writer) queueCreateHeld(b *pgx.Batch, e *execRow, h journal.Holder, ttl
 		RETURNING token`,
 		e.id, e.workflow, e.version, e.state, e.parent, e.root, e.parentPath,
 		e.input, e.output, e.error, e.pauses, e.definition, e.hash, e.wake, formatTime(created), formatTime(updated),
-		e.labels, e.startedBy, h.ID, h.Host, h.PID, expires, h.Node)
+		e.labels, e.startedBy, h.ID, h.Host, h.PID, expires, h.Node, e.traceParent)
 	return expires
 }
 
@@ -727,7 +727,7 @@ func (w *writer) claim(ctx context.Context, r journal.ClaimRequest) (journal.Cla
 }
 
 // requestCancel marks root id CancelRequested unless it is finished.
-func (w *writer) requestCancel(ctx context.Context, id string) error {
+func (w *writer) requestCancel(ctx context.Context, id, by string) error {
 	var root string
 	switch err := w.tx.QueryRow(ctx, `SELECT root_id FROM executions WHERE id = $1`, id).Scan(&root); {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -738,8 +738,8 @@ func (w *writer) requestCancel(ctx context.Context, id string) error {
 	if root != id {
 		return refuse(fmt.Errorf("journal: cancel %s: %w", id, &journal.NotRootError{ID: id, RootID: root}))
 	}
-	_, err := w.tx.Exec(ctx, `UPDATE executions SET cancel_requested = true, updated_at = $1
-		WHERE id = $2 AND NOT cancel_requested AND state NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')`, formatTime(w.clock()), id)
+	_, err := w.tx.Exec(ctx, `UPDATE executions SET cancel_requested = true, cancel_requested_by = $3, updated_at = $1
+		WHERE id = $2 AND NOT cancel_requested AND state NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')`, formatTime(w.clock()), id, by)
 	if err != nil {
 		return fmt.Errorf("journal: cancel %s: %w", id, err)
 	}

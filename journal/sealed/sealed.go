@@ -327,8 +327,8 @@ func (s *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 }
 
 // RequestCancel opens the returned record's payloads.
-func (s *Journal) RequestCancel(ctx context.Context, id string) (*journal.Execution, error) {
-	e, err := s.Journal.RequestCancel(ctx, id)
+func (s *Journal) RequestCancel(ctx context.Context, id, by string) (*journal.Execution, error) {
+	e, err := s.Journal.RequestCancel(ctx, id, by)
 	if err != nil || e == nil {
 		return e, err
 	}

@@ -20,7 +20,8 @@ import (
 
 const execColumns = `id, workflow, version, state, parent_id, root_id, parent_path,
 	` + inputColumn + `, input_aside, output, error, pauses, ` + definitionColumn + `, definition_hash, wake_at, created_at, updated_at,
-	labels, started_by, cancel_requested, takeovers, last_seq, stalled, crash_loop_until`
+	labels, started_by, cancel_requested, takeovers, last_seq, stalled, crash_loop_until,
+	cancel_requested_by, trace_parent`
 
 // listColumns are execColumns with the definition left out: List does not
 // read it.
@@ -52,7 +53,8 @@ func scanExecution(s scanner) (*journal.Execution, error) {
 	)
 	if err := s.Scan(&e.ID, &e.Workflow, &e.Version, &state, &parent, &e.RootID, &e.ParentPath,
 		&input, &sum, &aside, &output, &errj, &pauses, &def, &e.DefinitionHash, &wake, &created, &updated,
-		&labels, &e.StartedBy, &e.CancelRequested, &e.Takeovers, &e.LastSeq, &e.StalledTakeovers, &crashUntil); err != nil {
+		&labels, &e.StartedBy, &e.CancelRequested, &e.Takeovers, &e.LastSeq, &e.StalledTakeovers, &crashUntil,
+		&e.CancelRequestedBy, &e.TraceParent); err != nil {
 		if errors.Is(err, sql.ErrNoRows) || isSQLiteError(err) {
 			return nil, classify(e.ID, err)
 		}

@@ -20,11 +20,12 @@ var migrations = []func(ctx context.Context, c *sql.Conn) error{
 	migrateV5,
 	migrateV6,
 	migrateV7,
+	migrateV8,
 }
 
 // SchemaVersion is the user_version this package writes and understands:
 // len(migrations).
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // Times are TEXT, RFC 3339 in UTC with exactly nine fractional digits, so
 // they read well in the sqlite3 shell and sort as text. JSON documents are
@@ -314,6 +315,22 @@ CREATE TABLE workers (
 
 func migrateV7(ctx context.Context, c *sql.Conn) error {
 	_, err := c.ExecContext(ctx, schemaV7)
+	return err
+}
+
+// schemaV8 keeps two facts of the service (SPEC §6) in the journal rather
+// than in the memory of the process that was asked: who requested a
+// root's cancel, so that whichever process carries the cancel out
+// journals that actor, and the W3C traceparent of the request that
+// started a root, so that whichever process drives it first parents its
+// drive to it and later drives link to it.
+const schemaV8 = `
+ALTER TABLE executions ADD COLUMN cancel_requested_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE executions ADD COLUMN trace_parent TEXT NOT NULL DEFAULT '';
+`
+
+func migrateV8(ctx context.Context, c *sql.Conn) error {
+	_, err := c.ExecContext(ctx, schemaV8)
 	return err
 }
 

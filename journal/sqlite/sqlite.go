@@ -274,8 +274,8 @@ func (j *Journal) Claim(ctx context.Context, r journal.ClaimRequest) (journal.Cl
 }
 
 // RequestCancel implements journal.Journal.
-func (j *Journal) RequestCancel(ctx context.Context, id string) (*journal.Execution, error) {
-	if err := j.submit(ctx, &op{run: func(w *writer) error { return w.requestCancel(id) }}); err != nil {
+func (j *Journal) RequestCancel(ctx context.Context, id, by string) (*journal.Execution, error) {
+	if err := j.submit(ctx, &op{run: func(w *writer) error { return w.requestCancel(id, by) }}); err != nil {
 		return nil, err
 	}
 	return j.Get(ctx, id)

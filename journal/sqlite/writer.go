@@ -126,8 +126,8 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 			wake_at = CASE WHEN ? THEN ? ELSE wake_at END
 			WHERE id = ?`},
 		{&w.insExec, `INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path,
-			input, input_aside, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by, ek)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
+			input, input_aside, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by, trace_parent, ek)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
 		{&w.delExec, `DELETE FROM executions WHERE id = ?`},
 		{&w.selToken, `SELECT value FROM counters WHERE name = 'lease_token'`},
 		{&w.setToken, `UPDATE counters SET value = ? WHERE name = 'lease_token'`},
@@ -317,7 +317,7 @@ func (w *writer) create(e *journal.Execution) error {
 	res, err := w.insExec.Exec(e.ID, e.Workflow, e.Version, string(e.State), nullString(e.ParentID), root, e.ParentPath,
 		nullJSON(input), aside, nullJSON(e.Output), nullJSON(e.Error), nullJSON(e.Pauses),
 		nullJSON(def), e.DefinitionHash, nullTime(e.WakeAt), formatTime(created), formatTime(updated),
-		nullJSON(labelsJSON(e.Labels)), e.StartedBy, ek)
+		nullJSON(labelsJSON(e.Labels)), e.StartedBy, e.TraceParent, ek)
 	var n int64
 	if err == nil {
 		n, err = res.RowsAffected()
@@ -689,7 +689,7 @@ func (w *writer) claim(r journal.ClaimRequest) (journal.ClaimResult, error) {
 }
 
 // requestCancel marks root id CancelRequested unless it is finished.
-func (w *writer) requestCancel(id string) error {
+func (w *writer) requestCancel(id, by string) error {
 	var root string
 	switch err := w.selExec.QueryRow(id).Scan(&root, new(int64)); {
 	case errors.Is(err, sql.ErrNoRows):
@@ -700,8 +700,8 @@ func (w *writer) requestCancel(id string) error {
 	if root != id {
 		return refuse(fmt.Errorf("journal: cancel %s: %w", id, &journal.NotRootError{ID: id, RootID: root}))
 	}
-	_, err := w.conn.ExecContext(context.Background(), `UPDATE executions SET cancel_requested = 1, updated_at = ?
-		WHERE id = ? AND NOT cancel_requested AND state NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')`, formatTime(w.clock()), id)
+	_, err := w.conn.ExecContext(context.Background(), `UPDATE executions SET cancel_requested = 1, cancel_requested_by = ?, updated_at = ?
+		WHERE id = ? AND NOT cancel_requested AND state NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')`, by, formatTime(w.clock()), id)
 	if err != nil {
 		return fmt.Errorf("journal: cancel %s: %w", id, err)
 	}

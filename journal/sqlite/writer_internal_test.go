@@ -468,3 +468,71 @@ func TestMigrateV6(t *testing.T) {
 		t.Errorf("List with one lost input: %d records, %v; want 3 and the damaged one named", len(list), err)
 	}
 }
+
+// TestMigrateV8: a journal written at schema 7, with a cancel requested
+// before the upgrade, opens at schema 8: that request is still there (by
+// no one known), a new request stores its requester, and a start's trace
+// context is stored and read back, also read-only.
+func TestMigrateV8(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "loom.db")
+	db, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, m := range migrations[:7] {
+		if err := m(ctx, conn); err != nil {
+			t.Fatalf("migration %d: %v", v+1, err)
+		}
+	}
+	for _, q := range []string{
+		`PRAGMA user_version = 7`,
+		`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, definition_hash, created_at, updated_at, ek, cancel_requested)
+			VALUES ('asked', 'wf', 1, 'PAUSED', 'asked', '', 'h', '2025-01-02T03:04:05.000000001Z', '2025-01-02T03:04:05.000000001Z', 1, 1)`,
+		`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, definition_hash, created_at, updated_at, ek)
+			VALUES ('quiet', 'wf', 1, 'PAUSED', 'quiet', '', 'h', '2025-01-02T03:04:06.000000000Z', '2025-01-02T03:04:06.000000000Z', 2)`,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close()
+	db.Close()
+
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var v int
+	if err := j.rdb.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("user_version after Open: %d (%v), want %d", v, err, SchemaVersion)
+	}
+	if e, err := j.Get(ctx, "asked"); err != nil || !e.CancelRequested || e.CancelRequestedBy != "" || e.TraceParent != "" {
+		t.Fatalf("a request made before the upgrade: %+v, %v", e, err)
+	}
+	if e, err := j.RequestCancel(ctx, "quiet", "ops"); err != nil || !e.CancelRequested || e.CancelRequestedBy != "ops" {
+		t.Fatalf("a request after the upgrade: %+v, %v", e, err)
+	}
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	if err := j.Create(ctx, &journal.Execution{ID: "new", Workflow: "wf", Version: 1, State: journal.Running, TraceParent: tp}); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	for _, r := range []*Journal{j, ro} {
+		if e, err := r.Get(ctx, "new"); err != nil || e.TraceParent != tp {
+			t.Errorf("a start's trace context after the upgrade: %+v, %v", e, err)
+		}
+		if e, err := r.Get(ctx, "quiet"); err != nil || e.CancelRequestedBy != "ops" {
+			t.Errorf("the requester after the upgrade: %+v, %v", e, err)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package postgres
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/loomwork/loom/internal/pgtest"
+	"github.com/loomwork/loom/journal"
+)
+
+// TestMigrateV9: a journal written at schema 8, with a cancel requested
+// before the upgrade, opens at schema 9: that request is still there (by
+// no one known), a new request stores its requester, and a start's trace
+// context is stored and read back. It needs LOOM_POSTGRES_DSN.
+func TestMigrateV9(t *testing.T) {
+	ctx := t.Context()
+	schema, _ := pgtest.Schema(t, "loommig")
+	c, err := pgx.Connect(ctx, pgtest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SET LOCAL search_path TO `+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	for v, m := range migrations[:8] {
+		if _, err := tx.Exec(ctx, m); err != nil {
+			t.Fatalf("migration %d: %v", v+1, err)
+		}
+	}
+	for _, q := range []string{
+		`CREATE TABLE loom_meta (key text PRIMARY KEY, value bigint NOT NULL)`,
+		`INSERT INTO loom_meta (key, value) VALUES ('schema_version', 8)`,
+		`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, definition_hash, created_at, updated_at, cancel_requested)
+			VALUES ('asked', 'wf', 1, 'PAUSED', 'asked', '', 'h', '2025-01-02T03:04:05.000000001Z', '2025-01-02T03:04:05.000000001Z', true)`,
+		`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, definition_hash, created_at, updated_at)
+			VALUES ('quiet', 'wf', 1, 'PAUSED', 'quiet', '', 'h', '2025-01-02T03:04:06.000000000Z', '2025-01-02T03:04:06.000000000Z')`,
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	j, err := Open(ctx, pgtest.DSN(t), WithSchema(schema), WithMaxConns(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var v int64
+	if err := c.QueryRow(ctx, `SELECT value FROM `+pgx.Identifier{schema, "loom_meta"}.Sanitize()+` WHERE key = 'schema_version'`).Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("schema version after Open: %d (%v), want %d", v, err, SchemaVersion)
+	}
+	if e, err := j.Get(ctx, "asked"); err != nil || !e.CancelRequested || e.CancelRequestedBy != "" || e.TraceParent != "" {
+		t.Fatalf("a request made before the upgrade: %+v, %v", e, err)
+	}
+	if e, err := j.RequestCancel(ctx, "quiet", "ops"); err != nil || !e.CancelRequested || e.CancelRequestedBy != "ops" {
+		t.Fatalf("a request after the upgrade: %+v, %v", e, err)
+	}
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	if err := j.Create(ctx, &journal.Execution{ID: "new", Workflow: "wf", Version: 1, State: journal.Running, TraceParent: tp}); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := j.Get(ctx, "new"); err != nil || e.TraceParent != tp {
+		t.Fatalf("a start's trace context after the upgrade: %+v, %v", e, err)
+	}
+	res, err := j.Claim(ctx, journal.ClaimRequest{Holder: journal.Holder{ID: "b", Host: "h", PID: 2}, TTL: time.Minute, Limit: 1})
+	if err != nil || len(res.Claims) != 1 || res.Claims[0].Reason != journal.ClaimCancel {
+		t.Fatalf("claim after the upgrade: %+v, %v; want a cancel", res, err)
+	}
+}
