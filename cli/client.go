@@ -210,6 +210,16 @@ func (a *app) remote(fn func(c *client) error) error {
 // get reads an execution, waiting (repeated long polls) while it is
 // RUNNING when settle is set.
 func (c *client) get(id string, settle bool) (*interpreter.Execution, error) {
+	rec, err := c.record(id, settle)
+	if err != nil {
+		return nil, err
+	}
+	return rec.Execution()
+}
+
+// record reads execution id's API record; with settle, once it is not
+// RUNNING (repeated long polls).
+func (c *client) record(id string, settle bool) (*server.Record, error) {
 	for {
 		var rec server.Record
 		path := "/v1/executions/" + url.PathEscape(id)
@@ -220,7 +230,7 @@ func (c *client) get(id string, settle bool) (*interpreter.Execution, error) {
 			return nil, err
 		}
 		if !settle || rec.State != journal.Running {
-			return rec.Execution()
+			return &rec, nil
 		}
 	}
 }
@@ -291,14 +301,20 @@ func (a *app) remoteResume() error {
 
 func (a *app) remoteStatus() error {
 	return a.remote(func(c *client) error {
-		ex, err := c.get(a.p.args[0], false)
+		rec, err := c.record(a.p.args[0], false)
+		if err != nil {
+			return err
+		}
+		ex, err := rec.Execution()
 		if err != nil {
 			return err
 		}
 		if a.p.has("json") {
-			return a.printJSON(recordOf(ex))
+			r := recordOf(ex)
+			r.Holder = rec.Holder
+			return a.printJSON(r)
 		}
-		a.printStatus(ex, nil) // the server reports its holder in waiting_on
+		a.printStatus(ex, rec.Holder)
 		return nil
 	})
 }
@@ -474,6 +490,12 @@ func (c *client) cancel(id string) (*interpreter.Execution, error) {
 	ex, err := rec.Execution()
 	if err == nil && st == http.StatusOK && ex.State == journal.Cancelled {
 		return nil, fmt.Errorf("%w: execution %s is already %s", interpreter.ErrFinished, id, ex.State)
+	}
+	if h := rec.Holder; err == nil && h != nil && !h.Gone && !h.Worker && h.Expires.After(c.a.clock.Now()) {
+		// A runner at a terminal holds it and does not look for cancel
+		// requests: busy, as the local command says (exit 4).
+		return nil, cancelBusy(&journal.BusyError{Lease: journal.Lease{RootID: rec.RootID,
+			Holder: journal.Holder{Host: h.Host, PID: h.PID}, Expires: h.Expires}})
 	}
 	for err == nil && !ex.State.Finished() {
 		var r server.Record

@@ -26,6 +26,7 @@ import (
 	"github.com/loomwork/loom/journal/postgres"
 	"github.com/loomwork/loom/journal/sqlite"
 	"github.com/loomwork/loom/schemas"
+	"github.com/loomwork/loom/server"
 )
 
 // defaultDB is the journal when neither --db nor $LOOM_DB names one.
@@ -702,27 +703,24 @@ func (a *app) status() error {
 	if err != nil {
 		return err
 	}
-	var lease *journal.Lease
+	var holder *server.Holder
 	if ex.State == journal.Running {
-		if lease, err = a.leaseOf(id); err != nil {
+		if holder, err = a.holderOf(id); err != nil {
 			return err
 		}
 	}
 	if a.p.has("json") {
 		r := a.recordOf(ex)
-		if lease != nil && lease.Holder.Host != "" {
-			r.Holder = &holderJSON{Host: lease.Holder.Host, PID: lease.Holder.PID, Expires: lease.Expires.UTC(),
-				Gone: interpreter.HolderGone(lease.Holder)}
-		}
+		r.Holder = holder
 		return a.printJSON(r)
 	}
-	a.printStatus(ex, lease)
+	a.printStatus(ex, holder)
 	return nil
 }
 
-// leaseOf reads the lease on the root of execution id, nil when nobody
-// holds it.
-func (a *app) leaseOf(id string) (*journal.Lease, error) {
+// holderOf reads who holds the lease on the root of execution id (nil
+// when nobody does), as a server's record says it.
+func (a *app) holderOf(id string) (*server.Holder, error) {
 	j, err := a.openReader()
 	if err != nil {
 		return nil, err
@@ -733,13 +731,17 @@ func (a *app) leaseOf(id string) (*journal.Lease, error) {
 		return nil, err
 	}
 	l, err := j.LeaseOf(a.ctx, rec.RootID)
-	if errors.Is(err, journal.ErrNotFound) {
+	if errors.Is(err, journal.ErrNotFound) || err == nil && l.Token == 0 {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &l, nil
+	ws, err := server.LiveWorkers(a.ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	return server.HolderOf(l, ws), nil
 }
 
 var states = []journal.State{journal.Running, journal.Paused, journal.Waiting, journal.Completed, journal.Failed, journal.Cancelled}
@@ -980,7 +982,7 @@ func (a *app) cancel() error {
 	}
 	ex, err := eng.Cancel(a.ctx, id, interpreter.By("local"))
 	if errors.Is(err, journal.ErrBusy) {
-		return fmt.Errorf("%w; the cancel request is recorded for the loom serve that holds it or next claims it", err)
+		ex, err = a.awaitServeCancel(eng, id, err)
 	}
 	if err != nil {
 		return err
@@ -992,6 +994,53 @@ func (a *app) cancel() error {
 	}
 	fmt.Fprintf(a.stderr, "%s: execution %s is %s\n", a.prog(), safe(ex.ID), safe(string(ex.State)))
 	return nil
+}
+
+// cancelPoll is how often loom cancel looks whether the loom serve that
+// holds an execution has carried its cancel request out.
+const cancelPoll = 100 * time.Millisecond
+
+// awaitServeCancel answers a cancel refused busy (err). A loom serve that
+// holds the execution carries the recorded request out within 1 s (SPEC
+// §6): the command waits for that and reports the outcome, as loom cancel
+// --server does. A runner at a terminal looks for no request: busy (exit
+// 4), the request left for a serve.
+func (a *app) awaitServeCancel(eng *interpreter.Engine, id string, err error) (*interpreter.Execution, error) {
+	for {
+		h, herr := a.holderOf(id)
+		if herr != nil {
+			return nil, herr
+		}
+		if h != nil && !h.Worker {
+			return nil, cancelBusy(err)
+		}
+		if h != nil {
+			t := a.clock.NewTimer(cancelPoll)
+			select {
+			case <-a.ctx.Done():
+				t.Stop()
+				return nil, context.Cause(a.ctx)
+			case <-t.C():
+			}
+			if ex, gerr := eng.Get(a.ctx, id); gerr != nil || ex.State.Finished() {
+				return ex, gerr
+			}
+		}
+		ex, cerr := eng.Cancel(a.ctx, id, interpreter.By("local"))
+		switch {
+		case errors.Is(cerr, interpreter.ErrFinished):
+			return eng.Get(a.ctx, id) // the serve finished it meanwhile
+		case !errors.Is(cerr, journal.ErrBusy):
+			return ex, cerr
+		}
+		err = cerr
+	}
+}
+
+// cancelBusy is loom cancel's refusal of an execution another runner
+// holds (exit 4): the request stays recorded.
+func cancelBusy(err error) error {
+	return fmt.Errorf("%w; the cancel request is recorded for the loom serve that holds it or next claims it", err)
 }
 
 // interrupted turns the error of a drive stopped by a signal, a journal

@@ -13,6 +13,7 @@ import (
 
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/server"
 )
 
 // record is the JSON form of an execution (SPEC §5, --json).
@@ -33,17 +34,10 @@ type record struct {
 	// Journal names the journal the record was read from (SQLite file or
 	// PostgreSQL URL without password): an id means nothing without it.
 	Journal string `json:"journal,omitempty"`
-	// Holder is the runner holding a RUNNING execution (status --json).
-	Holder *holderJSON `json:"holder,omitempty"`
-}
-
-// holderJSON is the lease holder of a running execution.
-type holderJSON struct {
-	Host    string    `json:"host"`
-	PID     int       `json:"pid"`
-	Expires time.Time `json:"lease_expires"`
-	// Gone: the holder was a process of this host that no longer exists.
-	Gone bool `json:"gone"`
+	// Holder is the runner holding an unfinished execution's lease
+	// (status --json):
+	// the API record's, so both ways print the same.
+	Holder *server.Holder `json:"holder,omitempty"`
 }
 
 // recordOf is ex's record, naming the journal it was read from.
@@ -300,7 +294,10 @@ func describeError(e *interpreter.Error) string {
 	return s
 }
 
-func (a *app) printStatus(ex *interpreter.Execution, lease *journal.Lease) {
+// printStatus prints loom status's table; h is the holder of a RUNNING
+// execution's lease (nil for none), read from the journal or, through a
+// server, from its record, which says whether it is gone.
+func (a *app) printStatus(ex *interpreter.Execution, h *server.Holder) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, safe(v)) }
 	row("id", ex.ID)
@@ -323,9 +320,8 @@ func (a *app) printStatus(ex *interpreter.Execution, lease *journal.Lease) {
 	if ex.Error != nil {
 		row("error", describeError(ex.Error))
 	}
-	// (a status read through a server has no journal of its own to ask)
-	if h := a.holderLine(ex, lease); h != "" && !a.viaServer {
-		row("holder", h)
+	if line := a.holderLine(ex, h); line != "" {
+		row("holder", line)
 	}
 	tw.Flush()
 	if len(ex.Pauses) > 0 {
@@ -336,23 +332,23 @@ func (a *app) printStatus(ex *interpreter.Execution, lease *journal.Lease) {
 
 // holderLine says who drives a RUNNING execution (pid@host and the lease
 // expiry), and when nobody can, the command that continues it.
-func (a *app) holderLine(ex *interpreter.Execution, lease *journal.Lease) string {
+func (a *app) holderLine(ex *interpreter.Execution, h *server.Holder) string {
 	if ex.State != journal.Running {
 		return ""
 	}
 	cont := "; `" + a.command("resume", ex.ID) + "` continues it"
-	if lease == nil || lease.Holder.PID == 0 && lease.Holder.Host == "" {
+	if h == nil {
 		return "none: no runner holds it (its runner stopped)" + cont
 	}
-	h := fmt.Sprintf("%d@%s", lease.Holder.PID, lease.Holder.Host)
+	who := fmt.Sprintf("%d@%s", h.PID, h.Host)
 	now := a.clock.Now()
 	switch {
-	case interpreter.HolderGone(lease.Holder):
-		return h + ", a process that no longer exists (lease until " + lease.Expires.UTC().Format(timeLayout) + ")" + cont
-	case !lease.Expires.After(now):
-		return h + ", whose lease expired at " + lease.Expires.UTC().Format(timeLayout) + cont
+	case h.Gone:
+		return who + ", a process that no longer exists (lease until " + h.Expires.UTC().Format(timeLayout) + ")" + cont
+	case !h.Expires.After(now):
+		return who + ", whose lease expired at " + h.Expires.UTC().Format(timeLayout) + cont
 	}
-	return fmt.Sprintf("%s, lease until %s (%s left)", h, lease.Expires.UTC().Format(timeLayout), roundDuration(lease.Expires.Sub(now)))
+	return fmt.Sprintf("%s, lease until %s (%s left)", who, h.Expires.UTC().Format(timeLayout), roundDuration(h.Expires.Sub(now)))
 }
 
 const timeLayout = "2006-01-02 15:04:05.000"

@@ -87,6 +87,7 @@ func scriptParams(server bool) testscript.Params {
 			"http":        cmdHTTP,
 			"nocleartext": cmdNoClearText,
 			"crashed":     cmdCrashed,
+			"driving":     cmdDriving,
 		},
 		Condition: func(cond string) (bool, error) {
 			if cond == "server" {
@@ -216,19 +217,34 @@ func cmdCrashed(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: crashed ID")
 	}
-	ctx := context.Background()
 	gone := exec.Command(os.Args[0], "-test.run=^$")
 	ts.Check(gone.Run())
-	j := openDB(ts)
-	defer j.Close()
 	killed := interpreter.LocalHolder("killed")
 	killed.PID = gone.Process.Pid
-	l, err := j.Acquire(ctx, args[0], killed, time.Minute, 0)
+	heldRunning(ts, args[0], killed)
+}
+
+// driving ID: execution ID is RUNNING under a live runner's lease (this
+// test process's, for a minute), as while a loom run drives it: no loom
+// serve takes it over.
+func cmdDriving(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: driving ID")
+	}
+	heldRunning(ts, args[0], interpreter.LocalHolder("driving"))
+}
+
+// heldRunning makes execution id RUNNING under holder's lease.
+func heldRunning(ts *testscript.TestScript, id string, holder journal.Holder) {
+	ctx := context.Background()
+	j := openDB(ts)
+	defer j.Close()
+	l, err := j.Acquire(ctx, id, holder, time.Minute, 0)
 	ts.Check(err)
-	evs, err := j.Events(ctx, args[0], 0)
+	evs, err := j.Events(ctx, id, 0)
 	ts.Check(err)
 	running := journal.Running
-	_, err = j.Append(ctx, journal.Append{ExecutionID: args[0], Token: l.Token, ExpectedSeq: evs[len(evs)-1].Seq,
+	_, err = j.Append(ctx, journal.Append{ExecutionID: id, Token: l.Token, ExpectedSeq: evs[len(evs)-1].Seq,
 		Update: &journal.Update{State: &running}})
 	ts.Check(err)
 }

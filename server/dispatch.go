@@ -49,6 +49,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	failures := 0
 	for {
+		pass := s.passes.Add(1)
 		next, err := s.pass(ctx)
 		wait := jitter(s.cfg.PollInterval)
 		if err != nil {
@@ -60,7 +61,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.claimErr.Store(nil)
 		}
 		if s.testPolled != nil {
-			s.testPolled()
+			s.testPolled(pass)
 		}
 		if !next.IsZero() {
 			if d := next.Sub(s.clock.Now()); d < wait {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/loomwork/loom/interpreter"
 	"github.com/loomwork/loom/journal"
@@ -29,14 +32,19 @@ func (h *harness) journaledStart(id string) {
 // undrain lets the dispatcher claim again.
 func (h *harness) undrain() { h.srv.draining.Store(false) }
 
-// poll makes the dispatcher look for work, and waits until it has.
+// poll makes the dispatcher look for work, and waits until a pass that
+// began after the call has ended (one already under way, woken by a drive
+// that just ended, may have read the journal before the test moved the
+// clock).
 func (h *harness) poll() {
 	h.t.Helper()
-	for len(h.polled) > 0 {
+	for len(h.polled) > 0 { // room for the signal waited for
 		<-h.polled
 	}
+	begun := h.srv.passes.Load()
 	h.srv.wake()
-	<-h.polled
+	for <-h.polled <= begun {
+	}
 }
 
 func (h *harness) waitingOn(id string) []any {
@@ -123,6 +131,68 @@ func TestSameNodeDeadHolderTakenOverAtOnce(t *testing.T) {
 	w := h.waitingOn("there")
 	if len(w) != 1 || w[0].(map[string]any)["kind"] != "running" {
 		t.Fatalf("the execution of a holder in another PID namespace: waiting_on %v", w)
+	}
+}
+
+// TestRecordHolder: a RUNNING record names the process that holds its
+// root's lease (host, pid, lease expiry), with gone decided by the server
+// (interpreter.HolderGone, the one check `loom status` uses): true for a
+// dead process of this node, false for a process elsewhere; null when no
+// one holds it. Each record matches openapi.json's Record.
+func TestRecordHolder(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := interpreter.LocalHolder("dead")
+	dead.PID = gone.Process.Pid
+	if dead.Node == "" {
+		t.Skip("this system names no node (boot and PID namespace): no holder is known to be gone")
+	}
+	far := journal.Holder{ID: "far", Host: "elsewhere", PID: 4242, Node: "another-node"}
+	h.journaledStart("free")
+	for id, holder := range map[string]journal.Holder{"dead": dead, "far": far} {
+		h.journaledStart(id)
+		if _, err := h.j.Acquire(ctx, id, holder, time.Hour, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft2020
+	if err := c.AddResource("openapi.json", bytes.NewReader(openAPI)); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("openapi.json#/components/schemas/Record")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expires := h.clock.Now().Add(time.Hour)
+	for id, want := range map[string]*Holder{
+		"free": nil,
+		"dead": {Host: dead.Host, PID: dead.PID, Expires: expires, Gone: true},
+		"far":  {Host: "elsewhere", PID: 4242, Expires: expires},
+	} {
+		st, _, raw := h.raw("GET", "/v1/executions/"+id, "")
+		var v any
+		if err := json.Unmarshal(raw, &v); st != 200 || err != nil {
+			t.Fatalf("GET %s: %d %s", id, st, raw)
+		}
+		if err := sch.Validate(v); err != nil {
+			t.Errorf("%s: the record does not match openapi.json: %v\n%s", id, err, raw)
+		}
+		var rec Record
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			t.Fatal(err)
+		}
+		got := rec.Holder
+		switch {
+		case want == nil && got != nil:
+			t.Errorf("%s: holder %+v, want null", id, got)
+		case want != nil && (got == nil || got.Host != want.Host || got.PID != want.PID || !got.Expires.Equal(want.Expires) || got.Gone != want.Gone):
+			t.Errorf("%s: holder %+v, want %+v", id, got, want)
+		}
 	}
 }
 

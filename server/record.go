@@ -37,6 +37,39 @@ type Record struct {
 	CancelRequested bool                `json:"cancel_requested"`
 	Takeovers       int                 `json:"takeovers"`
 	WaitingOn       []WaitingOn         `json:"waiting_on"`
+	// Holder is the process that holds an unfinished execution's root
+	// lease, live or expired (null when none does, and once finished).
+	Holder *Holder `json:"holder"`
+}
+
+// Holder is the process holding an execution's lease, as `loom status`
+// shows it.
+type Holder struct {
+	Host    string    `json:"host"`
+	PID     int       `json:"pid"`
+	Expires time.Time `json:"lease_expires"`
+	// Gone: the holder was a process of the host (and PID namespace) that
+	// reads the lease, and it no longer exists (interpreter.HolderGone,
+	// asked by the server for an API record, so a client on another host
+	// is told what the server's host knows).
+	Gone bool `json:"gone"`
+	// Worker: the holder is a loom serve process (LiveWorkers lists it),
+	// which carries out a cancel request within 1 s; a runner at a
+	// terminal (loom run, loom resume) does not look for one.
+	Worker bool `json:"worker"`
+}
+
+// HolderOf is the holder of lease l (nil when l has none); workers are the
+// live serve processes (LiveWorkers).
+func HolderOf(l journal.Lease, workers []journal.Worker) *Holder {
+	if l.Holder.Host == "" && l.Holder.PID == 0 {
+		return nil
+	}
+	h := &Holder{Host: l.Holder.Host, PID: l.Holder.PID, Expires: l.Expires.UTC(), Gone: interpreter.HolderGone(l.Holder)}
+	for _, w := range workers {
+		h.Worker = h.Worker || w.ID == l.Holder.ID
+	}
+	return h
 }
 
 // WaitingOn is one thing an unfinished execution waits for: a kind
@@ -135,12 +168,27 @@ func (s *Server) record(ctx context.Context, rec *journal.Execution) (*Record, e
 	if rec.State.Finished() {
 		return r, nil
 	}
-	r.WaitingOn = s.waitingOn(ctx, rec, r)
+	var lease journal.Lease
+	if !rec.State.Finished() {
+		var err error
+		if lease, err = s.cfg.Journal.LeaseOf(ctx, rec.RootID); err != nil {
+			return nil, err
+		}
+		var ws []journal.Worker
+		if lease.Token != 0 {
+			if ws, err = s.fleet(ctx); err != nil {
+				return nil, err
+			}
+		}
+		r.Holder = HolderOf(lease, ws)
+	}
+	r.WaitingOn = s.waitingOn(ctx, rec, r, lease)
 	return r, nil
 }
 
-// waitingOn says why an unfinished execution is not moving, or who moves it.
-func (s *Server) waitingOn(ctx context.Context, rec *journal.Execution, r *Record) []WaitingOn {
+// waitingOn says why an unfinished execution is not moving, or who moves
+// it; l is the lease of its root.
+func (s *Server) waitingOn(ctx context.Context, rec *journal.Execution, r *Record, l journal.Lease) []WaitingOn {
 	var out []WaitingOn
 	add := func(kind, format string, args ...any) {
 		out = append(out, WaitingOn{Kind: kind, Detail: fmt.Sprintf(format, args...)})
@@ -150,15 +198,14 @@ func (s *Server) waitingOn(ctx context.Context, rec *journal.Execution, r *Recor
 	}
 	switch rec.State {
 	case journal.Running:
-		l, err := s.cfg.Journal.LeaseOf(ctx, rec.RootID)
 		now := s.clock.Now()
-		held := err == nil && l.Token != 0 && l.Expires.After(now)
+		held := l.Token != 0 && l.Expires.After(now)
 		var looping *journal.Execution
 		if !held && !rec.CancelRequested {
 			looping = s.crashLoop(ctx, rec, now)
 		}
 		switch {
-		case held && interpreter.HolderGone(l.Holder):
+		case held && r.Holder != nil && r.Holder.Gone:
 			add("worker", "its holder %s (pid %d) is gone; a worker of that host takes it over at once", l.Holder.Host, l.Holder.PID)
 		case held:
 			add("running", "driven by %s (pid %d) under a lease that expires at %s", l.Holder.Host, l.Holder.PID, l.Expires.UTC().Format(time.RFC3339))

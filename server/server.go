@@ -161,7 +161,10 @@ type Server struct {
 
 	// testPolled, when set, is called after each dispatcher pass (a test
 	// signal: "the dispatcher looked for work").
-	testPolled func()
+	testPolled func(pass int64)
+	// passes counts the dispatcher passes begun, so a test can wait for
+	// one that began after it moved the clock.
+	passes atomic.Int64
 	// testListening, when set, is called each time the process listens
 	// for other processes' hints.
 	testListening func()

@@ -29,7 +29,7 @@ type harness struct {
 	http   *httptest.Server
 	clock  *clock.Fake
 	j      journal.Journal
-	polled chan struct{}
+	polled chan int64 // the number of each dispatcher pass that ended
 	// listening gets a value each time the server listens for hints.
 	listening chan struct{}
 	gauged    chan struct{} // a read of the gauges, once the next one's timer is set
@@ -44,7 +44,7 @@ type harnessOpt func(*Config)
 
 func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: clock.NewFake(time.Now().UTC()), polled: make(chan struct{}, 100), gauged: make(chan struct{}, 100), listening: make(chan struct{}, 10),
+	h := &harness{t: t, clock: clock.NewFake(time.Now().UTC()), polled: make(chan int64, 100), gauged: make(chan struct{}, 100), listening: make(chan struct{}, 10),
 		records: make(chan string, 100), blocked: make(chan string, 10),
 		undone: make(chan string, 10), undo: make(chan struct{})}
 	reg := interpreter.NewRegistry(builtins.Standard())
@@ -94,9 +94,9 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.testPolled = func() {
+	srv.testPolled = func(pass int64) {
 		select {
-		case h.polled <- struct{}{}:
+		case h.polled <- pass:
 		default:
 		}
 	}

@@ -94,7 +94,7 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) error {
 	if _, err := query(r); err != nil {
 		return err
 	}
-	ws, err := s.j.Workers(r.Context(), workerSeen)
+	ws, err := LiveWorkers(r.Context(), s.j)
 	if err != nil {
 		return err
 	}
@@ -108,6 +108,13 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// LiveWorkers are the serve processes j has seen a heartbeat of within the
+// last 30 s: GET /v1/workers's list, and the processes that honour a
+// cancel request within 1 s.
+func LiveWorkers(ctx context.Context, j journal.Journal) ([]journal.Worker, error) {
+	return j.Workers(ctx, workerSeen)
+}
+
 // fleet returns the live serve processes, read again from the journal at
 // most every fleetFresh.
 func (s *Server) fleet(ctx context.Context) ([]journal.Worker, error) {
@@ -119,7 +126,7 @@ func (s *Server) fleet(ctx context.Context) ([]journal.Worker, error) {
 		return ws, nil
 	}
 	s.mu.Unlock()
-	ws, err := s.j.Workers(ctx, workerSeen)
+	ws, err := LiveWorkers(ctx, s.j)
 	if err != nil {
 		return nil, err
 	}
