@@ -81,8 +81,9 @@ func BenchmarkPruneWhileRunning(b *testing.B) {
 // new journal file, in one transaction: what a journal holds after months.
 // Through the journal API this would be 4n commits (create, lease, append,
 // release) and minutes of setup; the rows are written in the SQLite
-// schema's own layout instead (schema 3: events keyed by the record's ek,
-// times in Unix nanoseconds), and TestSeedFinished reads them back through
+// schema's own layout instead (schema 9: events keyed by the record's ek,
+// times in Unix nanoseconds, a root's root NULL, kinds as codes: 1 is
+// step.completed), and TestSeedFinished reads them back through
 // the API, so a schema change that breaks the layout fails a test.
 func seedFinished(tb testing.TB, path string, n int) {
 	j, err := sqlite.Open(path) // creates the schema
@@ -101,24 +102,23 @@ func seedFinished(tb testing.TB, path string, n int) {
 	}
 	defer tx.Rollback()
 	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	oldText := old.Format("2006-01-02T15:04:05.000000000Z")
 	var ek int64
 	if err := tx.QueryRow(`SELECT coalesce(max(ek), 0) FROM executions`).Scan(&ek); err != nil {
 		tb.Fatal(err)
 	}
-	insE, err := tx.Prepare(`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, definition_hash, created_at, updated_at, last_seq, output, ek)
-		VALUES (?, 'old', 1, 'COMPLETED', ?, '', 'h', ?, ?, 4, '"done"', ?)`)
+	insE, err := tx.Prepare(`INSERT INTO executions (id, workflow, version, state, parent_path, definition_hash, created_at, updated_at, last_seq, output, ek)
+		VALUES (?, 'old', 1, 'COMPLETED', '', 'h', ?, ?, 4, '"done"', ?)`)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	insV, err := tx.Prepare(`INSERT INTO events (ek, seq, path, kind, name, ordinal, data, time) VALUES (?, ?, ?, 'step.completed', 'task:echo', 0, '{"output":1}', ?)`)
+	insV, err := tx.Prepare(`INSERT INTO events (ek, seq, path, kind, name, ordinal, data, time) VALUES (?, ?, ?, 1, 'task:echo', 0, '{"output":1}', ?)`)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for i := range n {
 		id := fmt.Sprintf("old-%06d", i)
 		ek++
-		if _, err := insE.Exec(id, id, oldText, oldText, ek); err != nil {
+		if _, err := insE.Exec(id, old.UnixNano(), old.UnixNano(), ek); err != nil {
 			tb.Fatal(err)
 		}
 		for s := 1; s <= 4; s++ {

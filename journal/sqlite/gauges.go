@@ -15,7 +15,12 @@ func (j *Journal) Gauges(ctx context.Context) (journal.Gauges, error) {
 		return g, err
 	}
 	// One query at a time: the read pool may hold one connection.
-	if err := listsql.ScanBacklog(j.rdb.QueryRowContext(ctx, listsql.BacklogQuery("?"), formatTime(j.opts.now().UTC())), &g); err != nil {
+	var since storedTime // min(updated_at): Unix nanoseconds, not listsql.ScanBacklog's text
+	err := j.rdb.QueryRowContext(ctx, listsql.BacklogQuery("?"), timeValue(j.opts.now())).Scan(&g.Backlog, &since)
+	if err == nil {
+		g.BacklogSince, err = since.time()
+	}
+	if err != nil {
 		return g, fmt.Errorf("journal: gauges: %w", err)
 	}
 	rows, err := j.rdb.QueryContext(ctx, listsql.PausesQuery("json_array_length(e.pauses)"))

@@ -14,8 +14,8 @@ import (
 // ORDER BY: the scan stops at the limit, and the rows a batch deletes are
 // gone from the next batch's scan.
 const pruneQuery = `SELECT id FROM executions e
-	WHERE root_id = id AND state IN (%s) AND updated_at < ?
-	AND NOT EXISTS (SELECT 1 FROM executions c WHERE c.root_id = e.id
+	WHERE root IS NULL AND state IN (%s) AND updated_at < ?
+	AND NOT EXISTS (SELECT 1 FROM executions c WHERE c.root = e.id
 		AND c.state NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))
 	LIMIT ?`
 
@@ -38,7 +38,7 @@ func (w *writer) prune(r journal.PruneRequest) (journal.PruneResult, error) {
 	for _, st := range states {
 		args = append(args, string(st))
 	}
-	args = append(args, formatTime(r.FinishedBefore), r.PruneLimit())
+	args = append(args, timeValue(r.FinishedBefore), r.PruneLimit())
 	q := fmt.Sprintf(pruneQuery, strings.TrimSuffix(strings.Repeat("?, ", len(states)), ", "))
 	rows, err := w.conn.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -59,19 +59,20 @@ func (w *writer) prune(r journal.PruneRequest) (journal.PruneResult, error) {
 	}
 	// The definitions the batch's trees pinned: those no execution uses
 	// once they are gone are deleted with them.
-	hashes := map[string]bool{}
+	// (A tree is its root, id = ?1, and the records whose root is ?1.)
+	keys := map[int64]bool{}
 	for _, id := range roots {
-		rows, err := w.conn.QueryContext(ctx, `SELECT DISTINCT definition_hash FROM executions WHERE root_id = ?`, id)
+		rows, err := w.conn.QueryContext(ctx, `SELECT DISTINCT dk FROM executions WHERE (id = ?1 OR root = ?1) AND dk IS NOT NULL`, id)
 		if err != nil {
 			return res, fmt.Errorf("journal: prune %s: %w", id, err)
 		}
 		for rows.Next() {
-			var h string
+			var h int64
 			if err := rows.Scan(&h); err != nil {
 				rows.Close()
 				return res, fmt.Errorf("journal: prune %s: %w", id, err)
 			}
-			hashes[h] = true
+			keys[h] = true
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -83,9 +84,9 @@ func (w *writer) prune(r journal.PruneRequest) (journal.PruneResult, error) {
 			sql string
 			n   *int
 		}{
-			{`DELETE FROM events WHERE ek IN (SELECT ek FROM executions WHERE root_id = ?)`, &res.Events},
+			{`DELETE FROM events WHERE ek IN (SELECT ek FROM executions WHERE id = ?1 OR root = ?1)`, &res.Events},
 			{`DELETE FROM leases WHERE root_id = ?`, nil},
-			{`DELETE FROM executions WHERE root_id = ?`, &res.Executions},
+			{`DELETE FROM executions WHERE id = ?1 OR root = ?1`, &res.Executions},
 		} {
 			out, err := w.conn.ExecContext(ctx, s.sql, id)
 			if err != nil {
@@ -98,11 +99,11 @@ func (w *writer) prune(r journal.PruneRequest) (journal.PruneResult, error) {
 		}
 		res.Roots++
 	}
-	for h := range hashes {
-		out, err := w.conn.ExecContext(ctx, `DELETE FROM definitions WHERE hash = ?
-			AND NOT EXISTS (SELECT 1 FROM executions WHERE definition_hash = ?)`, h, h)
+	for k := range keys {
+		out, err := w.conn.ExecContext(ctx, `DELETE FROM definitions WHERE dk = ?1
+			AND NOT EXISTS (SELECT 1 FROM executions WHERE dk = ?1)`, k)
 		if err != nil {
-			return res, fmt.Errorf("journal: prune the definition %s: %w", h, err)
+			return res, fmt.Errorf("journal: prune a definition: %w", err)
 		}
 		n, _ := out.RowsAffected()
 		res.Definitions += int(n)

@@ -18,23 +18,39 @@ import (
 // Reads use the pool: in WAL mode each statement sees the last commit, so a
 // read after an acknowledged write sees it.
 
-const execColumns = `id, workflow, version, state, parent_id, root_id, parent_path,
-	` + inputColumn + `, input_aside, output, error, pauses, ` + definitionColumn + `, definition_hash, wake_at, created_at, updated_at,
-	labels, started_by, cancel_requested, takeovers, last_seq, stalled, crash_loop_until,
-	cancel_requested_by, trace_parent`
+const execColumns = `e.id, e.workflow, e.version, e.state, e.parent_id, e.root_id, e.parent_path,
+	` + inputColumn + `, e.input_aside, e.output, e.error, e.pauses, ` + definitionColumn + `, ` + hashColumn + `, e.wake_at, e.created_at, e.updated_at,
+	e.labels, e.started_by, e.cancel_requested, e.takeovers, e.last_seq, e.stalled, e.crash_loop_until,
+	e.cancel_requested_by, e.trace_parent, ` + ownID
+
+// errIndexDamaged: an index entry led to a record that is not the one it
+// names. Not one record's damage: the index a query walked cannot be
+// trusted, nor what else it found or missed.
+var errIndexDamaged = journal.Damaged("", errors.New("an index of the executions leads to records it does not name"))
+
+// ownID is the record's id read from its row, where e.id may be read from
+// the index the query walks (SQLite takes an indexed column from the
+// index): an index page damaged or replaced by another index's page leads
+// to a row whose own id differs, or to none (NULL). With times stored as
+// integers, such an entry's columns often parse; this check does not rest
+// on that.
+const ownID = `(SELECT x.id FROM executions x WHERE x.ek = e.ek)`
 
 // listColumns are execColumns with the definition left out: List does not
 // read it.
 var listColumns = strings.Replace(execColumns, definitionColumn, "NULL", 1)
 
 // definitionColumn reads the definition inline, or else from definitions
-// by its hash (schemaV3).
-const definitionColumn = `coalesce(definition, (SELECT body FROM definitions d WHERE d.hash = definition_hash))`
+// by its key (schemaCompact); hashColumn reads its hash the same way.
+const (
+	definitionColumn = `coalesce(e.definition, (SELECT body FROM definitions d WHERE d.dk = e.dk))`
+	hashColumn       = `coalesce(e.definition_hash, (SELECT hash FROM definitions d WHERE d.dk = e.dk))`
+)
 
 // inputColumn reads the input inline, or else from inputs with its
 // checksum (schemaV6).
-const inputColumn = `CASE WHEN input_aside THEN (SELECT body FROM inputs i WHERE i.execution = ek) ELSE input END,
-	CASE WHEN input_aside THEN (SELECT sum FROM inputs i WHERE i.execution = ek) END`
+const inputColumn = `CASE WHEN e.input_aside THEN (SELECT body FROM inputs i WHERE i.execution = e.ek) ELSE e.input END,
+	CASE WHEN e.input_aside THEN (SELECT sum FROM inputs i WHERE i.execution = e.ek) END`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -42,33 +58,36 @@ func scanExecution(s scanner) (*journal.Execution, error) {
 	var (
 		e                           journal.Execution
 		state                       string
-		parent, wake                sql.NullString
+		parent                      sql.NullString
+		wake, created, updated      storedTime
 		input, output, errj, pauses []byte
 		def                         []byte
-		created, updated            string
 		labels                      []byte
 		aside                       bool
 		sum                         sql.NullInt64
-		crashUntil                  sql.NullString
+		crashUntil                  storedTime
+		own                         sql.NullString
 	)
 	if err := s.Scan(&e.ID, &e.Workflow, &e.Version, &state, &parent, &e.RootID, &e.ParentPath,
 		&input, &sum, &aside, &output, &errj, &pauses, &def, &e.DefinitionHash, &wake, &created, &updated,
 		&labels, &e.StartedBy, &e.CancelRequested, &e.Takeovers, &e.LastSeq, &e.StalledTakeovers, &crashUntil,
-		&e.CancelRequestedBy, &e.TraceParent); err != nil {
+		&e.CancelRequestedBy, &e.TraceParent, &own); err != nil {
 		if errors.Is(err, sql.ErrNoRows) || isSQLiteError(err) {
 			return nil, classify(e.ID, err)
 		}
 		return nil, journal.Damaged(e.ID, err) // a column that does not convert
 	}
 	switch {
+	case !own.Valid || own.String != e.ID:
+		return nil, errIndexDamaged
 	case aside && input == nil:
 		return nil, journal.Damaged(e.ID, errors.New("its input is missing from the inputs table"))
 	case aside && (!sum.Valid || sum.Int64 != inputSum(input)):
 		return nil, journal.Damaged(e.ID, errors.New("its input does not match its checksum"))
 	}
 	e2, err := parseExecution(&e, state, parent, wake, input, output, errj, pauses, def, created, updated, labels)
-	if err == nil && crashUntil.Valid {
-		e2.CrashLoopUntil, err = parseTime(crashUntil.String)
+	if err == nil {
+		e2.CrashLoopUntil, err = crashUntil.time()
 	}
 	if err != nil {
 		return nil, journal.Damaged(e.ID, err)
@@ -76,8 +95,8 @@ func scanExecution(s scanner) (*journal.Execution, error) {
 	return e2, nil
 }
 
-// parseExecution fills e from the columns Scan read as text.
-func parseExecution(e *journal.Execution, state string, parent, wake sql.NullString, input, output, errj, pauses, def []byte, created, updated string, labels []byte) (*journal.Execution, error) {
+// parseExecution fills e from the columns Scan read as they are stored.
+func parseExecution(e *journal.Execution, state string, parent sql.NullString, wake storedTime, input, output, errj, pauses, def []byte, created, updated storedTime, labels []byte) (*journal.Execution, error) {
 	if len(labels) > 0 {
 		if err := json.Unmarshal(labels, &e.Labels); err != nil {
 			return nil, fmt.Errorf("its labels are not a JSON object of strings: %w", err)
@@ -96,15 +115,16 @@ func parseExecution(e *journal.Execution, state string, parent, wake sql.NullStr
 	e.State, e.ParentID = journal.State(state), parent.String
 	e.Input, e.Output, e.Error, e.Pauses, e.Definition = input, output, errj, pauses, def
 	var err error
-	if wake.Valid {
-		if e.WakeAt, err = parseTime(wake.String); err != nil {
-			return nil, fmt.Errorf("its wake time: %w", err)
-		}
+	if e.WakeAt, err = wake.time(); err != nil {
+		return nil, fmt.Errorf("its wake time: %w", err)
 	}
-	if e.CreatedAt, err = parseTime(created); err != nil {
+	if !created.valid() || !updated.valid() {
+		return nil, errors.New("its creation or update time is missing")
+	}
+	if e.CreatedAt, err = created.time(); err != nil {
 		return nil, fmt.Errorf("its creation time: %w", err)
 	}
-	if e.UpdatedAt, err = parseTime(updated); err != nil {
+	if e.UpdatedAt, err = updated.time(); err != nil {
 		return nil, fmt.Errorf("its update time: %w", err)
 	}
 	return e, nil
@@ -125,10 +145,15 @@ func (j *Journal) Get(ctx context.Context, id string) (*journal.Execution, error
 	if err := j.readable(ctx); err != nil {
 		return nil, err
 	}
-	e, err := scanExecution(j.rdb.QueryRowContext(ctx, `SELECT `+execColumns+` FROM executions WHERE id = ?`, id))
+	e, err := scanExecution(j.rdb.QueryRowContext(ctx, `SELECT `+execColumns+` FROM executions e WHERE e.id = ?`, id))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
+		if err := j.missing(ctx, id); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("journal: get %s: %w", id, journal.ErrNotFound)
+	case err == errIndexDamaged:
+		return nil, journal.Damaged(id, errors.New("the index of ids leads to another record"))
 	case errors.Is(err, journal.ErrDamaged):
 		return nil, err
 	case err != nil:
@@ -149,10 +174,16 @@ func (j *Journal) Events(ctx context.Context, id string, after int64) ([]journal
 	// the record's key can be NULL but in a damaged file, where a lookup
 	// may land on a row that is not the record: Scan refuses the NULL.
 	var last, ek int64
-	err := j.rdb.QueryRowContext(ctx, `SELECT last_seq, ek FROM executions WHERE id = ?`, id).Scan(&last, &ek)
+	var own sql.NullString
+	err := j.rdb.QueryRowContext(ctx, `SELECT e.last_seq, e.ek, `+ownID+` FROM executions e WHERE e.id = ?`, id).Scan(&last, &ek, &own)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
+		if err := j.missing(ctx, id); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("journal: events of %s: %w", id, journal.ErrNotFound)
+	case err == nil && own.String != id:
+		return nil, journal.Damaged(id, errors.New("the index of ids leads to another record"))
 	case err != nil && !isSQLiteError(err):
 		return nil, journal.Damaged(id, fmt.Errorf("its record: %w", err))
 	case err != nil:
@@ -171,10 +202,51 @@ func (j *Journal) Events(ctx context.Context, id string, after int64) ([]journal
 	return evs, nil
 }
 
+// missing tells a record that is not there from one the index of ids
+// lost (a page of it damaged, or replaced by another index's page): the
+// entries next to where id would be must lead to their own records, and
+// if there is none on either side the table must be empty. It is two
+// index probes and at most one row read; nil means id is truly absent, as
+// far as the pages on its lookup path show.
+func (j *Journal) missing(ctx context.Context, id string) error {
+	found := false
+	for _, q := range []string{
+		`SELECT e.id, ` + ownID + ` FROM executions e WHERE e.id > ? ORDER BY e.id LIMIT 1`,
+		`SELECT e.id, ` + ownID + ` FROM executions e WHERE e.id < ? ORDER BY e.id DESC LIMIT 1`,
+	} {
+		var at any
+		var own sql.NullString
+		switch err := j.rdb.QueryRowContext(ctx, q, id).Scan(&at, &own); {
+		case errors.Is(err, sql.ErrNoRows):
+			continue
+		case err != nil:
+			return journal.Damaged(id, fmt.Errorf("the index of ids: %w", classify(id, err)))
+		}
+		if b, ok := at.([]byte); ok {
+			at = string(b)
+		}
+		if s, ok := at.(string); !ok || !own.Valid || own.String != s {
+			return journal.Damaged(id, errors.New("the index of ids leads to records it does not name"))
+		}
+		found = true
+	}
+	if found {
+		return nil
+	}
+	var any int
+	switch err := j.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM executions NOT INDEXED LIMIT 1)`).Scan(&any); {
+	case err != nil:
+		return fmt.Errorf("journal: %s: %w", id, classify(id, err))
+	case any > 0:
+		return journal.Damaged(id, errors.New("the index of ids is empty but the records are not"))
+	}
+	return nil
+}
+
 // events reads the events of execution id (key ek) after seq after. A row
 // whose columns do not convert, or whose data is not JSON, is damage.
 func (j *Journal) events(ctx context.Context, id string, ek, after int64) ([]journal.Event, error) {
-	rows, err := j.rdb.QueryContext(ctx, `SELECT seq, path, kind, name, ordinal, data, time
+	rows, err := j.rdb.QueryContext(ctx, `SELECT seq, path, kind, name, ordinal, data, time, started
 		FROM events WHERE ek = ? AND seq > ? ORDER BY seq`, ek, after)
 	if err != nil {
 		return nil, err
@@ -183,12 +255,13 @@ func (j *Journal) events(ctx context.Context, id string, ek, after int64) ([]jou
 	var evs []journal.Event
 	for rows.Next() {
 		var (
-			ev   journal.Event
-			kind string
-			data []byte
-			t    int64
+			ev      journal.Event
+			kind    any
+			data    []byte
+			t       int64
+			started sql.NullInt64
 		)
-		if err := rows.Scan(&ev.Seq, &ev.Path, &kind, &ev.Name, &ev.Ordinal, &data, &t); err != nil {
+		if err := rows.Scan(&ev.Seq, &ev.Path, &kind, &ev.Name, &ev.Ordinal, &data, &t, &started); err != nil {
 			if isSQLiteError(err) {
 				return nil, err
 			}
@@ -197,7 +270,17 @@ func (j *Journal) events(ctx context.Context, id string, ek, after int64) ([]jou
 		if data != nil && !json.Valid(data) {
 			return nil, journal.Damaged(id, fmt.Errorf("event %d: its data is not valid JSON", ev.Seq))
 		}
-		ev.Kind, ev.Data, ev.Time = journal.EventKind(kind), data, time.Unix(0, t).UTC()
+		if ev.Kind, err = kindOf(kind); err != nil {
+			return nil, journal.Damaged(id, fmt.Errorf("event %d: %w", ev.Seq, err))
+		}
+		ev.Time = time.Unix(0, t).UTC()
+		if started.Valid {
+			if len(data) < 2 || data[len(data)-1] != '}' {
+				return nil, journal.Damaged(id, fmt.Errorf("event %d: its data has a start but is not an object", ev.Seq))
+			}
+			data = restoreStarted(data, ev.Time, started.Int64)
+		}
+		ev.Data = data
 		evs = append(evs, ev)
 	}
 	return evs, rows.Err()
@@ -231,7 +314,7 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 		where, args = append(where, "json_extract(e.labels, ?) = ?"), append(args, journal.LabelPath(k), f.Labels[k])
 	}
 	if !f.Due.IsZero() {
-		where = append(where, listsql.DueTerm(formatTime(f.Due), func(v any) string { args = append(args, v); return "?" }))
+		where = append(where, listsql.DueTerm(timeValue(f.Due), func(v any) string { args = append(args, v); return "?" }))
 	}
 	order, cmp, err := listsql.Order(f.Order)
 	if err != nil {
@@ -242,7 +325,7 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 		if err != nil {
 			return nil, fmt.Errorf("journal: list: %w", err)
 		}
-		where, args = append(where, cmp+" (?, ?)"), append(args, formatTime(at), id)
+		where, args = append(where, cmp+" (?, ?)"), append(args, timeValue(at), id)
 	}
 	q := `SELECT ` + listColumns + ` FROM executions e`
 	if len(where) > 0 {
@@ -261,6 +344,9 @@ func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execut
 	var bad journal.DamagedRowsError // rows that do not parse: the others are still listed
 	for rows.Next() {
 		e, err := scanExecution(rows)
+		if err == errIndexDamaged {
+			return nil, err
+		}
 		var de *journal.DamagedError
 		if errors.As(err, &de) {
 			bad.Rows = append(bad.Rows, de)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"time"
+
+	"github.com/loomwork/loom/journal"
 )
 
 // migrations[i] brings the schema from version i to version i+1 (the
@@ -21,11 +23,12 @@ var migrations = []func(ctx context.Context, c *sql.Conn) error{
 	migrateV6,
 	migrateV7,
 	migrateV8,
+	migrateCompact,
 }
 
 // SchemaVersion is the user_version this package writes and understands:
 // len(migrations).
-const SchemaVersion = 8
+const SchemaVersion = 9
 
 // Times are TEXT, RFC 3339 in UTC with exactly nine fractional digits, so
 // they read well in the sqlite3 shell and sort as text. JSON documents are
@@ -334,6 +337,182 @@ func migrateV8(ctx context.Context, c *sql.Conn) error {
 	return err
 }
 
+// schemaCompact (schema 9) makes a finished execution take at most 1 KB
+// (issue #14; it took ~1.4 KB at schema 7, measured page by page with the dbstat table:
+// the events ~600 bytes, the record ~320, its indexes ~500). It rebuilds
+// executions, leases, definitions and events:
+//   - a record's key ek is its rowid (no index of its own), and its root is
+//     stored only for a child (root; root_id is computed, coalesce(root,
+//     id)), so a root's record and index entries no longer repeat its id;
+//   - a pinned definition is named by its integer key dk (definitions'
+//     rowid), not its 64-character hash, on the record and in the index
+//     Prune uses (definition_hash stays for a definition kept inline);
+//   - the times of records and leases are Unix nanoseconds (timeValue), as
+//     the events' already were; the index of children is partial;
+//   - an event's kind is a one-byte code (kindCodes) and the started_at
+//     that ends a step event's data is cut into started (cutStarted).
+//
+// Foreign keys are off while it runs (migrate), as SQLite's procedure for
+// rebuilding a table asks: dropping a parent table with them on would
+// delete the inputs that cascade from it.
+const schemaCompact = `
+CREATE TABLE definitions_new (
+	dk   INTEGER PRIMARY KEY,
+	hash TEXT NOT NULL UNIQUE,
+	body TEXT NOT NULL
+) STRICT;
+INSERT INTO definitions_new (hash, body) SELECT hash, body FROM definitions;
+DROP TABLE definitions;
+ALTER TABLE definitions_new RENAME TO definitions;
+
+CREATE TABLE executions_new (
+	ek               INTEGER PRIMARY KEY, -- events' key for it, in creation order
+	id               TEXT NOT NULL UNIQUE,
+	workflow         TEXT NOT NULL,
+	version          INTEGER NOT NULL,
+	state            TEXT NOT NULL,
+	parent_id        TEXT,                -- NULL for a root
+	root             TEXT,                -- NULL for a root
+	root_id          TEXT GENERATED ALWAYS AS (coalesce(root, id)) VIRTUAL,
+	parent_path      TEXT NOT NULL,
+	input            TEXT CHECK (input IS NULL OR json_valid(input)),
+	input_aside      INTEGER NOT NULL DEFAULT 0,
+	output           TEXT CHECK (output IS NULL OR json_valid(output)),
+	error            TEXT CHECK (error IS NULL OR json_valid(error)),
+	pauses           TEXT CHECK (pauses IS NULL OR json_valid(pauses)),
+	labels           TEXT CHECK (labels IS NULL OR json_valid(labels)),
+	dk               INTEGER REFERENCES definitions (dk),
+	definition       TEXT,                -- inline only when its hash is not its SHA-256
+	definition_hash  TEXT,                -- NULL when dk names the definition
+	wake_at          ANY,                 -- Unix nanoseconds (timeValue); NULL unless a timer is due
+	created_at       ANY NOT NULL,
+	updated_at       ANY NOT NULL,
+	last_seq         INTEGER NOT NULL DEFAULT 0,
+	started_by       TEXT NOT NULL DEFAULT '',
+	cancel_requested INTEGER NOT NULL DEFAULT 0,
+	takeovers        INTEGER NOT NULL DEFAULT 0,
+	stalled          INTEGER NOT NULL DEFAULT 0,
+	stall_mark       INTEGER NOT NULL DEFAULT 0,
+	crash_loop_until ANY,
+	cancel_requested_by TEXT NOT NULL DEFAULT '',
+	trace_parent     TEXT NOT NULL DEFAULT ''
+) STRICT;
+INSERT INTO executions_new (ek, id, workflow, version, state, parent_id, root, parent_path,
+	input, input_aside, output, error, pauses, labels, dk, definition, definition_hash,
+	wake_at, created_at, updated_at, last_seq, started_by, cancel_requested, takeovers,
+	stalled, stall_mark, crash_loop_until, cancel_requested_by, trace_parent)
+SELECT x.ek, x.id, x.workflow, x.version, x.state, x.parent_id, nullif(x.root_id, x.id), x.parent_path,
+	x.input, x.input_aside, x.output, x.error, x.pauses, x.labels,
+	d.dk, x.definition, CASE WHEN d.dk IS NULL THEN x.definition_hash END,
+	` + "%[1]s, %[2]s, %[3]s" + `, x.last_seq, x.started_by, x.cancel_requested, x.takeovers,
+	x.stalled, x.stall_mark, ` + "%[4]s" + `, x.cancel_requested_by, x.trace_parent
+FROM executions x LEFT JOIN definitions d ON x.definition IS NULL AND d.hash = x.definition_hash;
+
+CREATE TABLE leases_new (
+	root_id     TEXT PRIMARY KEY REFERENCES executions (id),
+	token       INTEGER NOT NULL,
+	holder_id   TEXT NOT NULL,
+	holder_host TEXT NOT NULL,
+	holder_pid  INTEGER NOT NULL,
+	holder_node TEXT NOT NULL DEFAULT '',
+	expires     ANY NOT NULL              -- Unix nanoseconds (timeValue)
+) STRICT;
+INSERT INTO leases_new (root_id, token, holder_id, holder_host, holder_pid, holder_node, expires)
+	SELECT root_id, token, holder_id, holder_host, holder_pid, holder_node, ` + "%[5]s" + ` FROM leases;
+
+CREATE TABLE events_new (
+	ek      INTEGER NOT NULL REFERENCES executions (ek),
+	seq     INTEGER NOT NULL,
+	path    TEXT NOT NULL,
+	kind    ANY NOT NULL,     -- kindCodes, or the text of a kind not listed there
+	name    TEXT NOT NULL,
+	ordinal INTEGER NOT NULL,
+	data    TEXT CHECK (data IS NULL OR json_valid(data)),
+	time    INTEGER NOT NULL, -- Unix nanoseconds
+	started INTEGER,          -- data's started_at, cut out: nanoseconds before time
+	PRIMARY KEY (ek, seq)
+) STRICT, WITHOUT ROWID;
+INSERT INTO events_new (ek, seq, path, kind, name, ordinal, data, time)
+	SELECT ek, seq, path, ` + "%[6]s" + `, name, ordinal, data, time FROM events;
+
+DROP TABLE events;
+DROP TABLE leases;
+DROP TABLE executions;
+ALTER TABLE executions_new RENAME TO executions;
+ALTER TABLE leases_new RENAME TO leases;
+ALTER TABLE events_new RENAME TO events;
+
+CREATE INDEX executions_created ON executions (created_at, id);
+CREATE INDEX executions_state ON executions (state, wake_at);
+CREATE INDEX executions_workflow ON executions (workflow, created_at);
+CREATE INDEX executions_parent ON executions (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX executions_root ON executions (root) WHERE root IS NOT NULL;
+CREATE INDEX executions_paused ON executions (state, updated_at, id) WHERE state = 'PAUSED';
+CREATE INDEX executions_definition ON executions (dk);
+CREATE UNIQUE INDEX events_key ON events (ek, path, kind, ordinal);
+
+-- The events as text, for the sqlite3 shell (times to the millisecond).
+CREATE VIEW events_shown AS SELECT x.id AS execution, v.seq, v.path, ` + "%[7]s" + ` AS kind, v.name, v.ordinal,
+	CASE WHEN v.started IS NULL THEN v.data
+		ELSE json_set(v.data, '$.started_at', strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', (v.time - v.started) / 1e9, 'unixepoch')) END AS data,
+	strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', v.time / 1e9, 'unixepoch') AS time
+	FROM events v JOIN executions x ON x.ek = v.ek;
+`
+
+func migrateCompact(ctx context.Context, c *sql.Conn) error {
+	q := fmt.Sprintf(schemaCompact, timeNanos("x.wake_at"), timeNanos("x.created_at"), timeNanos("x.updated_at"),
+		timeNanos("x.crash_loop_until"), timeNanos("expires"), kindCode("kind"), kindText("v.kind"))
+	if _, err := c.ExecContext(ctx, q); err != nil {
+		return err
+	}
+	return compactStarted(ctx, c)
+}
+
+// compactStarted cuts the started_at out of the step events written
+// before schemaCompact (cutStarted), a batch of keys at a time.
+func compactStarted(ctx context.Context, c *sql.Conn) error {
+	type row struct {
+		ek, seq, time, before int64
+		data                  []byte
+	}
+	var ek, seq int64
+	for {
+		rows, err := c.QueryContext(ctx, `SELECT ek, seq, data, time FROM events
+			WHERE (ek, seq) > (?, ?) AND kind IN (?, ?) AND data IS NOT NULL AND started IS NULL
+			ORDER BY ek, seq LIMIT 10000`, ek, seq, kindCodes[journal.StepCompleted], kindCodes[journal.StepFailed])
+		if err != nil {
+			return err
+		}
+		var batch []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.ek, &r.seq, &r.data, &r.time); err != nil {
+				rows.Close()
+				return err
+			}
+			batch = append(batch, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		for _, r := range batch {
+			rest, before, ok := cutStarted(r.data, time.Unix(0, r.time))
+			if !ok {
+				continue
+			}
+			if _, err := c.ExecContext(ctx, `UPDATE events SET data = ?, started = ? WHERE ek = ? AND seq = ?`, string(rest), before, r.ek, r.seq); err != nil {
+				return err
+			}
+		}
+		last := batch[len(batch)-1]
+		ek, seq = last.ek, last.seq
+	}
+}
+
 // definitionKey reports whether hash is def's SHA-256 (hex), so that def
 // can be stored once under it.
 func definitionKey(def []byte, hash string) bool {
@@ -354,6 +533,18 @@ func migrate(ctx context.Context, c *sql.Conn, wait time.Duration) (err error) {
 	if v == SchemaVersion {
 		return nil
 	}
+	// Foreign keys off for the migrations that rebuild a table (SQLite's
+	// procedure: https://sqlite.org/lang_altertable.html#otheralter); the
+	// pragma is a no-op inside a transaction, so it goes first, and
+	// foreign_key_check proves the result before COMMIT.
+	if _, err := c.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+		return fmt.Errorf("begin migration: %w", err)
+	}
+	defer func() {
+		if _, ferr := c.ExecContext(context.Background(), "PRAGMA foreign_keys = ON"); ferr != nil && err == nil {
+			err = fmt.Errorf("end migration: %w", ferr)
+		}
+	}()
 	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("begin migration: %w", lockHeld(err, wait))
 	}
@@ -376,6 +567,13 @@ func migrate(ctx context.Context, c *sql.Conn, wait time.Duration) (err error) {
 		if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
 			return fmt.Errorf("set user_version %d: %w", v+1, err)
 		}
+	}
+	var bad int
+	if err := c.QueryRowContext(ctx, "SELECT count(*) FROM pragma_foreign_key_check").Scan(&bad); err != nil {
+		return fmt.Errorf("check foreign keys after migration: %w", err)
+	}
+	if bad > 0 {
+		return fmt.Errorf("migration to schema %d: %d rows refer to rows that do not exist", SchemaVersion, bad)
 	}
 	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("commit migration: %w", err)

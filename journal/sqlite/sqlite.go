@@ -209,7 +209,7 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 	}
 	p := appendArgs{id: a.ExecutionID, token: a.Token, expected: a.ExpectedSeq, release: a.Release, events: make([]eventRow, len(a.Events))}
 	for i, ev := range a.Events {
-		p.events[i] = eventRow{path: ev.Path, kind: string(ev.Kind), name: ev.Name, ordinal: ev.Ordinal, data: nullJSON(ev.Data), time: ev.Time}
+		p.events[i] = eventRow{path: ev.Path, kind: kindValue(ev.Kind), name: ev.Name, ordinal: ev.Ordinal, data: ev.Data, time: ev.Time}
 	}
 	if u := a.Update; u != nil {
 		p.update = true
@@ -224,7 +224,7 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 			}
 		}
 		if u.WakeAt != nil {
-			p.setWake, p.wake = true, nullTime(*u.WakeAt)
+			p.setWake, p.wake = true, nullTimeValue(*u.WakeAt)
 		}
 	}
 	var last int64
@@ -281,15 +281,16 @@ func (j *Journal) RequestCancel(ctx context.Context, id, by string) (*journal.Ex
 	return j.Get(ctx, id)
 }
 
+// formatTime and parseTime are the text times of the tables outside the
+// records and leases (workers, schedule_slots).
 func formatTime(t time.Time) string { return timetext.Format(t) }
 
 func parseTime(s string) (time.Time, error) { return timetext.Parse(s) }
 
-func nullTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return formatTime(t)
+// asStored is t as a read gives it back (UTC, no monotonic reading).
+func asStored(t time.Time) time.Time {
+	s, _ := storedTime{timeValue(t)}.time()
+	return s
 }
 
 func nullString(s string) any {

@@ -45,7 +45,8 @@ type writer struct {
 	groupcommit.Counters
 
 	selExec, selFence, selLease, insExec, delExec, selToken, setToken, putLease, renewLease, delLease *sql.Stmt
-	insEvent, delEvents, updSeq, updRecord, dataVersion, insDefinition, selLastEK, insInput           *sql.Stmt
+	insEvent, delEvents, updSeq, updRecord, dataVersion, insDefinition, selDefinition, delDefinition  *sql.Stmt
+	selLastEK, insInput                                                                               *sql.Stmt
 
 	fences
 }
@@ -69,8 +70,9 @@ type fences struct {
 	tokenDirty bool
 	// lastEK is the last execution key given (0: not read yet).
 	lastEK int64
-	// definitions holds hashes known to be in the definitions table.
-	definitions map[string]bool
+	// definitions holds the keys (dk) of hashes known to be in the
+	// definitions table.
+	definitions map[string]int64
 }
 
 type execFence struct {
@@ -81,7 +83,7 @@ type execFence struct {
 
 type seqStamp struct {
 	last int64
-	at   string
+	at   any // timeValue
 }
 
 // maxFences bounds the cache: past it, it is forgotten and refilled as
@@ -91,7 +93,7 @@ const maxFences = 1 << 16
 func (f *fences) forget() {
 	f.execs, f.tokens, f.dirty = map[string]execFence{}, map[string]int64{}, map[string]seqStamp{}
 	f.lastToken, f.tokenDirty, f.lastEK = 0, false, 0
-	f.definitions = map[string]bool{}
+	f.definitions = map[string]int64{}
 }
 
 func refuse(err error) error { return groupcommit.Refuse(err) }
@@ -111,10 +113,12 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 		{&w.selLease, `SELECT ` + leaseColumns + ` FROM leases WHERE root_id = ?`},
 		// A duplicate event key does not fail the insert: it writes no row,
 		// and append takes its other events back out.
-		{&w.insEvent, `INSERT INTO events (ek, seq, path, kind, name, ordinal, data, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		{&w.insEvent, `INSERT INTO events (ek, seq, path, kind, name, ordinal, data, time, started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (ek, path, kind, ordinal) DO NOTHING`},
 		{&w.delEvents, `DELETE FROM events WHERE ek = ? AND seq BETWEEN ? AND ?`},
-		{&w.insDefinition, `INSERT INTO definitions (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`},
+		{&w.insDefinition, `INSERT INTO definitions (hash, body) VALUES (?, ?)`},
+		{&w.selDefinition, `SELECT dk FROM definitions WHERE hash = ?`},
+		{&w.delDefinition, `DELETE FROM definitions WHERE dk = ?`},
 		{&w.selLastEK, `SELECT coalesce(max(ek), 0) FROM executions`},
 		{&w.insInput, `INSERT INTO inputs (execution, body, sum) VALUES (?, ?, ?)`},
 		{&w.updSeq, `UPDATE executions SET last_seq = ?, updated_at = ? WHERE id = ?`},
@@ -125,9 +129,9 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 			pauses  = CASE WHEN ? THEN ? ELSE pauses END,
 			wake_at = CASE WHEN ? THEN ? ELSE wake_at END
 			WHERE id = ?`},
-		{&w.insExec, `INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path,
-			input, input_aside, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by, trace_parent, ek)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
+		{&w.insExec, `INSERT INTO executions (id, workflow, version, state, parent_id, root, parent_path,
+			input, input_aside, output, error, pauses, dk, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by, trace_parent, ek)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
 		{&w.delExec, `DELETE FROM executions WHERE id = ?`},
 		{&w.selToken, `SELECT value FROM counters WHERE name = 'lease_token'`},
 		{&w.setToken, `UPDATE counters SET value = ? WHERE name = 'lease_token'`},
@@ -152,7 +156,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 // has returned (or when loop never started).
 func (w *writer) close() error {
 	for _, st := range []*sql.Stmt{w.selExec, w.selFence, w.selLease, w.insExec, w.delExec, w.selToken, w.setToken, w.putLease, w.renewLease, w.delLease,
-		w.insEvent, w.delEvents, w.updSeq, w.updRecord, w.dataVersion, w.insDefinition, w.selLastEK, w.insInput} {
+		w.insEvent, w.delEvents, w.updSeq, w.updRecord, w.dataVersion, w.insDefinition, w.selDefinition, w.delDefinition, w.selLastEK, w.insInput} {
 		if st != nil {
 			st.Close()
 		}
@@ -301,11 +305,22 @@ func (w *writer) create(e *journal.Execution) error {
 			return fmt.Errorf("journal: create %s: %w", e.ID, err)
 		}
 	}
-	// A definition is stored once, under its hash; only one whose hash is
-	// not its SHA-256 stays on the record.
-	def, shared := e.Definition, definitionKey(e.Definition, e.DefinitionHash)
+	// A definition is stored once, under its hash, and the record names it
+	// by its key; only one whose hash is not its SHA-256 stays on the
+	// record. It is stored first (the record refers to it), and taken
+	// back out if the record is refused.
+	def, hash, shared := e.Definition, any(e.DefinitionHash), definitionKey(e.Definition, e.DefinitionHash)
+	var dk any
+	newDefinition := int64(0)
 	if shared {
-		def = nil
+		k, added, err := w.definition(e.DefinitionHash, e.Definition)
+		if err != nil {
+			return fmt.Errorf("journal: create %s: store its definition: %w", e.ID, err)
+		}
+		if added {
+			newDefinition = k
+		}
+		def, hash, dk = nil, nil, k
 	}
 	// A large input is stored aside (schemaV6): the row is rewritten by
 	// every commit that appends to the execution.
@@ -314,9 +329,13 @@ func (w *writer) create(e *journal.Execution) error {
 		input = nil
 	}
 	ek := w.lastEK + 1
-	res, err := w.insExec.Exec(e.ID, e.Workflow, e.Version, string(e.State), nullString(e.ParentID), root, e.ParentPath,
+	var rootKey any // a root's root is itself: stored as NULL (schemaCompact)
+	if root != e.ID {
+		rootKey = root
+	}
+	res, err := w.insExec.Exec(e.ID, e.Workflow, e.Version, string(e.State), nullString(e.ParentID), rootKey, e.ParentPath,
 		nullJSON(input), aside, nullJSON(e.Output), nullJSON(e.Error), nullJSON(e.Pauses),
-		nullJSON(def), e.DefinitionHash, nullTime(e.WakeAt), formatTime(created), formatTime(updated),
+		dk, nullJSON(def), hash, nullTimeValue(e.WakeAt), timeValue(created), timeValue(updated),
 		nullJSON(labelsJSON(e.Labels)), e.StartedBy, e.TraceParent, ek)
 	var n int64
 	if err == nil {
@@ -326,6 +345,12 @@ func (w *writer) create(e *journal.Execution) error {
 		return fmt.Errorf("journal: create %s: %w", e.ID, err)
 	}
 	if n == 0 {
+		if newDefinition != 0 {
+			if _, err := w.delDefinition.Exec(newDefinition); err != nil {
+				return fmt.Errorf("journal: create %s: %w", e.ID, err)
+			}
+			delete(w.definitions, e.DefinitionHash)
+		}
 		return refuse(fmt.Errorf("journal: create %s: %w", e.ID, journal.ErrExists))
 	}
 	w.lastEK = ek
@@ -334,14 +359,31 @@ func (w *writer) create(e *journal.Execution) error {
 			return fmt.Errorf("journal: create %s: store its input: %w", e.ID, err)
 		}
 	}
-	if shared && !w.definitions[e.DefinitionHash] {
-		if _, err := w.insDefinition.Exec(e.DefinitionHash, string(e.Definition)); err != nil {
-			return fmt.Errorf("journal: create %s: store its definition: %w", e.ID, err)
-		}
-		w.definitions[e.DefinitionHash] = true
-	}
 	w.execs[e.ID] = execFence{root: root, ek: ek}
 	return nil
+}
+
+// definition returns the key of the definition stored under hash, storing
+// body under it first if there is none (added).
+func (w *writer) definition(hash string, body []byte) (dk int64, added bool, err error) {
+	if dk, ok := w.definitions[hash]; ok {
+		return dk, false, nil
+	}
+	switch err := w.selDefinition.QueryRow(hash).Scan(&dk); {
+	case errors.Is(err, sql.ErrNoRows):
+		res, err := w.insDefinition.Exec(hash, string(body))
+		if err == nil {
+			dk, err = res.LastInsertId()
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		added = true
+	case err != nil:
+		return 0, false, err
+	}
+	w.definitions[hash] = dk
+	return dk, added, nil
 }
 
 // createHeld creates root execution e and takes its lease. If the lease is
@@ -376,10 +418,11 @@ type appendArgs struct {
 }
 
 type eventRow struct {
-	path, kind, name string
-	ordinal          int
-	data             any
-	time             time.Time
+	path, name string
+	kind       any // kindValue
+	ordinal    int
+	data       []byte
+	time       time.Time
 }
 
 // append checks the fencing token and the expected sequence against the
@@ -403,14 +446,18 @@ func (w *writer) append(a *appendArgs) (int64, error) {
 		return 0, refuse(fmt.Errorf("journal: append to %s after seq %d, last is %d: %w", a.id, a.expected, last, journal.ErrConflict))
 	}
 	now := w.clock()
-	nowText := formatTime(now)
+	nowValue := timeValue(now)
 	for _, ev := range a.events {
 		last++
 		t := now
 		if !ev.time.IsZero() {
 			t = ev.time
 		}
-		res, err := w.insEvent.Exec(f.ek, last, ev.path, ev.kind, ev.name, ev.ordinal, ev.data, t.UnixNano())
+		data, started := nullJSON(ev.data), any(nil)
+		if rest, before, ok := cutStarted(ev.data, t); ok {
+			data, started = string(rest), before
+		}
+		res, err := w.insEvent.Exec(f.ek, last, ev.path, ev.kind, ev.name, ev.ordinal, data, t.UnixNano(), started)
 		var n int64
 		if err == nil {
 			n, err = res.RowsAffected()
@@ -424,16 +471,16 @@ func (w *writer) append(a *appendArgs) (int64, error) {
 					return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
 				}
 			}
-			return 0, refuse(fmt.Errorf("journal: append to %s: event (%q, %s, %d) already recorded: %w", a.id, ev.path, ev.kind, ev.ordinal, journal.ErrConflict))
+			return 0, refuse(fmt.Errorf("journal: append to %s: event (%q, %v, %d) already recorded: %w", a.id, ev.path, ev.kind, ev.ordinal, journal.ErrConflict))
 		}
 	}
 	if a.update {
-		if _, err := w.updRecord.Exec(last, nowText, nullString(a.state), a.output, a.error, a.setPauses, a.pauses, a.setWake, a.wake, a.id); err != nil {
+		if _, err := w.updRecord.Exec(last, nowValue, nullString(a.state), a.output, a.error, a.setPauses, a.pauses, a.setWake, a.wake, a.id); err != nil {
 			return 0, fmt.Errorf("journal: append to %s: %w", a.id, err)
 		}
 		delete(w.dirty, a.id)
 	} else if last != f.last {
-		w.dirty[a.id] = seqStamp{last: last, at: nowText}
+		w.dirty[a.id] = seqStamp{last: last, at: nowValue}
 	}
 	f.last = last
 	w.execs[a.id] = f
@@ -459,7 +506,7 @@ const leaseColumns = `token, holder_id, holder_host, holder_pid, holder_node, ex
 
 func scanLease(root string, row *sql.Row) (journal.Lease, error) {
 	l := journal.Lease{RootID: root}
-	var expires string
+	var expires storedTime
 	switch err := row.Scan(&l.Token, &l.Holder.ID, &l.Holder.Host, &l.Holder.PID, &l.Holder.Node, &expires); {
 	case errors.Is(err, sql.ErrNoRows):
 		return journal.Lease{}, nil
@@ -467,7 +514,7 @@ func scanLease(root string, row *sql.Row) (journal.Lease, error) {
 		return journal.Lease{}, err
 	}
 	var err error
-	l.Expires, err = parseTime(expires)
+	l.Expires, err = expires.time()
 	return l, err
 }
 
@@ -498,10 +545,10 @@ func (w *writer) acquire(root string, h journal.Holder, ttl time.Duration, takeo
 	}
 	w.lastToken++
 	l.Token, w.tokenDirty = w.lastToken, true
-	if _, err := w.putLease.Exec(root, l.Token, h.ID, h.Host, h.PID, h.Node, formatTime(l.Expires)); err != nil {
+	if _, err := w.putLease.Exec(root, l.Token, h.ID, h.Host, h.PID, h.Node, timeValue(l.Expires)); err != nil {
 		return journal.Lease{}, fmt.Errorf("journal: acquire %s: %w", root, err)
 	}
-	l.Expires, _ = parseTime(formatTime(l.Expires)) // what a later read returns
+	l.Expires = asStored(l.Expires) // what a later read returns
 	w.tokens[root] = l.Token
 	return l, nil
 }
@@ -514,8 +561,8 @@ func (w *writer) renew(l journal.Lease, ttl time.Duration) (journal.Lease, error
 	if cur.Token == 0 || cur.Token != l.Token {
 		return journal.Lease{}, refuse(fmt.Errorf("journal: renew lease %d of %s: %w", l.Token, l.RootID, journal.ErrFenced))
 	}
-	cur.Expires, _ = parseTime(formatTime(w.clock().Add(ttl)))
-	if _, err := w.renewLease.Exec(formatTime(cur.Expires), l.RootID, l.Token); err != nil {
+	cur.Expires = asStored(w.clock().Add(ttl))
+	if _, err := w.renewLease.Exec(timeValue(cur.Expires), l.RootID, l.Token); err != nil {
 		return journal.Lease{}, fmt.Errorf("journal: renew lease of %s: %w", l.RootID, err)
 	}
 	return cur, nil
@@ -554,7 +601,7 @@ func labelsJSON(l map[string]string) []byte {
 // crash-looping root (stalled takeovers, its back-off not over, its tree
 // unchanged since the last takeover) waits, unless a cancel is requested.
 const claimQuery = `SELECT e.id, coalesce(l.token, 0), e.stalled, e.stall_mark,
-	(SELECT sum(t.last_seq) FROM executions t WHERE t.root_id = e.id) AS tree_seq,
+	` + treeSeq + ` AS tree_seq,
 	CASE WHEN e.cancel_requested THEN 'cancel'
 		WHEN e.state <> 'RUNNING' THEN 'timer'
 		WHEN l.token IS NOT NULL THEN 'takeover'
@@ -573,8 +620,12 @@ const claimQuery = `SELECT e.id, coalesce(l.token, 0), e.stalled, e.stall_mark,
 	WHERE e.parent_id IS NULL AND e.state IN ('RUNNING', 'WAITING', 'PAUSED')
 	AND (e.cancel_requested OR e.state = 'RUNNING' OR e.wake_at <= ?1)
 	AND (e.cancel_requested OR e.state <> 'RUNNING' OR l.token IS NULL OR e.crash_loop_until IS NULL OR e.crash_loop_until <= ?1
-		OR e.stall_mark <> (SELECT sum(t.last_seq) FROM executions t WHERE t.root_id = e.id))
+		OR e.stall_mark <> ` + treeSeq + `)
 	AND (l.token IS NULL OR l.expires <= ?1`
+
+// treeSeq is the sum of the last sequences of root e's tree: its own and
+// its descendants' (found by the index on root, which holds no root).
+const treeSeq = `(e.last_seq + coalesce((SELECT sum(t.last_seq) FROM executions t WHERE t.root = e.id), 0))`
 
 // goneHolders asks r.Gone about the other processes of r.Holder's node
 // that hold live leases, and returns the IDs of those it says are gone.
@@ -601,7 +652,7 @@ const liveHoldersQuery = `SELECT DISTINCT holder_id, holder_host, holder_pid, ho
 func (w *writer) claim(r journal.ClaimRequest) (journal.ClaimResult, error) {
 	var res journal.ClaimResult
 	t := w.clock()
-	now := formatTime(t)
+	now := timeValue(t)
 	var gone []string
 	if r.Gone != nil && r.Holder.Node != "" {
 		rows, err := w.conn.QueryContext(context.Background(), liveHoldersQuery, r.Holder.Node, r.Holder.PID, now)
@@ -644,7 +695,7 @@ func (w *writer) claim(r journal.ClaimRequest) (journal.ClaimResult, error) {
 	}
 	for rows.Next() {
 		var c cand
-		if err := rows.Scan(&c.id, &c.token, &c.stalled, &c.stallMark, &c.treeSeq, &c.reason, new(int), new(sql.NullString)); err != nil {
+		if err := rows.Scan(&c.id, &c.token, &c.stalled, &c.stallMark, &c.treeSeq, &c.reason, new(int), new(storedTime)); err != nil {
 			rows.Close()
 			return res, fmt.Errorf("journal: claim: %w", err)
 		}
@@ -669,21 +720,19 @@ func (w *writer) claim(r journal.ClaimRequest) (journal.ClaimResult, error) {
 			}
 			if _, err := w.conn.ExecContext(context.Background(), `UPDATE executions SET takeovers = takeovers + 1,
 				stalled = ?, stall_mark = ?, crash_loop_until = ? WHERE id = ?`,
-				cl.Stalled, c.treeSeq, nullTime(journal.CrashLoopUntil(cl.Stalled, t)), c.id); err != nil {
+				cl.Stalled, c.treeSeq, nullTimeValue(journal.CrashLoopUntil(cl.Stalled, t)), c.id); err != nil {
 				return journal.ClaimResult{}, fmt.Errorf("journal: claim %s: %w", c.id, err)
 			}
 		}
 		res.Claims = append(res.Claims, cl)
 	}
-	var next sql.NullString
+	var next storedTime
 	if err := w.conn.QueryRowContext(context.Background(), `SELECT min(wake_at) FROM executions
 		WHERE parent_id IS NULL AND state IN ('WAITING', 'PAUSED') AND wake_at > ?`, now).Scan(&next); err != nil {
 		return journal.ClaimResult{}, fmt.Errorf("journal: claim: %w", err)
 	}
-	if next.Valid {
-		if res.NextWake, err = parseTime(next.String); err != nil {
-			return journal.ClaimResult{}, fmt.Errorf("journal: claim: %w", err)
-		}
+	if res.NextWake, err = next.time(); err != nil {
+		return journal.ClaimResult{}, fmt.Errorf("journal: claim: %w", err)
 	}
 	return res, nil
 }
@@ -701,7 +750,7 @@ func (w *writer) requestCancel(id, by string) error {
 		return refuse(fmt.Errorf("journal: cancel %s: %w", id, &journal.NotRootError{ID: id, RootID: root}))
 	}
 	_, err := w.conn.ExecContext(context.Background(), `UPDATE executions SET cancel_requested = 1, cancel_requested_by = ?, updated_at = ?
-		WHERE id = ? AND NOT cancel_requested AND state NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')`, by, formatTime(w.clock()), id)
+		WHERE id = ? AND NOT cancel_requested AND state NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')`, by, timeValue(w.clock()), id)
 	if err != nil {
 		return fmt.Errorf("journal: cancel %s: %w", id, err)
 	}

@@ -40,9 +40,10 @@ func StateTerm(st journal.State, o journal.Order, arg func(any) string) string {
 
 // DueTerm is Filter.Due's condition, journal.Due in SQL: a WAITING or
 // PAUSED execution whose wake_at has come, or a RUNNING one whose root has
-// no lease live at the time. at is that time as stored; arg binds it and
+// no lease live at the time. at is that time as the backend stores it
+// (text, or Unix nanoseconds in SQLite); arg binds it and
 // returns its placeholder, as for StateTerm.
-func DueTerm(at string, arg func(any) string) string {
+func DueTerm(at any, arg func(any) string) string {
 	return `((e.state IN ('WAITING', 'PAUSED') AND e.wake_at <= ` + arg(at) + `) OR
 			(e.state = 'RUNNING' AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.root_id = e.root_id AND l.expires > ` + arg(at) + `)))`
 }

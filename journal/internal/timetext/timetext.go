@@ -1,7 +1,9 @@
-// Package timetext is how the SQL journal backends store times: RFC 3339
-// text in UTC with a fixed nine-digit fraction, so nanoseconds survive a
-// round trip and text order is time order (List and the Due filter compare
-// the text).
+// Package timetext is how the SQL journal backends store times as text:
+// RFC 3339 in UTC with a fixed nine-digit fraction, so nanoseconds survive
+// a round trip and text order is time order (List and the Due filter
+// compare the text). PostgreSQL stores every time so; SQLite the times of
+// its workers and schedule slots, and a record's or lease's time only when
+// Unix nanoseconds cannot hold it (past 2262).
 package timetext
 
 import (
