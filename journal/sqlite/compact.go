@@ -113,7 +113,7 @@ func cutStarted(data []byte, at time.Time) (rest []byte, before int64, ok bool) 
 	}
 	ts := data[i+len(startedKey) : n-2]
 	t, err := time.Parse(time.RFC3339Nano, string(ts))
-	if err != nil || !bytes.Equal(appendStarted(nil, t), ts) || !representable(t) {
+	if err != nil || !bytes.Equal(appendStarted(nil, t), ts) || !representable(t) || !representable(at) {
 		return nil, 0, false
 	}
 	d := at.Sub(t)

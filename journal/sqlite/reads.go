@@ -209,6 +209,13 @@ func (j *Journal) Events(ctx context.Context, id string, after int64) ([]journal
 // index probes and at most one row read; nil means id is truly absent, as
 // far as the pages on its lookup path show.
 func (j *Journal) missing(ctx context.Context, id string) error {
+	// One read transaction: one snapshot for the three reads, which other
+	// processes' commits in between would otherwise make disagree.
+	tx, err := j.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("journal: %s: %w", id, classify(id, err))
+	}
+	defer tx.Rollback()
 	found := false
 	for _, q := range []string{
 		`SELECT e.id, ` + ownID + ` FROM executions e WHERE e.id > ? ORDER BY e.id LIMIT 1`,
@@ -216,7 +223,7 @@ func (j *Journal) missing(ctx context.Context, id string) error {
 	} {
 		var at any
 		var own sql.NullString
-		switch err := j.rdb.QueryRowContext(ctx, q, id).Scan(&at, &own); {
+		switch err := tx.QueryRowContext(ctx, q, id).Scan(&at, &own); {
 		case errors.Is(err, sql.ErrNoRows):
 			continue
 		case err != nil:
@@ -234,7 +241,7 @@ func (j *Journal) missing(ctx context.Context, id string) error {
 		return nil
 	}
 	var any int
-	switch err := j.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM executions NOT INDEXED LIMIT 1)`).Scan(&any); {
+	switch err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM executions NOT INDEXED LIMIT 1)`).Scan(&any); {
 	case err != nil:
 		return fmt.Errorf("journal: %s: %w", id, classify(id, err))
 	case any > 0:
