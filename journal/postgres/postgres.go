@@ -89,7 +89,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres journal: %w", err)
 	}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return migrate(ctx, tx, o.schema) })
+	if !current(ctx, pool) {
+		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return migrate(ctx, tx, o.schema) })
+	}
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres journal: %w", unavailable(err))

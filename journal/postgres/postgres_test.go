@@ -104,6 +104,32 @@ func TestRefusesNewerSchema(t *testing.T) {
 	}
 }
 
+// TestOpenWritesNothing: opening a journal already at SchemaVersion writes
+// nothing (loom_meta's row keeps its version, xmin): `loom list` costs no
+// commit.
+func TestOpenWritesNothing(t *testing.T) {
+	ctx := t.Context()
+	schema := freshSchema(t)
+	open(t, schema).Close()
+	c, err := pgx.Connect(ctx, dsn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	xmin := func() string {
+		var x string
+		if err := c.QueryRow(ctx, `SELECT xmin::text FROM `+pgx.Identifier{schema, "loom_meta"}.Sanitize()+` WHERE key = 'schema_version'`).Scan(&x); err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	before := xmin()
+	open(t, schema).Close()
+	if after := xmin(); after != before {
+		t.Errorf("loom_meta rewritten by an Open of a current schema (xmin %s → %s)", before, after)
+	}
+}
+
 // TestOpenConcurrently: processes starting at once on a new schema must not
 // both create it.
 func TestOpenConcurrently(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // SchemaVersion is the schema version this package writes and understands:
@@ -324,6 +325,16 @@ const schemaV9 = `
 ALTER TABLE executions ADD COLUMN cancel_requested_by text NOT NULL DEFAULT '';
 ALTER TABLE executions ADD COLUMN trace_parent text NOT NULL DEFAULT '';
 `
+
+// current reports whether the journal's schema is already SchemaVersion:
+// then Open needs no migration, whose transaction takes a lock, runs DDL
+// and writes loom_meta, a commit (and a WAL flush) for every `loom list`.
+// Any error (no schema, no loom_meta yet) leaves it to migrate.
+func current(ctx context.Context, pool *pgxpool.Pool) bool {
+	var v int64
+	err := pool.QueryRow(ctx, `SELECT value FROM loom_meta WHERE key = 'schema_version'`).Scan(&v)
+	return err == nil && v == SchemaVersion
+}
 
 // migrate brings the schema to SchemaVersion in one transaction, under an
 // advisory lock so that two processes opening a new database at once do not
