@@ -27,7 +27,8 @@ import (
 // hot-updates/update is the share of the records' updates (whole run)
 // that wrote no index entry (heap-only tuples). The
 // baseline, measured in the same run, is the same executions one after
-// the other, where no commit can be shared.
+// the other, where no commit can be shared; serial-commits/exec is the
+// commits of one such execution alone.
 func BenchmarkPostgresThroughput(b *testing.B) {
 	dsn := os.Getenv("LOOM_POSTGRES_DSN")
 	if dsn == "" {
@@ -50,6 +51,7 @@ func BenchmarkPostgresThroughput(b *testing.B) {
 		eng := interpreter.New(cat, tasks(), j)
 
 		serialN := 50
+		serial0 := j.Stats()
 		start := time.Now()
 		for k := 0; k < serialN; k++ {
 			if _, err := eng.Run(ctx, "chain", nil); err != nil {
@@ -57,6 +59,7 @@ func BenchmarkPostgresThroughput(b *testing.B) {
 			}
 		}
 		serial := float64(serialN*steps) / time.Since(start).Seconds()
+		b.ReportMetric(float64(j.Stats().Commits-serial0.Commits)/float64(serialN), "serial-commits/exec")
 
 		before, srv0 := j.Stats(), serverStats(b, stat)
 		srvCPU0, srvCPUOK := serverCPU(stat)
