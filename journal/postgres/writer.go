@@ -437,8 +437,15 @@ type eventRow struct {
 }
 
 // queueAppends queues one loom_append_batch call (see schemaV7) of ops'
-// appends, whose executions are distinct.
+// appends, whose executions are distinct; a lone append, one loom_append
+// call (schemaV2), whose plans fit one append: a loom_append_batch call of
+// one append cost a lone execution's steps 40% of their rate (bench
+// PostgresThroughput serial-steps/s).
 func (w *writer) queueAppends(b *pgx.Batch, ops []*op) {
+	if len(ops) == 1 {
+		w.queueAppend(b, ops[0].app)
+		return
+	}
 	n, events := len(ops), 0
 	for _, o := range ops {
 		events += len(o.app.events)
@@ -471,8 +478,25 @@ func (w *writer) queueAppends(b *pgx.Batch, ops []*op) {
 		owners, nums, paths, kinds, names, ordinals, data, times)
 }
 
+// queueAppend queues a's loom_append call (see schemaV2).
+func (w *writer) queueAppend(b *pgx.Batch, a *appendArgs) {
+	n := len(a.events)
+	var (
+		paths, kinds, names = make([]string, n), make([]string, n), make([]string, n)
+		ordinals            = make([]int32, n)
+		data, times         = make([]*string, n), make([]*string, n)
+	)
+	for i, ev := range a.events {
+		paths[i], kinds[i], names[i], ordinals[i], data[i], times[i] = ev.path, ev.kind, ev.name, int32(ev.ordinal), ev.data, nullTime(ev.time)
+	}
+	b.Queue(`SELECT ARRAY[o_code], ARRAY[coalesce(o_last, 0)] FROM loom_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		a.id, a.token, a.expected, formatTime(w.clock()), paths, kinds, names, ordinals, data, times,
+		a.state, a.output, a.error, a.setPauses, a.pauses, a.setWake, a.wake, a.release)
+}
+
 // appendsResult reads the outcome of a queueAppends call of ops: each
-// append's last seq (o.app.last) or refusal (o.Err).
+// append's last seq (o.app.last) or refusal (o.Err). Both functions answer
+// with the same codes, as arrays.
 func appendsResult(br pgx.BatchResults, ops []*op) error {
 	var (
 		codes []int32
@@ -485,7 +509,7 @@ func appendsResult(br pgx.BatchResults, ops []*op) error {
 		return fmt.Errorf("journal: %d appends: %w", len(ops), err)
 	}
 	if len(codes) != len(ops) || len(lasts) != len(ops) {
-		return fmt.Errorf("journal: %d appends: loom_append_batch returned %d results", len(ops), len(codes))
+		return fmt.Errorf("journal: %d appends: %d results", len(ops), len(codes))
 	}
 	for i, o := range ops {
 		a := o.app
@@ -501,7 +525,7 @@ func appendsResult(br pgx.BatchResults, ops []*op) error {
 		case 4:
 			o.Err = fmt.Errorf("journal: append to %s: an event's (path, kind, ordinal) is already recorded: %w", a.id, journal.ErrConflict)
 		default:
-			return fmt.Errorf("journal: append to %s: unknown result %d from loom_append_batch", a.id, codes[i])
+			return fmt.Errorf("journal: append to %s: unknown result %d", a.id, codes[i])
 		}
 	}
 	return nil
