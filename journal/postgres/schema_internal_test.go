@@ -34,7 +34,7 @@ func TestMigrateAppendBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	old := SchemaVersion - 1
+	const old = 6 // the schema before loom_append_batch (schemaV7)
 	steps := []string{`CREATE TABLE loom_meta (key text PRIMARY KEY, value bigint NOT NULL)`}
 	steps = append(steps, migrations[:old]...)
 	steps = append(steps,
