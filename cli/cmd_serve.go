@@ -27,7 +27,7 @@ import (
 // serveCommand is `loom serve` (SPEC §6): the service, in any binary made
 // with cli.Main(reg).
 var serveCommand = &command{name: "serve",
-	usage:   "serve CATALOG_PATH [--db DSN] [--listen ADDR] [--concurrency N] [--tokens FILE] [--tls-cert F --tls-key F | --behind-proxy CIDR,…] [--drain D] [--max-body SIZE] [--max-wait D] [--max-streams N] [--max-backlog N] [--rate N] [--db-conns N] [--cors-origin ORIGIN,…] [--retention D] [--log-format text|json]",
+	usage:   "serve CATALOG_PATH [--db DSN] [--listen ADDR] [--concurrency N] [--tokens FILE] [--tls-cert F --tls-key F | --behind-proxy CIDR,…] [--drain D] [--max-body SIZE] [--max-wait D] [--max-streams N] [--max-backlog N] [--rate N] [--db-conns N] [--cors-origin ORIGIN,…] [--retention D] [--limits NAME=N,…] [--log-format text|json]",
 	minArgs: 1, maxArgs: 1,
 	summary: "run the service: the HTTP API and workers that keep executions moving",
 	help: `Serves the HTTP API of SPEC §6 over the catalog at CATALOG_PATH and the
@@ -41,7 +41,9 @@ SIGTERM or SIGINT drains: /readyz answers 503, nothing new is claimed, and
 drives in flight get --drain to finish before they are cut short and their
 leases released; a second signal exits at once. SIGHUP reloads --tokens.
 --retention D deletes finished executions (with their children and events)
-D after they finished, in small batches, as loom prune does.
+D after they finished, in small batches, as loom prune does. --limits (or
+$LOOM_LIMITS) sets the limits of every execution the process drives and
+of the inputs and payloads it accepts, as loom run's does.
 
 Exit status: 0 after a drain, 2 refused at start (catalog, flags, token
 file, address), 5 the journal is unavailable.`,
@@ -61,6 +63,7 @@ file, address), 5 the journal is unavailable.`,
 		{"db-conns", "N", "PostgreSQL connections this process opens at most (default 20)"},
 		{"cors-origin", "ORIGIN,…", "send CORS headers to these origins (none by default)"},
 		{"retention", "D", "delete finished executions D after they finished, such as 30d (default: keep them)"},
+		flagLimit,
 		{"log-format", "FORMAT", "text (default) or json"},
 		{"metrics-listen", "ADDR", "also serve /metrics here, with no token (keep the address private)"},
 	},
@@ -103,6 +106,7 @@ type serveOptions struct {
 	rate        float64
 	dbConns     int
 	corsOrigins []string
+	limits      limits        // --limits, $LOOM_LIMITS
 	retention   time.Duration // 0: keep forever
 }
 
@@ -111,6 +115,10 @@ func (a *app) serveOptions() (serveOptions, error) {
 		maxStreams: server.DefaultMaxStreams, maxBacklog: server.DefaultMaxBacklog, rate: server.DefaultRate, dbConns: 20}
 	if v := a.p.get("listen"); v != "" {
 		o.listen = v
+	}
+	var err error
+	if o.limits, err = a.limits(); err != nil {
+		return o, err
 	}
 	if _, _, err := net.SplitHostPort(o.listen); err != nil {
 		return o, usagef("--listen %q is not HOST:PORT", o.listen)
@@ -297,9 +305,10 @@ func (a *app) serve() error {
 	if tokens != nil {
 		sessions = con
 	}
-	cfg := server.Config{Catalog: cat, Tasks: a.tasks, Journal: j, Concurrency: o.concurrency,
-		Tokens: tokens, MaxBody: o.maxBody, MaxWait: o.maxWait, Logger: log, LeaseTTL: ttl, EngineOptions: a.secretOptions(), Version: buildVersion(),
-		Mount: con.Handler(), Sessions: sessions,
+	cfg := server.Config{Catalog: cat, Tasks: a.tasks, Journal: j, Concurrency: o.concurrency, MaxInput: o.limits.input,
+		Tokens: tokens, MaxBody: o.maxBody, MaxWait: o.maxWait, Logger: log, LeaseTTL: ttl, Version: buildVersion(),
+		EngineOptions: append(a.secretOptions(), interpreter.WithLimits(o.limits.engine)),
+		Mount:         con.Handler(), Sessions: sessions,
 		Rate: o.rate, MaxStreams: o.maxStreams, MaxBacklog: o.maxBacklog, CORSOrigins: o.corsOrigins, Proxies: o.proxies, Retention: o.retention}
 	// Traces go over OTLP when the standard variables ask for them.
 	if server.TracesConfigured() {

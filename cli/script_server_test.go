@@ -32,7 +32,7 @@ import (
 //
 // The harness lives in the loom program of the scripts (scriptLoom): for a
 // client command it makes sure a serve runs with the command's journal,
-// key file, secrets and LOOM_* environment, and, for run, the PATH it
+// key file, secrets, limits and LOOM_* environment, and, for run, the PATH it
 // runs as catalog; it restarts the serve (a drain, then a new process)
 // when one of these changes. validate, replay and resume --due stay local,
 // as do the commands the API does not cover (resume --definition) and
@@ -154,6 +154,11 @@ func serveFor(argv []string, reg func() interpreter.Tasks) (string, error) {
 			abs, _ := filepath.Abs(v)
 			want.Args = append(want.Args, "--"+f, abs)
 		}
+	}
+	if v, ok := h.flags["limits"]; ok && cli.CheckLimits(v) == nil {
+		// The command's limits are the serve's: it drives the execution.
+		// (A bad one is refused by the client before it asks the server.)
+		want.Args = append(want.Args, "--limits", v)
 	}
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "LOOM_") && k != serveHarness && k != "LOOM_SERVER" && k != "LOOM_TOKEN" {

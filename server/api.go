@@ -152,6 +152,19 @@ func value(raw json.RawMessage) (any, error) {
 	return interpreter.Normalize(v)
 }
 
+// DefaultMaxInput is Config.MaxInput's default: 2 MiB, the CLI's.
+const DefaultMaxInput = 2 << 20
+
+// input decodes an input or resume payload (what names it in a refusal),
+// refusing one past the input limit with 413 limit_exceeded.
+func (s *Server) input(raw json.RawMessage, what string) (any, error) {
+	if len(raw) > s.cfg.MaxInput {
+		return nil, apiErr(http.StatusRequestEntityTooLarge, "limit_exceeded",
+			fmt.Sprintf("the %s is larger than this server's input limit of %s; nothing was done", what, definition.FormatSize(s.cfg.MaxInput)))
+	}
+	return value(raw)
+}
+
 // sameJSON reports JSON equality: key order, whitespace and number
 // spelling do not matter.
 func sameJSON(a, b json.RawMessage) bool {
@@ -221,7 +234,7 @@ func (s *Server) startExecution(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	in, err := value(req.Input)
+	in, err := s.input(req.Input, "input")
 	if err != nil {
 		return err
 	}
@@ -678,7 +691,7 @@ func (s *Server) resumeExecution(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	payload, err := value(req.Payload)
+	payload, err := s.input(req.Payload, "payload")
 	if err != nil {
 		return err
 	}

@@ -224,3 +224,30 @@ func operateToken(t *testing.T) (string, *Tokens) {
 	}
 	return tok, toks
 }
+
+// TestMaxInput: an input or resume payload past the input limit
+// (Config.MaxInput, loom serve --limits input=) is refused with 413
+// limit_exceeded, below --max-body, and nothing is written; one at the
+// limit is accepted.
+func TestMaxInput(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxInput = 20 })
+	st, _, rec := h.do("POST", "/v1/executions", `{"workflow": "hello", "id": "big", "input": {"name": "0123456789abcdef"}}`)
+	wantError(t, "a start past the input limit", st, rec, 413, "limit_exceeded")
+	if msg := rec["error"].(map[string]any)["message"]; msg != "the input is larger than this server's input limit of 20 bytes; nothing was done" {
+		t.Errorf("the refusal says %q", msg)
+	}
+	if st, _, _ := h.do("GET", "/v1/executions/big", ""); st != 404 {
+		t.Errorf("a refused start was written: GET answers %d", st)
+	}
+	if st, _, rec := h.do("POST", "/v1/executions?wait=60s", `{"workflow": "hello", "id": "ok", "input": {"name": "0123456"}}`); st != 201 {
+		t.Fatalf("a start at the input limit: %d %v", st, rec)
+	}
+	if st, _, rec := h.do("POST", "/v1/executions?wait=60s", `{"workflow": "approval", "id": "a1"}`); st != 201 || rec["state"] != "PAUSED" {
+		t.Fatalf("start: %d %v", st, rec)
+	}
+	st, _, rec = h.do("POST", "/v1/executions/a1/resume", `{"payload": {"approved": true, "note": "0123456789"}}`)
+	wantError(t, "a resume past the input limit", st, rec, 413, "limit_exceeded")
+	if rec := h.settle("a1"); rec["state"] != "PAUSED" {
+		t.Errorf("after a refused resume: %v", rec)
+	}
+}

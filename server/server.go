@@ -43,6 +43,10 @@ type Config struct {
 	// poll (default 60 s).
 	MaxBody int64
 	MaxWait time.Duration
+	// MaxInput caps an input or resume payload, in bytes of its JSON
+	// text (SPEC §5's input limit; default 2 MiB, as the CLI's): a larger
+	// one is refused with 413 limit_exceeded and nothing is written.
+	MaxInput int
 	// LeaseTTL is how long a lease lasts unless renewed (default 30 s).
 	LeaseTTL time.Duration
 	// Clock is the service's clock: the dispatcher's polls, long polls,
@@ -206,6 +210,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 4 << 20
+	}
+	if cfg.MaxInput <= 0 {
+		cfg.MaxInput = DefaultMaxInput
 	}
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 60 * time.Second

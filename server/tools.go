@@ -39,7 +39,7 @@ func (s *Server) rerunExecution(w http.ResponseWriter, r *http.Request) error {
 		opts = append(opts, interpreter.RerunFrom(req.From))
 	}
 	if len(req.Input) > 0 {
-		in, err := value(req.Input)
+		in, err := s.input(req.Input, "input")
 		if err != nil {
 			return err
 		}
