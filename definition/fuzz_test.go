@@ -12,14 +12,15 @@ import (
 	"github.com/rogpeppe/go-internal/txtar"
 )
 
-// FuzzLoad checks that no input panics the loader and that every reported
-// position is inside the input.
-func FuzzLoad(f *testing.F) {
+// definitionSources returns the YAML of the examples and of every
+// testdata definition, valid and invalid: the fuzz tests' seeds.
+func definitionSources() [][]byte {
+	var out [][]byte
 	seeds, _ := filepath.Glob("../examples/*.yaml")
 	more, _ := filepath.Glob("testdata/valid/*.yaml")
 	for _, p := range append(seeds, more...) {
 		if src, err := os.ReadFile(p); err == nil {
-			f.Add(src)
+			out = append(out, src)
 		}
 	}
 	golden, _ := filepath.Glob("testdata/invalid/*.txtar")
@@ -30,11 +31,19 @@ func FuzzLoad(f *testing.F) {
 		}
 		for _, file := range ar.Files {
 			if strings.HasSuffix(file.Name, ".yaml") {
-				f.Add(file.Data)
+				out = append(out, file.Data)
 			}
 		}
 	}
-	f.Add([]byte(orderYAML))
+	return append(out, []byte(orderYAML))
+}
+
+// FuzzLoad checks that no input panics the loader and that every reported
+// position is inside the input.
+func FuzzLoad(f *testing.F) {
+	for _, src := range definitionSources() {
+		f.Add(src)
+	}
 	f.Fuzz(func(t *testing.T, src []byte) {
 		_, err := Parse("f.yaml", src)
 		if err == nil {

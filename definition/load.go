@@ -52,14 +52,18 @@ func WithSecrets(p secrets.Provider) Option { return func(o *options) { o.secret
 
 // loader accumulates the workflows and problems of one Load or Parse.
 type loader struct {
-	opts       options
-	errs       ErrorList
-	cat        *Catalog
-	firstPos   map[string]Pos
-	refs       []ref
-	cache      map[string]*compiled
-	incomplete bool // a file could not be read to its end
-	files      int
+	opts     options
+	errs     ErrorList
+	cat      *Catalog
+	firstPos map[string]Pos
+	refs     []ref
+	cache    map[string]*compiled
+	// taskSchemas holds the task input schemas compiled so far, by text
+	// (nil: it does not compile): each is compiled once per load, not
+	// once per step using the task.
+	taskSchemas map[string]*jsonschema.Schema
+	incomplete  bool // a file could not be read to its end
+	files       int
 	// single is the file Load was given, "" for a directory or Parse: an
 	// unknown call target may be defined in a file beside it.
 	single string
@@ -398,12 +402,8 @@ func (l *loader) checkTaskInput(r ref) {
 	if v == nil || !v.literal() {
 		return
 	}
-	var raw any
-	if err := json.Unmarshal(schema, &raw); err != nil {
-		return
-	}
-	sch, _, msg := compileSchema(raw)
-	if msg != "" {
+	sch := l.taskSchema(schema)
+	if sch == nil {
 		return
 	}
 	in, err := v.Eval(nil)
@@ -427,6 +427,44 @@ func (l *loader) checkTaskInput(r ref) {
 		where = ve.InstanceLocation + ": "
 	}
 	l.errs.Add(r.s.pos(at), fmt.Sprintf("input of task %q does not match its schema: %s%s", r.task, where, ve.Message))
+}
+
+// taskSchema compiles a task's input schema, once per load; nil when it
+// does not compile or accepts every value (it has only annotations, as
+// echo's: nothing to check, so nothing to compile).
+func (l *loader) taskSchema(schema []byte) *jsonschema.Schema {
+	if sch, ok := l.taskSchemas[string(schema)]; ok {
+		return sch
+	}
+	var raw any
+	var sch *jsonschema.Schema
+	if err := json.Unmarshal(schema, &raw); err == nil && !onlyAnnotations(raw) {
+		if s, _, msg := compileSchema(raw); msg == "" {
+			sch = s
+		}
+	}
+	if l.taskSchemas == nil {
+		l.taskSchemas = map[string]*jsonschema.Schema{}
+	}
+	l.taskSchemas[string(schema)] = sch
+	return sch
+}
+
+// onlyAnnotations reports whether a JSON Schema is an object of
+// annotations only (title, description, …) or true: it accepts any value.
+func onlyAnnotations(schema any) bool {
+	switch s := schema.(type) {
+	case bool:
+		return s
+	case map[string]any:
+		for k := range s {
+			if !annotations[k] {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func jsonRoundTrip(v any) any {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,52 +16,75 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// workflowSchema is the compiled schemas.Workflow and its plain form,
-// which error messages consult (allowed keys, required keys).
-var workflowSchema = sync.OnceValues(func() (*jsonschema.Schema, map[string]any) {
+// workflowDoc is schemas.Workflow as published, parsed: error messages
+// consult it (allowed keys, required keys, pattern messages).
+var workflowDoc = sync.OnceValue(func() map[string]any {
 	var doc map[string]any
 	if err := json.Unmarshal(schemas.Workflow, &doc); err != nil {
 		panic("definition: schemas.Workflow: " + err.Error())
 	}
+	return doc
+})
+
+// workflowCheck is the quick validity check of the runtime schema, or nil
+// if the schema uses a keyword schemaCheck does not implement.
+var workflowCheck = sync.OnceValue(func() *schemaCheck {
+	c, err := newCheck(runtimeDoc(workflowDoc()))
+	if err != nil {
+		return nil
+	}
+	return c
+})
+
+// workflowSchema is the runtime schema compiled by jsonschema/v5 and the
+// published document: compiled only for a definition the quick check
+// rejects, to word its errors.
+func workflowSchema() (*jsonschema.Schema, map[string]any) {
+	return compiledWorkflow(), workflowDoc()
+}
+
+var compiledWorkflow = sync.OnceValue(func() *jsonschema.Schema {
+	runtime, err := json.Marshal(runtimeDoc(workflowDoc()))
+	if err != nil {
+		panic("definition: schemas.Workflow: " + err.Error())
+	}
 	c := jsonschema.NewCompiler()
 	c.Draft = jsonschema.Draft7
-	if err := c.AddResource(schemas.WorkflowID, bytes.NewReader(runtimeSchema(schemas.Workflow))); err != nil {
+	if err := c.AddResource(schemas.WorkflowID, bytes.NewReader(runtime)); err != nil {
 		panic("definition: schemas.Workflow: " + err.Error())
 	}
 	s, err := c.Compile(schemas.WorkflowID)
 	if err != nil {
 		panic("definition: schemas.Workflow: " + err.Error())
 	}
-	return s, doc
+	return s
 })
 
-// runtimeSchema is the published schema less the step's anyOf ("one of
-// the kind keys is required"): editors show that hint from the published
+// runtimeDoc is the published schema less the step's anyOf ("one of the
+// kind keys is required"): editors show that hint from the published
 // file, but here the builder reports a step without a kind itself (and
 // schemaError drops the anyOf's report), while jsonschema/v5 evaluating a
 // twelve-branch anyOf on every step was 40% of loading a large workflow.
-func runtimeSchema(published []byte) []byte {
-	var doc map[string]any
-	if err := json.Unmarshal(published, &doc); err != nil {
-		return published
-	}
+// The maps on the way to what it drops are copies: published is shared.
+func runtimeDoc(published map[string]any) map[string]any {
+	doc := maps.Clone(published)
 	defs, _ := doc["definitions"].(map[string]any)
-	step, _ := defs["step"].(map[string]any)
-	if step == nil {
-		return published
+	defs = maps.Clone(defs)
+	doc["definitions"] = defs
+	if step, _ := defs["step"].(map[string]any); step != nil {
+		step = maps.Clone(step)
+		delete(step, "anyOf")
+		defs["step"] = step
 	}
-	delete(step, "anyOf")
 	// Likewise "cron or every": the builder says which one is missing or
 	// doubled, in one sentence, where a oneOf report would list both
 	// branches.
 	if sched, _ := defs["schedule"].(map[string]any); sched != nil {
+		sched = maps.Clone(sched)
 		delete(sched, "oneOf")
+		defs["schedule"] = sched
 	}
-	out, err := json.Marshal(doc)
-	if err != nil {
-		return published
-	}
-	return out
+	return doc
 }
 
 // kindKeys are the step kinds in the order of SPEC §2.
@@ -108,7 +132,7 @@ func propNames(s any) []string {
 
 // stepKeys returns the keys a step of kind k may have, in schema order.
 func stepKeys(k Kind) []string {
-	_, doc := workflowSchema()
+	doc := workflowDoc()
 	all := propNames(schemaAt(doc, []string{"definitions", "step"}))
 	if k == "" {
 		return orderStepKeys(all)
@@ -161,8 +185,12 @@ func stepKinds(n *yaml.Node) (kinds []Kind, keys []*yaml.Node) {
 
 // validateSchema checks raw (the plain form of root) against the workflow
 // schema and adds one readable error per problem, positioned from the
-// YAML nodes.
+// YAML nodes. The quick check answers for a valid definition; only one it
+// rejects pays for compiling the schema (see schemaCheck).
 func (s *source) validateSchema(root *yaml.Node, raw any, errs *ErrorList) {
+	if c := workflowCheck(); c != nil && c.valid(raw) {
+		return
+	}
 	sch, doc := workflowSchema()
 	err := sch.Validate(raw)
 	if err == nil {
