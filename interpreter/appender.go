@@ -3,6 +3,7 @@ package interpreter
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/loomwork/loom/journal"
 	"github.com/loomwork/loom/secrets"
@@ -30,6 +31,10 @@ type appender struct {
 	committed uint64 // every batch below this one is committed
 	flushing  bool
 	err       error // sticky: once an append failed nothing more is written
+	// stamp is the UpdatedAt the last committed append gave the record
+	// (zero when the journal does not say: journal.Append.Stamp); scratch
+	// receives it, touched only by the one flushing goroutine.
+	stamp, scratch time.Time
 }
 
 func newAppender(j journal.Journal, id string, seq int64, token func() int64) *appender {
@@ -94,9 +99,10 @@ func (a *appender) write(evs []journal.Event, upd *journal.Update, release bool)
 		// The journal write must finish even when the caller's context is
 		// cancelled (a map cancelling its remaining items): other writers'
 		// events ride in this batch.
+		a.scratch = time.Time{}
 		seq, err := a.j.Append(context.Background(), journal.Append{
 			ExecutionID: a.id, Token: a.token(), ExpectedSeq: expected,
-			Events: batch, Update: bupd, Release: brel,
+			Events: batch, Update: bupd, Release: brel, Stamp: &a.scratch,
 		})
 		a.mu.Lock()
 		a.flushing = false
@@ -105,9 +111,18 @@ func (a *appender) write(evs []journal.Event, upd *journal.Update, release bool)
 		} else {
 			a.seq = seq
 			a.committed = gen + 1
+			a.stamp = a.scratch
 		}
 		a.cond.Broadcast()
 	}
+}
+
+// lastStamp is the UpdatedAt the journal gave the record at the last
+// committed append, or zero when it did not say.
+func (a *appender) lastStamp() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.stamp
 }
 
 func mergeUpdate(old, u *journal.Update) *journal.Update {

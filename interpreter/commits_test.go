@@ -3,6 +3,8 @@ package interpreter_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -72,4 +74,78 @@ func TestLoneExecutionCommits(t *testing.T) {
 	if err != nil || !res.Match {
 		t.Errorf("replay: %+v, %v", res, err)
 	}
+}
+
+// getCounter counts the record reads made through it.
+type getCounter struct {
+	journal.Journal
+	gets atomic.Int64
+}
+
+func (c *getCounter) Get(ctx context.Context, id string) (*journal.Execution, error) {
+	c.gets.Add(1)
+	return c.Journal.Get(ctx, id)
+}
+
+// TestRunReturnsTheRecord: what Run and Resume return is the record as the
+// journal then holds it (a Get after says the same), for each way a drive
+// ends; where the journal reports the time it wrote the record
+// (journal.Append.Stamp: memory, SQLite), without reading it back.
+func TestRunReturnsTheRecord(t *testing.T) {
+	w := newWorld(t, `
+name: done
+input: {type: object}
+steps:
+  - {id: a, task: echo, with: '${ input }'}
+output: '${ {"got": steps.a.output, "at": now()} }'
+---
+name: raises
+steps:
+  - {id: a, task: echo, with: 1}
+  - {raise: {error: Nope, message: no, data: '${ steps.a.output }'}}
+---
+name: pauses
+steps:
+  - {id: a, task: echo, with: 1}
+  - {id: p, pause: approve, schema: {type: object}}
+  - {task: echo, with: '${ steps.p.output }'}
+---
+name: sleeps
+steps:
+  - {sleep: 1h}
+`)
+	c := &getCounter{Journal: w.j}
+	eng := interpreter.New(w.cat, w.reg, c, interpreter.WithTimerWait(false, 0))
+	ctx := context.Background()
+	// check compares what a drive returned with the journal's record;
+	// ran: it was a Run, which reads nothing (a Resume reads the record
+	// to begin).
+	check := func(ex *interpreter.Execution, err error, st journal.State, ran bool) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantState(t, ex, st)
+		if reads := c.gets.Load(); ran && reads > 0 && os.Getenv(backendEnv) != "postgres" {
+			t.Errorf("%s: Run read the record %d times", ex.Workflow, reads)
+		}
+		got, err := eng.Get(ctx, ex.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(ex, got) {
+			t.Errorf("%s: returned %+v\nthe journal's %+v", ex.Workflow, ex, got)
+		}
+		c.gets.Store(0)
+	}
+	ex, err := eng.Run(ctx, "done", map[string]any{"n": 1})
+	check(ex, err, journal.Completed, true)
+	ex, err = eng.Run(ctx, "raises", nil)
+	check(ex, err, journal.Failed, true)
+	ex, err = eng.Run(ctx, "pauses", nil)
+	check(ex, err, journal.Paused, true)
+	ex, err = eng.Resume(ctx, ex.ID, map[string]any{"ok": true})
+	check(ex, err, journal.Completed, false)
+	ex, err = eng.Run(ctx, "sleeps", nil)
+	check(ex, err, journal.Waiting, true)
 }

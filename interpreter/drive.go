@@ -143,7 +143,14 @@ func (e *Engine) driveExec(ctx context.Context, x *exec) (*Execution, error) {
 	if err := x.finish(oc); err != nil {
 		return nil, err
 	}
-	// Read the record back: the journal owns its timestamps.
+	if x.h.live && x.h.app != nil && oc.state != journal.Running {
+		// The record in hand is the journal's once it says when it wrote
+		// it last (the journal owns the timestamps): no read back.
+		if st := x.h.app.lastStamp(); !st.IsZero() {
+			x.rec.UpdatedAt = st
+			return e.toExecution(ctx, x.rec)
+		}
+	}
 	return e.Get(ctx, x.rec.ID)
 }
 

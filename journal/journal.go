@@ -180,6 +180,12 @@ type Append struct {
 	// Release gives the lease up in the same transaction, after the write:
 	// a runner's last write and its release cost one commit.
 	Release bool
+	// Stamp, when not nil, receives on success the UpdatedAt this append
+	// gave the record, from a backend that knows it without a read
+	// (memory, SQLite); it stays zero otherwise, and when the append left
+	// the record as it was. A runner's last write uses it to return the
+	// record it holds rather than read it back.
+	Stamp *time.Time
 }
 
 // Filter selects executions for List. Zero fields match all.

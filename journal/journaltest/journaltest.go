@@ -41,6 +41,7 @@ var cases = []struct {
 	{"NotFoundAndExists", testNotFoundAndExists},
 	{"AppendAndRead", testAppendAndRead},
 	{"AppendUpdate", testAppendUpdate},
+	{"AppendStamp", testAppendStamp},
 	{"ExpectedSeqConflict", testExpectedSeqConflict},
 	{"DuplicateEventKey", testDuplicateEventKey},
 	{"InvalidInput", testInvalidInput},
@@ -356,6 +357,27 @@ func testAppendAndRead(t *testing.T, s *suite) {
 	}
 	if got := s.get("r"); got.UpdatedAt.Before(got.CreatedAt) {
 		t.Errorf("UpdatedAt %v before CreatedAt %v", got.UpdatedAt, got.CreatedAt)
+	}
+}
+
+// testAppendStamp: an Append's Stamp, where the backend fills it, is the
+// UpdatedAt a read then returns: for events, an update, and a last write
+// that releases the lease.
+func testAppendStamp(t *testing.T, s *suite) {
+	l := s.root("r")
+	var seq int64
+	for i, a := range []journal.Append{
+		{Events: []journal.Event{step("a", 1)}},
+		{Update: &journal.Update{Output: json.RawMessage(`1`)}},
+		{Events: []journal.Event{ev("", journal.ExecutionFinished, "COMPLETED", 0, `{"state":"COMPLETED"}`)},
+			Update: &journal.Update{State: ptr(journal.Completed), Output: json.RawMessage(`2`)}, Release: true},
+	} {
+		var stamp time.Time
+		a.ExecutionID, a.Token, a.ExpectedSeq, a.Stamp = "r", l.Token, seq, &stamp
+		seq = s.append(a)
+		if got := s.get("r").UpdatedAt; !stamp.IsZero() && stamp != got {
+			t.Errorf("append %d: Stamp %v, the record's UpdatedAt %v", i, stamp, got)
+		}
 	}
 }
 

@@ -238,6 +238,9 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 	}
 	a.Update.ApplyTo(&r.exec)
 	r.exec.UpdatedAt = now
+	if a.Stamp != nil {
+		*a.Stamp = now
+	}
 	r.exec.LastSeq = last
 	if a.Release {
 		delete(j.leases, r.exec.RootID)

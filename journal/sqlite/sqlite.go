@@ -207,7 +207,7 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 	if err := a.Validate(); err != nil {
 		return 0, err
 	}
-	p := appendArgs{id: a.ExecutionID, token: a.Token, expected: a.ExpectedSeq, release: a.Release, events: make([]eventRow, len(a.Events))}
+	p := appendArgs{id: a.ExecutionID, token: a.Token, expected: a.ExpectedSeq, release: a.Release, stamp: a.Stamp, events: make([]eventRow, len(a.Events))}
 	for i, ev := range a.Events {
 		p.events[i] = eventRow{path: ev.Path, kind: kindValue(ev.Kind), name: ev.Name, ordinal: ev.Ordinal, data: ev.Data, time: ev.Time}
 	}

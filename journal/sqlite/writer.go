@@ -408,6 +408,7 @@ type appendArgs struct {
 	token, expected int64
 	release         bool
 	events          []eventRow
+	stamp           *time.Time // receives updated_at when written (journal.Append.Stamp)
 
 	update             bool
 	state              string // "" leaves it
@@ -481,6 +482,9 @@ func (w *writer) append(a *appendArgs) (int64, error) {
 		delete(w.dirty, a.id)
 	} else if last != f.last {
 		w.dirty[a.id] = seqStamp{last: last, at: nowValue}
+	}
+	if a.stamp != nil && (a.update || last != f.last) {
+		*a.stamp = now // what parseTime(nowText) gives back: UTC, to the nanosecond
 	}
 	f.last = last
 	w.execs[a.id] = f
