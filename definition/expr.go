@@ -64,10 +64,12 @@ func (e *Expr) eval(env map[string]any, ev *evaluation) (out any, err error) {
 	run := env
 	if len(e.private) > 0 {
 		// The private functions are bound to this evaluation's budget;
-		// the caller's env is not changed.
-		run = make(map[string]any, len(env)+len(e.private))
-		for k, v := range env {
-			run[k] = v
+		// the caller's env is not changed, unless it is scratch.
+		if !ev.scratch || run == nil {
+			run = make(map[string]any, len(env)+len(e.private))
+			for k, v := range env {
+				run[k] = v
+			}
 		}
 		for _, name := range e.private {
 			switch name {
@@ -122,6 +124,19 @@ func rangeBounds(a, b any) (int, int, error) {
 // values as compact JSON. A nil Value evaluates to nil.
 func (v *Value) Eval(env map[string]any) (any, error) {
 	return v.EvalWithin(env, Limits{})
+}
+
+// EvalScratch is EvalWithin over an environment the caller owns and
+// clears after the call (a pooled map): the evaluation binds the private
+// functions its programs call (names starting "__loom_") in env itself,
+// where EvalWithin copies env first, a map per evaluation.
+func (v *Value) EvalScratch(env map[string]any, lim Limits) (any, error) {
+	return v.eval(env, &evaluation{lim: lim.orDefault(), scratch: true})
+}
+
+// EvalScratch is Value.EvalScratch of one expression.
+func (e *Expr) EvalScratch(env map[string]any, lim Limits) (any, error) {
+	return e.eval(env, &evaluation{lim: lim.orDefault(), scratch: true})
 }
 
 // EvalWithin is Eval within lim (zero fields take their defaults): the

@@ -102,6 +102,9 @@ type evaluation struct {
 	lim   Limits
 	ops   int
 	total int
+	// scratch: the environment is the caller's to change (EvalScratch),
+	// the private functions are bound in it rather than in a copy.
+	scratch bool
 }
 
 // tick counts one operation (a predicate call or a let value) and checks

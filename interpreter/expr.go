@@ -115,11 +115,11 @@ func (x *exec) evalValue(v *definition.Value, sc *scope, path, what string) (any
 	if v.Form == definition.FormLit {
 		return Normalize(v.Lit)
 	}
-	return x.eval(sc, v.Names(), path, what, func(env map[string]any) (any, error) { return v.EvalWithin(env, x.d.eng.limits.Expr) })
+	return x.eval(sc, v.Names(), path, what, func(env map[string]any) (any, error) { return v.EvalScratch(env, x.d.eng.limits.Expr) })
 }
 
 func (x *exec) evalExpr(e *definition.Expr, sc *scope, path, what string) (any, error) {
-	return x.eval(sc, e.Names(), path, what, func(env map[string]any) (any, error) { return e.EvalWithin(env, x.d.eng.limits.Expr) })
+	return x.eval(sc, e.Names(), path, what, func(env map[string]any) (any, error) { return e.EvalScratch(env, x.d.eng.limits.Expr) })
 }
 
 func (x *exec) evalBool(e *definition.Expr, sc *scope, path, what string) (bool, error) {
