@@ -905,7 +905,7 @@ func (b *builder) compileExpr(n *yaml.Node, sg segment, sc *scope) *Expr {
 		}
 		return b.s.scalarPos(n, sg.Off+off)
 	}
-	e := &Expr{Source: sg.Source, Pos: at(0), Program: c.program, names: c.names, private: c.private}
+	e := &Expr{Source: sg.Source, Pos: at(0), Program: c.program, names: c.names, private: c.private, ident: c.ident}
 	if c.err != nil {
 		off, msg := exprErrorOffset(c.err)
 		if strings.HasPrefix(msg, "unknown name ") {

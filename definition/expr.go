@@ -56,6 +56,9 @@ func (e *Expr) eval(env map[string]any, ev *evaluation) (out any, err error) {
 	if e == nil || e.Program == nil {
 		return nil, fmt.Errorf("expression not compiled")
 	}
+	if e.ident != "" {
+		return env[e.ident], nil // what the program's one load gives
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, fmt.Errorf("expression %s: %v", e.describe(), r)
@@ -536,7 +539,10 @@ type compiled struct {
 	// names are the environment's names the program reads (Expr.Names);
 	// private are the private functions it calls.
 	names, private []string
-	err            error
+	// ident is the variable the program only reads, "" for any other
+	// program (Expr.ident).
+	ident string
+	err   error
 }
 
 // secretRef is a secret("NAME") with a literal name, at rune offset Off
@@ -561,6 +567,9 @@ func compile(env *exprEnv, src string) *compiled {
 		c.refs = findRefs(c.program.Node())
 		c.secrets = findSecrets(c.program.Node())
 		c.names, c.private = env.namesIn(c.program.Node())
+		if id, ok := c.program.Node().(*ast.IdentifierNode); ok && len(c.private) == 0 && env.isVariable(id.Value) {
+			c.ident = id.Value
+		}
 	}
 	return c
 }
@@ -601,6 +610,16 @@ func (v identVisitor) Visit(node *ast.Node) {
 	if id, ok := (*node).(*ast.IdentifierNode); ok {
 		v(id.Value)
 	}
+}
+
+// isVariable reports whether name is one of the environment's values (input,
+// steps, an item's name, …), not a function.
+func (env *exprEnv) isVariable(name string) bool {
+	if _, fn := funcs[name]; fn || name == SecretFunc || strings.HasPrefix(name, "__loom_") {
+		return false
+	}
+	_, ok := env.names[name]
+	return ok
 }
 
 // compile does what expr.Compile does, with the environment's config.

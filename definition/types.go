@@ -210,6 +210,10 @@ type Expr struct {
 	Program *vm.Program
 
 	names, private []string // see Names; the private functions it calls
+	// ident is the name when the expression is one variable (`${ item }`):
+	// its value is the environment's, read without running the program
+	// (the most common expression in a loop body).
+	ident string
 }
 
 // Names returns the names of the environment the expression reads (input,

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/expr-lang/expr"
 	"github.com/loomwork/loom/duration"
 	"github.com/loomwork/loom/schemas"
 )
@@ -407,5 +408,40 @@ steps:
 	}
 	if got := steps[3].With.Names(); got != nil {
 		t.Errorf("Names of a value without expressions = %q, want none", got)
+	}
+}
+
+// TestIdentExpression: an expression that is one variable (`${ n }`) is
+// read from the environment without running its program, and gives what
+// the program gives, whether the name is bound or not.
+func TestIdentExpression(t *testing.T) {
+	cat, err := Parse("w.yaml", []byte(`name: w
+steps:
+  - for: {items: [1], as: n, steps: [{task: t, with: '${ n }'}]}
+  - {task: t, with: '${ input }'}
+  - {task: t, with: '${ input ?? 1 }'}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := cat.Workflow("w").Steps
+	for i, c := range []struct {
+		e     *Expr
+		ident string
+	}{
+		{steps[0].For.Steps[0].With.Expr, "n"},
+		{steps[1].With.Expr, "input"},
+		{steps[2].With.Expr, ""},
+	} {
+		if c.e.ident != c.ident {
+			t.Errorf("%d: ident %q, want %q", i, c.e.ident, c.ident)
+		}
+		for _, env := range []map[string]any{{"n": []any{1.5, "x"}, "input": map[string]any{"a": 1}}, {}} {
+			got, err := c.e.Eval(env)
+			want, werr := expr.Run(c.e.Program, env)
+			if err != nil || werr != nil || !reflect.DeepEqual(got, want) {
+				t.Errorf("%s in %v: %v (%v), the program gives %v (%v)", c.e.Source, env, got, err, want, werr)
+			}
+		}
 	}
 }
