@@ -338,7 +338,7 @@ func (a *app) remoteList() error {
 		if !since.IsZero() {
 			q.Set("created_after", since.UTC().Format(time.RFC3339Nano))
 		}
-		exs, more, err := c.list(q, limit)
+		exs, more, damaged, err := c.list(q, limit)
 		if err != nil {
 			return err
 		}
@@ -347,19 +347,26 @@ func (a *app) remoteList() error {
 			for _, ex := range exs {
 				recs = append(recs, recordOf(ex))
 			}
-			return a.printJSON(recs)
+			if err := a.printJSON(recs); err != nil {
+				return err
+			}
+		} else {
+			a.printList(exs)
+			if more {
+				fmt.Fprintf(a.stderr, "%s: the newest %d shown; --limit N shows more, --limit 0 all\n", a.prog(), limit)
+			}
 		}
-		a.printList(exs)
-		if more {
-			fmt.Fprintf(a.stderr, "%s: the newest %d shown; --limit N shows more, --limit 0 all\n", a.prog(), limit)
+		if damaged != nil {
+			return damaged // named after what could be read, as locally
 		}
 		return nil
 	})
 }
 
 // list pages through GET /v1/executions with the filter q: at most limit
-// executions (0: all), and whether more were left out.
-func (c *client) list(q url.Values, limit int) (exs []*interpreter.Execution, more bool, err error) {
+// executions (0: all), whether more were left out, and the records the
+// server's journal could not read (nil if none), as a local List says them.
+func (c *client) list(q url.Values, limit int) (exs []*interpreter.Execution, more bool, damaged *journal.DamagedRowsError, err error) {
 	for cursor := ""; ; {
 		page := url.Values{}
 		for k, v := range q {
@@ -370,24 +377,31 @@ func (c *client) list(q url.Values, limit int) (exs []*interpreter.Execution, mo
 			page.Set("cursor", cursor)
 		}
 		var out struct {
-			Executions []server.Record `json:"executions"`
-			Next       *string         `json:"next_cursor"`
+			Executions []server.Record     `json:"executions"`
+			Next       *string             `json:"next_cursor"`
+			Damaged    []server.DamagedRow `json:"damaged"`
 		}
 		if _, err := c.do("GET", "/v1/executions?"+page.Encode(), nil, &out); err != nil {
-			return nil, false, err
+			return nil, false, nil, err
+		}
+		for _, d := range out.Damaged {
+			if damaged == nil {
+				damaged = &journal.DamagedRowsError{}
+			}
+			damaged.Rows = append(damaged.Rows, &journal.DamagedError{ID: d.ID, Problem: d.Problem})
 		}
 		for i := range out.Executions {
 			ex, err := out.Executions[i].Execution()
 			if err != nil {
-				return nil, false, err
+				return nil, false, nil, err
 			}
 			exs = append(exs, ex)
 		}
 		if limit > 0 && len(exs) > limit {
-			return exs[:limit], true, nil
+			return exs[:limit], true, damaged, nil
 		}
 		if out.Next == nil {
-			return exs, false, nil
+			return exs, false, damaged, nil
 		}
 		cursor = *out.Next
 	}
@@ -420,9 +434,12 @@ func (a *app) remoteShow() error {
 		if a.p.has("json") {
 			return a.printJSON(nonNil(evs))
 		}
-		children, _, err := c.list(url.Values{"parent_id": {id}}, 0)
+		children, _, damaged, err := c.list(url.Values{"parent_id": {id}}, 0)
 		if err != nil {
 			return err
+		}
+		if damaged != nil {
+			return damaged
 		}
 		// oldest first, as in the timeline
 		slices.Reverse(children)
@@ -445,9 +462,12 @@ func (a *app) remoteCancel() error {
 			if w := a.p.get("workflow"); w != "" {
 				q.Set("workflow", w)
 			}
-			exs, _, err := c.list(q, 0)
+			exs, _, damaged, err := c.list(q, 0)
 			if err != nil {
 				return err
+			}
+			if damaged != nil {
+				return damaged
 			}
 			ids := make([]string, len(exs))
 			for i, ex := range exs {

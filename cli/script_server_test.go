@@ -294,8 +294,8 @@ func stopScriptServe(work string) error {
 // runs every script that uses a client command. Without the variable it
 // is skipped: ./cli's race run is near go test's 10-minute default on a
 // busy machine already.
-var serverScripts = map[string]bool{"badinput": true, "cancel": true, "ids": true, "inspect": true, "pause": true,
-	"rerun": true, "run": true, "secrets": true, "showfull": true}
+var serverScripts = map[string]bool{"badinput": true, "busy": true, "cancel": true, "damage": true, "ids": true, "inspect": true,
+	"pause": true, "rerun": true, "run": true, "secrets": true, "showfull": true, "statusholder": true}
 
 // TestScriptServer runs the scripts that use a client command again, with
 // those commands going through a real loom serve (above). It starts a
@@ -303,7 +303,7 @@ var serverScripts = map[string]bool{"badinput": true, "cancel": true, "ids": tru
 func TestScriptServer(t *testing.T) {
 	mode := os.Getenv("LOOM_SCRIPT_SERVER")
 	if testing.Short() || mode == "" {
-		t.Skip("the scripts again through loom serve processes: set LOOM_SCRIPT_SERVER=1 (nine scripts) or all")
+		t.Skip("the scripts again through loom serve processes: set LOOM_SCRIPT_SERVER=1 (twelve scripts) or all")
 	}
 	all := mode == "all"
 	p := scriptParams(true)

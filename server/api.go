@@ -545,7 +545,10 @@ func (ls *listSpec) matches(rec *journal.Execution) bool {
 // size; the filters the journal does not know (id prefix, created range)
 // are applied here, reading further batches only while they leave the
 // page short.
-func (s *Server) page(ctx context.Context, ls *listSpec) ([]*journal.Execution, *string, error) {
+// page reads one page of the list. Records the journal cannot read are
+// left out and returned in damaged (as loom list shows the readable ones
+// and then names the damaged), not a refusal of the whole page.
+func (s *Server) page(ctx context.Context, ls *listSpec) (out []*journal.Execution, next *string, damaged []*journal.DamagedError, err error) {
 	f := ls.f
 	f.Limit = ls.limit + 1
 	if ls.prefix != "" || !ls.after.IsZero() || !ls.before.IsZero() {
@@ -554,15 +557,23 @@ func (s *Server) page(ctx context.Context, ls *listSpec) ([]*journal.Execution, 
 	if ls.from != nil {
 		f.After = journal.CursorAt(&journal.Execution{CreatedAt: ls.from.CreatedAt, ID: ls.from.ID})
 	}
-	var out []*journal.Execution
+	seen := map[string]bool{}
 	for {
 		recs, err := s.j.List(ctx, f)
-		if err != nil {
-			return nil, nil, err
+		var rows *journal.DamagedRowsError
+		if errors.As(err, &rows) {
+			for _, d := range rows.Rows {
+				if !seen[d.ID] { // a later page may read it again
+					seen[d.ID] = true
+					damaged = append(damaged, d)
+				}
+			}
+		} else if err != nil {
+			return nil, nil, nil, err
 		}
 		for _, rec := range recs {
 			if !ls.after.IsZero() && !rec.CreatedAt.After(ls.after) {
-				return out, nil, nil // newest first: every later record is older still
+				return out, nil, damaged, nil // newest first: every later record is older still
 			}
 			if !ls.matches(rec) {
 				continue
@@ -571,15 +582,29 @@ func (s *Server) page(ctx context.Context, ls *listSpec) ([]*journal.Execution, 
 				last := out[len(out)-1]
 				b, _ := json.Marshal(cursor{CreatedAt: last.CreatedAt, ID: last.ID, Filter: ls.digest})
 				c := base64.RawURLEncoding.EncodeToString(b)
-				return out, &c, nil
+				return out, &c, damaged, nil
 			}
 			out = append(out, rec)
 		}
-		if len(recs) < f.Limit {
-			return out, nil, nil
+		if (rows != nil && len(recs) == 0) || len(recs)+rowsOf(rows) < f.Limit {
+			return out, nil, damaged, nil
 		}
 		f.After = journal.CursorAt(recs[len(recs)-1])
 	}
+}
+
+// rowsOf counts the rows a List skipped as damaged.
+func rowsOf(e *journal.DamagedRowsError) int {
+	if e == nil {
+		return 0
+	}
+	return len(e.Rows)
+}
+
+// DamagedRow is a record the journal could not read, in a list's damaged.
+type DamagedRow struct {
+	ID      string `json:"id"`
+	Problem string `json:"problem"`
 }
 
 func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request) error {
@@ -590,7 +615,7 @@ func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request) error {
 	if wantsStream(r) {
 		return s.streamList(w, r, ls)
 	}
-	recs, next, err := s.page(r.Context(), ls)
+	recs, next, damaged, err := s.page(r.Context(), ls)
 	if err != nil {
 		return err
 	}
@@ -602,7 +627,11 @@ func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, rr)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"executions": out, "next_cursor": next})
+	dr := []DamagedRow{}
+	for _, d := range damaged {
+		dr = append(dr, DamagedRow{ID: d.ID, Problem: d.Problem})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"executions": out, "next_cursor": next, "damaged": dr})
 	return nil
 }
 

@@ -46,7 +46,7 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, ls *listSpec
 	key := func(rec *journal.Execution) string {
 		return string(rec.State) + "|" + rec.UpdatedAt.UTC().Format(time.RFC3339Nano)
 	}
-	head, _, err := s.page(ctx, ls)
+	head, _, _, err := s.page(ctx, ls)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, ls *listSpec
 	// tellHead re-reads the first page, oldest first so that a client
 	// inserting each new record at the top keeps the list's order.
 	tellHead := func(ctx context.Context) error {
-		recs, _, err := s.page(ctx, ls)
+		recs, _, _, err := s.page(ctx, ls)
 		if err != nil {
 			return err
 		}
