@@ -342,24 +342,7 @@ func (a *app) remoteList() error {
 		if err != nil {
 			return err
 		}
-		if a.p.has("json") {
-			recs := make([]record, 0, len(exs))
-			for _, ex := range exs {
-				recs = append(recs, recordOf(ex))
-			}
-			if err := a.printJSON(recs); err != nil {
-				return err
-			}
-		} else {
-			a.printList(exs)
-			if more {
-				fmt.Fprintf(a.stderr, "%s: the newest %d shown; --limit N shows more, --limit 0 all\n", a.prog(), limit)
-			}
-		}
-		if damaged != nil {
-			return damaged // named after what could be read, as locally
-		}
-		return nil
+		return a.showList(exs, more, limit, damaged, recordOf)
 	})
 }
 

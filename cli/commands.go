@@ -796,10 +796,18 @@ func (a *app) list() error {
 	if more {
 		exs = exs[:limit]
 	}
+	return a.showList(exs, more, limit, damaged, a.recordOf)
+}
+
+// showList prints loom list's answer, local or through a server: the rows
+// (or their records with --json, each made by rec), a note when more were
+// left out, and then the records that could not be read, named by the
+// error returned (exit 1).
+func (a *app) showList(exs []*interpreter.Execution, more bool, limit int, damaged *journal.DamagedRowsError, rec func(*interpreter.Execution) record) error {
 	if a.p.has("json") {
 		out := make([]record, 0, len(exs))
 		for _, ex := range exs {
-			out = append(out, a.recordOf(ex))
+			out = append(out, rec(ex))
 		}
 		if err := a.printJSON(out); err != nil {
 			return err
