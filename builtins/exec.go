@@ -156,7 +156,9 @@ func execTask(ctx context.Context, in json.RawMessage, forward func(stderr strin
 	cmd.WaitDelay = execWaitDelay
 	killGroup(cmd)
 
+	unlock := lockThread()
 	runErr := cmd.Run()
+	unlock()
 	if ctx.Err() != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, &TaskError{Type: TypeTimeout, Message: fmt.Sprintf("exec %q was killed: the step's deadline passed", name), Err: ctx.Err()}
