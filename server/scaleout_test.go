@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -149,6 +150,7 @@ func scaleTrial(t *testing.T, dir, db string, procs int) {
 	killed := time.Now()
 	p.Cmd.Process.Kill()
 	<-p.Done
+	dead := time.Now()
 	t.Logf("killed process 0 (pid %d) after %d starts", p.Cmd.Process.Pid, killAt)
 	if procs > 1 {
 		startAll(killAt, restartAt, func(i int) int { return 1 + i%(procs-1) })
@@ -249,9 +251,12 @@ func scaleTrial(t *testing.T, dir, db string, procs int) {
 		seen[num+" "+step]++
 		byExec[num] = append(byExec[num], run{step, at, pid})
 	}
-	// A task the SIGKILLed process had started may still finish after it
-	// died (its command is not killed with it): such a run is not a
-	// process driving the execution.
+	// A command of the SIGKILLed process that wrote its run between the
+	// kill and the process's reaping is not a process driving the
+	// execution. After the reaping, none may write one on Linux: an exec
+	// task's command dies with its Loom process (Pdeathsig, SIGKILL).
+	// Elsewhere a command may outlive its process, and its late run is
+	// left out the same way.
 	killedPID := p0
 	reruns, moved, orphans := 0, 0, 0
 	for k, c := range seen {
@@ -266,6 +271,9 @@ func scaleTrial(t *testing.T, dir, db string, procs int) {
 			orphan := r.pid == killedPID && r.at.After(killed)
 			if orphan {
 				orphans++
+				if runtime.GOOS == "linux" && r.at.After(dead) {
+					t.Errorf("execution %s: a command of the killed process (pid %d) ran %s at %s, after the process was reaped at %s: it should have died with it", num, killedPID, r.step, r.at.Format("15:04:05.000"), dead.Format("15:04:05.000"))
+				}
 			}
 			return orphan
 		})
@@ -317,6 +325,6 @@ func scaleTrial(t *testing.T, dir, db string, procs int) {
 	for _, c := range takeovers {
 		taken += c
 	}
-	t.Logf("%d executions on %d process(es) in %s (%.1f executions/s, %.1f steps/s): all completed with the right output; %d takeovers after the kill; %d execution(s) moved between processes; %d step(s) ran again (%d finished by a command of the killed process after it died); %d fencing refusal(s), none before the kill",
+	t.Logf("%d executions on %d process(es) in %s (%.1f executions/s, %.1f steps/s): all completed with the right output; %d takeovers after the kill; %d execution(s) moved between processes; %d step(s) ran again (%d by a command of the killed process after the kill); %d fencing refusal(s), none before the kill",
 		n, procs, elapsed.Round(time.Second), float64(n)/elapsed.Seconds(), float64(5*n)/elapsed.Seconds(), taken, moved, reruns, orphans, fenced)
 }
