@@ -310,7 +310,7 @@ func (a *app) remoteStatus() error {
 			return err
 		}
 		if a.p.has("json") {
-			r := recordOf(ex)
+			r := a.recordOf(ex)
 			r.Holder = rec.Holder
 			return a.printJSON(r)
 		}
@@ -342,7 +342,7 @@ func (a *app) remoteList() error {
 		if err != nil {
 			return err
 		}
-		return a.showList(exs, more, limit, damaged, recordOf)
+		return a.showList(exs, more, limit, damaged, a.recordOf)
 	})
 }
 
@@ -472,7 +472,7 @@ func (a *app) remoteCancel() error {
 			return err
 		}
 		if a.p.has("json") {
-			if err := a.printJSON(recordOf(ex)); err != nil {
+			if err := a.printJSON(a.recordOf(ex)); err != nil {
 				return err
 			}
 		}
