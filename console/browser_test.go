@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -84,6 +85,7 @@ func flakyTask() func(ctx context.Context, n int) (map[string]int, error) {
 // a SQLite journal, behind httptest.
 type env struct {
 	url string
+	db  string // the SQLite file
 }
 
 // token names: a token file line per role, the raw tokens by role.
@@ -97,7 +99,8 @@ func newEnv(t *testing.T, withTokens bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := sqlite.Open(filepath.Join(t.TempDir(), "loom.db"))
+	db := filepath.Join(t.TempDir(), "loom.db")
+	j, err := sqlite.Open(db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +143,7 @@ func newEnv(t *testing.T, withTokens bool) *env {
 		srv.Close()
 		j.Close()
 	})
-	return &env{url: hs.URL}
+	return &env{url: hs.URL, db: db}
 }
 
 // api calls /v1 as a client would (for setting up, and for checking what
@@ -565,6 +568,28 @@ func TestConsoleFlow(t *testing.T) {
 			t.Errorf("%s: %v img/script elements", p, n)
 		}
 	}
+
+	// A record the journal cannot read is named on the list, not left out
+	// silently: told by the list stream to the page already shown.
+	b.open("/")
+	b.waitText("p.live", "Updates live.")
+	b.eval(`window.__samePage = true`)
+	db, err := sql.Open("sqlite3", e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE executions SET created_at = 'garbage' WHERE id = ?`, big); err != nil {
+		t.Fatal(err)
+	}
+	b.waitText(".damaged", "The journal is damaged: 1 execution could not be read")
+	if s := b.text(".damaged li"); !strings.HasPrefix(s, big+": its creation time: ") {
+		t.Errorf("the damaged record is named %q", s)
+	}
+	if b.eval(`window.__samePage === true`) != true {
+		t.Error("the list reloaded the page")
+	}
+	b.shot("executions-damaged")
 }
 
 // TestConsoleRoles signs in with tokens: the read role sees the pause but

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -30,6 +31,11 @@ type listChange struct {
 // There is no replay: a client lists, then streams, and lists again after
 // a reconnect.
 //
+// A record the journal cannot read is never skipped silently: once the
+// stream finds it damaged (on the first page, or a record it told of), it
+// sends an `event: damaged` message {id, problem}, as a list names it in
+// its damaged (the first page's, the client has from its list already).
+//
 // This process's commits are seen at once, whatever record they touch.
 // Other processes' commits are seen by re-reading the list's first page
 // (its limit) every watchPoll: what a person looking at the list sees.
@@ -46,12 +52,16 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, ls *listSpec
 	key := func(rec *journal.Execution) string {
 		return string(rec.State) + "|" + rec.UpdatedAt.UTC().Format(time.RFC3339Nano)
 	}
-	head, _, _, err := s.page(ctx, ls)
+	damagedKey := func(d *journal.DamagedError) string { return "damaged|" + d.Problem }
+	head, _, damaged, err := s.page(ctx, ls)
 	if err != nil {
 		return err
 	}
 	for _, rec := range head {
 		told[rec.ID] = key(rec)
+	}
+	for _, d := range damaged {
+		told[d.ID] = damagedKey(d)
 	}
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
@@ -71,15 +81,30 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, ls *listSpec
 		b, _ := json.Marshal(listChange{ID: rec.ID, Workflow: rec.Workflow, State: rec.State, UpdatedAt: rec.UpdatedAt.UTC()})
 		fmt.Fprintf(w, "data: %s\n\n", b)
 	}
+	tellDamaged := func(d *journal.DamagedError) {
+		k := damagedKey(d)
+		if told[d.ID] == k {
+			return
+		}
+		if len(told) >= maxPending {
+			clear(told)
+		}
+		told[d.ID] = k
+		b, _ := json.Marshal(DamagedRow{ID: d.ID, Problem: d.Problem})
+		fmt.Fprintf(w, "event: damaged\ndata: %s\n\n", b)
+	}
 	// tellHead re-reads the first page, oldest first so that a client
 	// inserting each new record at the top keeps the list's order.
 	tellHead := func(ctx context.Context) error {
-		recs, _, _, err := s.page(ctx, ls)
+		recs, _, damaged, err := s.page(ctx, ls)
 		if err != nil {
 			return err
 		}
 		for _, rec := range slices.Backward(recs) {
 			tell(rec)
+		}
+		for _, d := range damaged {
+			tellDamaged(d)
 		}
 		return nil
 	}
@@ -108,6 +133,10 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, ls *listSpec
 			var recs []*journal.Execution
 			for _, id := range ids {
 				rec, err := s.j.Get(ctx, id)
+				var d *journal.DamagedError
+				if errors.As(err, &d) && told[id] != "" {
+					tellDamaged(d) // one the client has; another is told if the head shows it
+				}
 				if err != nil {
 					continue // pruned since, or the journal failed: the poll retries
 				}

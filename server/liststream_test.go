@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -11,9 +12,17 @@ import (
 	"github.com/loomwork/loom/journal"
 )
 
-// listStream opens GET path as a list stream and returns its messages'
-// data, decoded, as they come.
-func (h *harness) listStream(path string) <-chan listChange {
+// streamMsg is a list stream's message: a change, or (Event "damaged") a
+// record the journal could not read.
+type streamMsg struct {
+	Event string
+	listChange
+	Problem string
+}
+
+// listStream opens GET path as a list stream and returns its messages,
+// decoded, as they come.
+func (h *harness) listStream(path string) <-chan streamMsg {
 	h.t.Helper()
 	req, _ := http.NewRequest("GET", h.http.URL+path, nil)
 	req.Header.Set("Accept", "text/event-stream")
@@ -30,16 +39,29 @@ func (h *harness) listStream(path string) <-chan listChange {
 	if !sc.Scan() || sc.Text() != "retry: 2000" {
 		h.t.Fatalf("list stream's first line: %q", sc.Text())
 	}
-	out := make(chan listChange, 100)
+	out := make(chan streamMsg, 100)
 	go func() {
 		defer close(out)
+		event := ""
 		for sc.Scan() {
+			if e, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				event = e
+			}
 			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				var c listChange
-				if err := json.Unmarshal([]byte(d), &c); err != nil {
+				m := streamMsg{Event: event}
+				var err error
+				if event == "damaged" {
+					var row DamagedRow
+					err = json.Unmarshal([]byte(d), &row)
+					m.ID, m.Problem = row.ID, row.Problem
+				} else {
+					err = json.Unmarshal([]byte(d), &m.listChange)
+				}
+				if err != nil {
 					h.t.Errorf("list stream data %q: %v", d, err)
 				}
-				out <- c
+				out <- m
+				event = ""
 			}
 		}
 	}()
@@ -48,7 +70,7 @@ func (h *harness) listStream(path string) <-chan listChange {
 
 // next is the next message, failing the test if none comes: every step
 // before it committed already, so it is due within watchPoll.
-func next(t *testing.T, msgs <-chan listChange) listChange {
+func next(t *testing.T, msgs <-chan streamMsg) streamMsg {
 	t.Helper()
 	select {
 	case c, ok := <-msgs:
@@ -59,7 +81,7 @@ func next(t *testing.T, msgs <-chan listChange) listChange {
 	case <-time.After(time.Minute):
 		t.Fatal("no list stream message within a minute")
 	}
-	return listChange{}
+	return streamMsg{}
 }
 
 func TestListStream(t *testing.T) {
@@ -112,6 +134,44 @@ func TestListStream(t *testing.T) {
 		}
 	}
 	t.Fatal("another process's new record was never told")
+}
+
+// A record the stream would have told of, but that the journal cannot
+// read, is told as damaged, not skipped.
+func TestListStreamTellsDamage(t *testing.T) {
+	h := newHarness(t)
+	if st, _, rec := h.do("POST", "/v1/executions?wait=60s", `{"workflow": "approval", "id": "a1"}`); st != 201 || rec["state"] != "PAUSED" {
+		t.Fatalf("start a1: %d %v", st, rec)
+	}
+	msgs := h.listStream("/v1/executions")
+	db, err := sql.Open("sqlite3", h.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE executions SET created_at = 'garbage' WHERE id = 'a1'`); err != nil {
+		t.Fatal(err)
+	}
+	for range 1000 {
+		h.clock.Advance(watchPoll)
+		select {
+		case m := <-msgs:
+			if m.Event != "damaged" || m.ID != "a1" || !strings.HasPrefix(m.Problem, "its creation time: ") {
+				t.Fatalf("message %+v, want a1 damaged", m)
+			}
+			// Told once: the next change is another record's.
+			if st, _, rec := h.do("POST", "/v1/executions?wait=60s", `{"workflow": "approval", "id": "a2"}`); st != 201 || rec["state"] != "PAUSED" {
+				t.Fatalf("start a2: %d %v", st, rec)
+			}
+			h.clock.Advance(watchPoll)
+			if m := next(t, msgs); m.Event != "" || m.ID != "a2" {
+				t.Fatalf("message %+v, want a2 PAUSED", m)
+			}
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatal("the damaged record was never told")
 }
 
 func TestListStreamBadFilter(t *testing.T) {

@@ -29,6 +29,7 @@ type harness struct {
 	http   *httptest.Server
 	clock  *clock.Fake
 	j      journal.Journal
+	dbPath string     // the SQLite file of j
 	polled chan int64 // the number of each dispatcher pass that ended
 	// listening gets a value each time the server listens for hints.
 	listening chan struct{}
@@ -78,7 +79,8 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := sqlite.Open(filepath.Join(t.TempDir(), "loom.db"), sqlite.WithClock(func() time.Time { return h.clock.Now() }))
+	h.dbPath = filepath.Join(t.TempDir(), "loom.db")
+	j, err := sqlite.Open(h.dbPath, sqlite.WithClock(func() time.Time { return h.clock.Now() }))
 	if err != nil {
 		t.Fatal(err)
 	}

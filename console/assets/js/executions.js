@@ -48,7 +48,7 @@ export async function executionsPage(main) {
   const load = async () => {
     try {
       const page = await get('/v1/executions' + query(Object.assign(apiFilters(f), { limit: 50, cursor: f.cursor })));
-      replace(body, table(page.executions || []), pager(f, page.next_cursor));
+      replace(body, damagedNotice(page.damaged || []), table(page.executions || []), pager(f, page.next_cursor));
     } catch (err) {
       replace(body, failure(err));
     }
@@ -60,7 +60,7 @@ export async function executionsPage(main) {
   }
   const refresh = debounce(load, 300);
   watch('/v1/executions' + query(Object.assign(apiFilters(f), { limit: 50 })), {
-    onEvent: refresh, poll: load, onMode: (mode) => { live.textContent = liveText(mode); },
+    onEvent: refresh, onDamaged: refresh, poll: load, onMode: (mode) => { live.textContent = liveText(mode); },
   });
 }
 
@@ -85,6 +85,17 @@ function filterForm(f) {
       h('input', { id: 'f-children', name: 'children', type: 'checkbox', value: '1', checked: f.children }),
       h('label', { for: 'f-children' }, 'Show child executions')),
     h('div', { class: 'field actions' }, h('button', { type: 'submit', class: 'primary' }, 'Filter'), ' ', h('a', { href: '/' }, 'Clear')));
+}
+
+// damagedNotice names the records the journal could not read: a list
+// never leaves one out silently (as loom list names them and exits 1).
+function damagedNotice(rows) {
+  if (!rows.length) return null;
+  const n = rows.length === 1 ? '1 execution' : rows.length + ' executions';
+  return h('div', { class: 'alert damaged', role: 'alert' },
+    h('p', {}, `The journal is damaged: ${n} could not be read and ${rows.length === 1 ? 'is' : 'are'} left out of this list. `,
+      h('code', {}, 'loom doctor'), ' checks the whole journal and says what can be recovered.'),
+    h('ul', {}, rows.map((r) => h('li', {}, h('code', {}, r.id), ': ' + r.problem))));
 }
 
 function table(rows) {

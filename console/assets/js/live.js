@@ -9,8 +9,10 @@ export const POLL_MS = 5000;
 // error answer, a proxy that buffers), poll is called every 5 s instead.
 // onMode (optional) hears which of the two is on: 'stream' once the
 // stream is open, 'poll' once polling starts, so a page can say which.
+// onDamaged (optional) gets a "damaged" event's data: a list stream's
+// record the journal could not read.
 // It returns a function that stops everything.
-export function watch(url, { onEvent, onEnd, poll, onMode }) {
+export function watch(url, { onEvent, onEnd, poll, onMode, onDamaged }) {
   let es = null;
   let timer = null;
   let stopped = false;
@@ -35,6 +37,15 @@ export function watch(url, { onEvent, onEnd, poll, onMode }) {
       }
       onEvent && onEvent(data, m.lastEventId);
     };
+    es.addEventListener('damaged', (m) => {
+      let data = null;
+      try {
+        data = JSON.parse(m.data);
+      } catch (err) {
+        return;
+      }
+      onDamaged && onDamaged(data);
+    });
     es.addEventListener('end', (m) => {
       es.close();
       let data = null;
