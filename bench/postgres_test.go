@@ -25,10 +25,15 @@ import (
 // (server-cpu-µs/step, when the server runs on this machine: /proc): on a
 // shared machine they measure the cost where steps/s measures the load.
 // hot-updates/update is the share of the records' updates (whole run)
-// that wrote no index entry (heap-only tuples). The
-// baseline, measured in the same run, is the same executions one after
-// the other, where no commit can be shared; serial-commits/exec is the
-// commits of one such execution alone.
+// that wrote no index entry (heap-only tuples); wal-bytes/step the
+// server's WAL written a step. The baseline, measured in the same run, is
+// the same executions one after the other, where no commit can be shared;
+// serial-commits/exec is the commits of one such execution alone.
+//
+// The floor, measured in the same run after the executions, is the bare
+// SQL of the same writes in as many commits (pgFloor): floor-steps/s and
+// its CPU and WAL a step, and x-floor, the executions' steps/s as a
+// multiple of the floor's.
 func BenchmarkPostgresThroughput(b *testing.B) {
 	dsn := os.Getenv("LOOM_POSTGRES_DSN")
 	if dsn == "" {
@@ -96,10 +101,68 @@ func BenchmarkPostgresThroughput(b *testing.B) {
 		if srvCPUOK {
 			b.ReportMetric(float64((srvCPU1-srvCPU0).Microseconds())/n, "server-cpu-µs/step")
 		}
+		b.ReportMetric(float64(srv1.walBytes-srv0.walBytes)/n, "wal-bytes/step")
+
+		var def []byte
+		var hash string
+		if err := stat.QueryRow(ctx, `SELECT definition, definition_hash FROM `+pgx.Identifier{schema, "executions"}.Sanitize()+` LIMIT 1`).Scan(&def, &hash); err != nil {
+			b.Fatal(err)
+		}
+		floor := pgFloor{n: execs, steps: steps, commits: int(after.Commits - before.Commits), definition: def, hash: hash}
+		fs := runFloor(b, dsn, stat, floor)
+		b.ReportMetric(fs.rate, "floor-steps/s")
+		b.ReportMetric(rate/fs.rate, "x-floor")
+		b.ReportMetric(fs.goCPU, "floor-go-cpu-µs/step")
+		if fs.serverCPUOK {
+			b.ReportMetric(fs.serverCPU, "floor-server-cpu-µs/step")
+		}
+		b.ReportMetric(fs.walBytes, "floor-wal-bytes/step")
 	}
 }
 
-type pgServerStats struct{ xacts, walSyncs int64 }
+type floorStats struct {
+	rate, goCPU, serverCPU, walBytes float64
+	serverCPUOK                      bool
+}
+
+// runFloor runs f in a fresh schema of the journal's tables and measures
+// it as the engine's run is measured.
+func runFloor(b *testing.B, dsn string, stat *pgx.Conn, f pgFloor) floorStats {
+	ctx := context.Background()
+	schema := freshSchema(b, dsn)
+	j, err := postgres.Open(ctx, dsn, postgres.WithSchema(schema))
+	if err != nil {
+		b.Fatal(err)
+	}
+	j.Close()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
+	cfg.RuntimeParams["synchronous_commit"] = "on"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv0 := serverStats(b, stat)
+	srvCPU0, ok := serverCPU(stat)
+	cpu0 := cpuTime()
+	el, err := f.run(ctx, conn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu := cpuTime() - cpu0
+	srvCPU1, _ := serverCPU(stat)
+	conn.Close(ctx)
+	srv1 := serverStats(b, stat)
+	n := float64(f.n * f.steps)
+	return floorStats{rate: n / el.Seconds(), goCPU: float64(cpu.Microseconds()) / n,
+		serverCPU: float64((srvCPU1 - srvCPU0).Microseconds()) / n, serverCPUOK: ok,
+		walBytes: float64(srv1.walBytes-srv0.walBytes) / n}
+}
+
+type pgServerStats struct{ xacts, walSyncs, walBytes int64 }
 
 // serverStats reads the server's committed transactions (this database)
 // and WAL syncs (the server's). The statistics are read with a fresh
@@ -113,7 +176,7 @@ func serverStats(b *testing.B, c *pgx.Conn) pgServerStats {
 	if err := c.QueryRow(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&s.xacts); err != nil {
 		b.Fatal(err)
 	}
-	if err := c.QueryRow(ctx, `SELECT wal_sync FROM pg_stat_wal`).Scan(&s.walSyncs); err != nil {
+	if err := c.QueryRow(ctx, `SELECT wal_sync, wal_bytes FROM pg_stat_wal`).Scan(&s.walSyncs, &s.walBytes); err != nil {
 		b.Fatal(err)
 	}
 	return s
