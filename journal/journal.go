@@ -182,7 +182,7 @@ type Append struct {
 	Release bool
 	// Stamp, when not nil, receives on success the UpdatedAt this append
 	// gave the record, from a backend that knows it without a read
-	// (memory, SQLite); it stays zero otherwise, and when the append left
+	// (memory, SQLite, PostgreSQL); it stays zero otherwise, and when the append left
 	// the record as it was. A runner's last write uses it to return the
 	// record it holds rather than read it back.
 	Stamp *time.Time

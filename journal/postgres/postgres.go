@@ -163,6 +163,10 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 	if err := j.submit(ctx, o); err != nil {
 		return 0, err
 	}
+	if a.Stamp != nil {
+		// Both functions set updated_at to the call's p_now on success.
+		*a.Stamp, _ = parseTime(p.now)
+	}
 	return p.last, nil
 }
 

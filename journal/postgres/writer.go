@@ -427,6 +427,9 @@ type appendArgs struct {
 	wake               *string // nil clears
 
 	last int64 // the outcome: the last seq after the append
+	// now is the time the call that ran the append stamped the record's
+	// updated_at with (as stored): on success, the record's UpdatedAt.
+	now string
 }
 
 type eventRow struct {
@@ -446,9 +449,10 @@ func (w *writer) queueAppends(b *pgx.Batch, ops []*op) {
 		w.queueAppend(b, ops[0].app)
 		return
 	}
-	n, events := len(ops), 0
+	n, events, now := len(ops), 0, formatTime(w.clock())
 	for _, o := range ops {
 		events += len(o.app.events)
+		o.app.now = now
 	}
 	var (
 		ids                                  = make([]string, n)
@@ -474,13 +478,14 @@ func (w *writer) queueAppends(b *pgx.Batch, ops []*op) {
 	}
 	b.Queue(`SELECT o_codes, o_lasts FROM loom_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
 		$14, $15, $16, $17, $18, $19, $20, $21)`,
-		formatTime(w.clock()), ids, tokens, expected, counts, states, outputs, errs, setPauses, pauses, setWakes, wakes, releases,
+		now, ids, tokens, expected, counts, states, outputs, errs, setPauses, pauses, setWakes, wakes, releases,
 		owners, nums, paths, kinds, names, ordinals, data, times)
 }
 
 // queueAppend queues a's loom_append call (see schemaV2).
 func (w *writer) queueAppend(b *pgx.Batch, a *appendArgs) {
 	n := len(a.events)
+	a.now = formatTime(w.clock())
 	var (
 		paths, kinds, names = make([]string, n), make([]string, n), make([]string, n)
 		ordinals            = make([]int32, n)
@@ -490,7 +495,7 @@ func (w *writer) queueAppend(b *pgx.Batch, a *appendArgs) {
 		paths[i], kinds[i], names[i], ordinals[i], data[i], times[i] = ev.path, ev.kind, ev.name, int32(ev.ordinal), ev.data, nullTime(ev.time)
 	}
 	b.Queue(`SELECT ARRAY[o_code], ARRAY[coalesce(o_last, 0)] FROM loom_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-		a.id, a.token, a.expected, formatTime(w.clock()), paths, kinds, names, ordinals, data, times,
+		a.id, a.token, a.expected, a.now, paths, kinds, names, ordinals, data, times,
 		a.state, a.output, a.error, a.setPauses, a.pauses, a.setWake, a.wake, a.release)
 }
 
