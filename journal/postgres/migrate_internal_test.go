@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -75,5 +77,72 @@ func TestMigrateV9(t *testing.T) {
 	res, err := j.Claim(ctx, journal.ClaimRequest{Holder: journal.Holder{ID: "b", Host: "h", PID: 2}, TTL: time.Minute, Limit: 1})
 	if err != nil || len(res.Claims) != 1 || res.Claims[0].Reason != journal.ClaimCancel {
 		t.Fatalf("claim after the upgrade: %+v, %v; want a cancel", res, err)
+	}
+}
+
+// TestMigrateV10: a journal written at schema 9 (an execution held, with
+// an event appended) opens at schema 10, whose loom_append_batch inserts
+// events with a plain INSERT: a batch of two appends after the upgrade
+// writes one and refuses the other, which repeats a key recorded before
+// the upgrade, having written nothing of it. It needs LOOM_POSTGRES_DSN.
+func TestMigrateV10(t *testing.T) {
+	ctx := t.Context()
+	schema, dsn := pgtest.Schema(t, "loommig")
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	steps := append([]string{`CREATE TABLE loom_meta (key text PRIMARY KEY, value bigint NOT NULL)`}, migrations[:9]...)
+	steps = append(steps,
+		`INSERT INTO loom_meta (key, value) VALUES ('schema_version', 9)`,
+		`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, definition_hash, created_at, updated_at)
+			VALUES ('r', 'wf', 1, 'RUNNING', 'r', '', 'h', '2026-11-30T00:00:00.000000000Z', '2026-11-30T00:00:00.000000000Z'),
+			('s', 'wf', 1, 'RUNNING', 's', '', 'h', '2026-11-30T00:00:00.000000000Z', '2026-11-30T00:00:00.000000000Z')`,
+		`INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, expires)
+			VALUES ('r', 7, 'a', 'host', 1, '2999-01-01T00:00:00.000000000Z'), ('s', 8, 'a', 'host', 1, '2999-01-01T00:00:00.000000000Z')`,
+		`SELECT loom_append('r', 7, 0, '2026-11-30T00:00:01.000000000Z', ARRAY['a'], ARRAY['step.completed'], ARRAY['a'],
+			ARRAY[0], ARRAY['{}'], ARRAY[NULL]::text[], NULL, NULL, NULL, false, NULL, false, NULL, false)`)
+	for _, s := range steps {
+		if _, err := c.Exec(ctx, s); err != nil {
+			t.Fatalf("building schema 9: %s: %v", s, err)
+		}
+	}
+	j, err := Open(ctx, pgtest.DSN(t), WithSchema(schema), WithMaxConns(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var v int64
+	if err := c.QueryRow(ctx, `SELECT value FROM loom_meta WHERE key = 'schema_version'`).Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("schema version after Open: %d (%v), want %d", v, err, SchemaVersion)
+	}
+	ev := func(path string) journal.Event {
+		return journal.Event{Path: path, Kind: journal.StepCompleted, Name: path, Data: json.RawMessage(`{}`)}
+	}
+	appends := []journal.Append{
+		{ExecutionID: "r", Token: 7, ExpectedSeq: 1, Events: []journal.Event{ev("b"), ev("a")}},
+		{ExecutionID: "s", Token: 8, Events: []journal.Event{ev("a"), ev("b")}},
+	}
+	ops := make([]*op, len(appends))
+	for i := range appends {
+		p := newAppendArgs(&appends[i])
+		ops[i] = &op{app: &p}
+		ops[i].Ctx = ctx
+	}
+	w := &writer{pool: j.pool, now: time.Now, max: len(ops)}
+	if bad, err := w.try(ops); err != nil {
+		t.Fatalf("the batch failed at op %d: %v", bad, err)
+	}
+	if !errors.Is(ops[0].Err, journal.ErrConflict) || ops[1].Err != nil || ops[1].app.last != 2 {
+		t.Fatalf("outcomes: %v (want ErrConflict); %v, last %d (want 2)", ops[0].Err, ops[1].Err, ops[1].app.last)
+	}
+	for id, n := range map[string]int{"r": 1, "s": 2} {
+		if evs, err := j.Events(ctx, id, 0); err != nil || len(evs) != n {
+			t.Errorf("%s has %d events (%v), want %d", id, len(evs), err, n)
+		}
+	}
+	if e, err := j.Get(ctx, "r"); err != nil || e.LastSeq != 1 {
+		t.Errorf("the refused append's record: %+v, %v", e, err)
 	}
 }

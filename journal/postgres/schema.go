@@ -10,11 +10,11 @@ import (
 
 // SchemaVersion is the schema version this package writes and understands:
 // len(migrations). It is stored in loom_meta.
-const SchemaVersion = 9
+const SchemaVersion = 10
 
 // migrations[i] brings the schema from version i to version i+1. Append new
 // ones; never edit a shipped one.
-var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7, schemaV8, schemaV9}
+var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7, schemaV8, schemaV9, schemaV10}
 
 // Text columns that are compared or ordered use the "C" collation, so that
 // order is byte order (as Go's strings.Compare) whatever the database's
@@ -324,6 +324,97 @@ ALTER TABLE executions SET (fillfactor = 70);
 const schemaV9 = `
 ALTER TABLE executions ADD COLUMN cancel_requested_by text NOT NULL DEFAULT '';
 ALTER TABLE executions ADD COLUMN trace_parent text NOT NULL DEFAULT '';
+`
+
+// schemaV10 makes loom_append_batch (schemaV7) insert the batch's events
+// with a plain INSERT. ON CONFLICT DO NOTHING made every event a
+// speculative insertion (a look-up in events_key before the insert, and a
+// second WAL record confirming it); an event repeating a recorded key is
+// rare (a takeover racing a step), so the plain INSERT is tried first, in
+// a block that catches its unique violation (a subtransaction a call, not
+// a row) and then inserts as before, finding whose events repeated a key.
+// The appends' last seqs after the call are computed with their codes
+// rather than by a statement of their own.
+const schemaV10 = `
+CREATE OR REPLACE FUNCTION loom_append_batch(
+	p_now text,
+	p_ids text[], p_tokens bigint[], p_expected bigint[], p_counts integer[],
+	p_states text[], p_outputs text[], p_errors text[], p_set_pauses boolean[], p_pauses text[],
+	p_set_wakes boolean[], p_wakes text[], p_releases boolean[],
+	p_owners integer[], p_nums integer[], p_paths text[], p_kinds text[], p_names text[], p_ordinals integer[],
+	p_data text[], p_times text[],
+	OUT o_codes integer[], OUT o_lasts bigint[])
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_before   bigint[];
+	v_expected bigint;
+	v_inserted bigint;
+	v_bad      integer[];
+	v_i        integer;
+BEGIN
+	PERFORM 1 FROM executions e
+		WHERE e.id IN (SELECT a.a_id FROM unnest(p_ids) AS a(a_id)
+			UNION SELECT x.root_id FROM unnest(p_ids) AS a(a_id) JOIN executions x ON x.id = a.a_id)
+		ORDER BY e.id FOR NO KEY UPDATE;
+	SELECT array_agg(c.code ORDER BY c.i), array_agg(c.last ORDER BY c.i),
+			array_agg(CASE WHEN c.code = 0 THEN c.last + c.n ELSE c.last END ORDER BY c.i),
+			coalesce(sum(c.n) FILTER (WHERE c.code = 0), 0)
+		INTO o_codes, v_before, o_lasts, v_expected
+		FROM (SELECT a.i, a.a_n AS n, coalesce(e.last_seq, 0) AS last,
+				CASE WHEN e.id IS NULL THEN 1
+					WHEN l.token IS NULL OR l.token <> a.a_token THEN 2
+					WHEN e.last_seq <> a.a_expected THEN 3
+					ELSE 0 END AS code
+			FROM unnest(p_ids, p_tokens, p_expected, p_counts) WITH ORDINALITY AS a(a_id, a_token, a_expected, a_n, i)
+			LEFT JOIN executions e ON e.id = a.a_id
+			LEFT JOIN leases l ON l.root_id = e.root_id) c;
+	IF v_expected > 0 THEN
+		BEGIN
+			INSERT INTO events (execution_id, seq, path, kind, name, ordinal, data, time)
+			SELECT a.a_id, a.a_last + v.a_num, v.a_path, v.a_kind, v.a_name, v.a_ordinal, v.a_data, coalesce(v.a_time, p_now)
+			FROM unnest(p_owners, p_nums, p_paths, p_kinds, p_names, p_ordinals, p_data, p_times)
+				AS v(a_owner, a_num, a_path, a_kind, a_name, a_ordinal, a_data, a_time)
+			JOIN unnest(p_ids, o_codes, v_before) WITH ORDINALITY AS a(a_id, a_code, a_last, i) ON a.i = v.a_owner
+			WHERE a.a_code = 0;
+		EXCEPTION WHEN unique_violation THEN
+			WITH ins AS (
+				INSERT INTO events (execution_id, seq, path, kind, name, ordinal, data, time)
+				SELECT a.a_id, a.a_last + v.a_num, v.a_path, v.a_kind, v.a_name, v.a_ordinal, v.a_data, coalesce(v.a_time, p_now)
+				FROM unnest(p_owners, p_nums, p_paths, p_kinds, p_names, p_ordinals, p_data, p_times)
+					AS v(a_owner, a_num, a_path, a_kind, a_name, a_ordinal, a_data, a_time)
+				JOIN unnest(p_ids, o_codes, v_before) WITH ORDINALITY AS a(a_id, a_code, a_last, i) ON a.i = v.a_owner
+				WHERE a.a_code = 0
+				ON CONFLICT (execution_id, path, kind, ordinal) DO NOTHING
+				RETURNING 1)
+			SELECT count(*) INTO v_inserted FROM ins;
+			-- Find whose events repeated a key, by the rows inserted after
+			-- each append's last seq.
+			SELECT array_agg(a.i) INTO v_bad
+				FROM unnest(p_ids, o_codes, v_before, p_counts) WITH ORDINALITY AS a(a_id, a_code, a_last, a_n, i)
+				WHERE a.a_code = 0 AND a.a_n <> (SELECT count(*) FROM events ev WHERE ev.execution_id = a.a_id AND ev.seq > a.a_last);
+			FOREACH v_i IN ARRAY coalesce(v_bad, '{}') LOOP
+				DELETE FROM events ev WHERE ev.execution_id = p_ids[v_i] AND ev.seq > v_before[v_i];
+				o_codes[v_i] := 4;
+				o_lasts[v_i] := v_before[v_i];
+			END LOOP;
+		END;
+	END IF;
+	UPDATE executions e SET last_seq = a.a_last, updated_at = p_now,
+		state   = coalesce(a.a_state, e.state),
+		output  = coalesce(a.a_output, e.output),
+		error   = coalesce(a.a_error, e.error),
+		pauses  = CASE WHEN a.a_set_pauses THEN a.a_pauses ELSE e.pauses END,
+		wake_at = CASE WHEN a.a_set_wake THEN a.a_wake ELSE e.wake_at END
+		FROM unnest(p_ids, o_codes, o_lasts, p_states, p_outputs, p_errors, p_set_pauses, p_pauses, p_set_wakes, p_wakes)
+			AS a(a_id, a_code, a_last, a_state, a_output, a_error, a_set_pauses, a_pauses, a_set_wake, a_wake)
+		WHERE e.id = a.a_id AND a.a_code = 0;
+	IF true = ANY (p_releases) THEN
+		DELETE FROM leases l
+			USING unnest(p_ids, o_codes, p_tokens, p_releases) AS a(a_id, a_code, a_token, a_release), executions e
+			WHERE a.a_code = 0 AND a.a_release AND e.id = a.a_id AND l.root_id = e.root_id AND l.token = a.a_token;
+	END IF;
+END
+$$;
 `
 
 // current reports whether the journal's schema is already SchemaVersion:
