@@ -326,17 +326,27 @@ ALTER TABLE executions ADD COLUMN cancel_requested_by text NOT NULL DEFAULT '';
 ALTER TABLE executions ADD COLUMN trace_parent text NOT NULL DEFAULT '';
 `
 
-// schemaV10 makes loom_append_batch (schemaV7) insert the batch's events
-// with a plain INSERT. ON CONFLICT DO NOTHING made every event a
-// speculative insertion (a look-up in events_key before the insert, and a
-// second WAL record confirming it); an event repeating a recorded key is
-// rare (a takeover racing a step), so the plain INSERT is tried first, in
-// a block that catches its unique violation (a subtransaction a call, not
-// a row) and then inserts as before, finding whose events repeated a key.
-// The appends' last seqs after the call are computed with their codes
-// rather than by a statement of their own.
+// schemaV10 makes loom_append_batch (schemaV7) cheaper in the common case,
+// where every append of the call is accepted. It first updates the
+// records, each only if its last seq is the one expected: the UPDATE
+// locks each row and, in READ COMMITTED, judges it by its latest version,
+// so the seq check and the lock are one statement; it then locks the
+// roots of children (FOR SHARE, as loom_append) and reads the roots'
+// lease tokens, after their rows are locked, so a lease taken by another
+// process cannot slip in between the check and the commit; then it inserts
+// the events with a plain INSERT (ON CONFLICT DO NOTHING made every event
+// a speculative insertion: a look-up in events_key before the insert, and
+// a second WAL record confirming it) and deletes the released leases.
+// Any refusal (a record missing, not at the seq expected, fenced) raises,
+// and so does an event repeating a recorded key (a unique violation): the
+// block's subtransaction (one a call, not a row) is rolled back and the
+// call runs loom_append_batch_checked: schemaV7's algorithm (every row
+// locked in id order first, then each append judged and answered alone),
+// whose events are inserted by a plain INSERT too, then, on a unique
+// violation, with ON CONFLICT DO NOTHING to find whose repeated a key.
+// Codes and last seqs are schemaV7's.
 const schemaV10 = `
-CREATE OR REPLACE FUNCTION loom_append_batch(
+CREATE FUNCTION loom_append_batch_checked(
 	p_now text,
 	p_ids text[], p_tokens bigint[], p_expected bigint[], p_counts integer[],
 	p_states text[], p_outputs text[], p_errors text[], p_set_pauses boolean[], p_pauses text[],
@@ -346,28 +356,31 @@ CREATE OR REPLACE FUNCTION loom_append_batch(
 	OUT o_codes integer[], OUT o_lasts bigint[])
 LANGUAGE plpgsql AS $$
 DECLARE
+	v_roots    text[];
 	v_before   bigint[];
 	v_expected bigint;
 	v_inserted bigint;
 	v_bad      integer[];
 	v_i        integer;
 BEGIN
-	PERFORM 1 FROM executions e
-		WHERE e.id IN (SELECT a.a_id FROM unnest(p_ids) AS a(a_id)
-			UNION SELECT x.root_id FROM unnest(p_ids) AS a(a_id) JOIN executions x ON x.id = a.a_id)
-		ORDER BY e.id FOR NO KEY UPDATE;
-	SELECT array_agg(c.code ORDER BY c.i), array_agg(c.last ORDER BY c.i),
-			array_agg(CASE WHEN c.code = 0 THEN c.last + c.n ELSE c.last END ORDER BY c.i),
+	SELECT array_agg(x.root_id ORDER BY a.i), array_agg(x.last_seq ORDER BY a.i) INTO v_roots, v_before
+		FROM unnest(p_ids) WITH ORDINALITY AS a(a_id, i)
+		LEFT JOIN (SELECT e.id, e.root_id, e.last_seq FROM executions e WHERE e.id = ANY (p_ids)
+			ORDER BY e.id FOR NO KEY UPDATE) x ON x.id = a.a_id;
+	IF EXISTS (SELECT 1 FROM unnest(p_ids, v_roots) AS a(a_id, a_root) WHERE a.a_root <> a.a_id) THEN
+		PERFORM 1 FROM executions r WHERE r.id = ANY (v_roots) AND NOT r.id = ANY (p_ids) ORDER BY r.id FOR SHARE;
+	END IF;
+	SELECT array_agg(c.code ORDER BY c.i), array_agg(CASE WHEN c.code = 0 THEN c.last + c.n ELSE c.last END ORDER BY c.i),
 			coalesce(sum(c.n) FILTER (WHERE c.code = 0), 0)
-		INTO o_codes, v_before, o_lasts, v_expected
-		FROM (SELECT a.i, a.a_n AS n, coalesce(e.last_seq, 0) AS last,
-				CASE WHEN e.id IS NULL THEN 1
+		INTO o_codes, o_lasts, v_expected
+		FROM (SELECT a.i, a.a_n AS n, coalesce(a.a_last, 0) AS last,
+				CASE WHEN a.a_root IS NULL THEN 1
 					WHEN l.token IS NULL OR l.token <> a.a_token THEN 2
-					WHEN e.last_seq <> a.a_expected THEN 3
+					WHEN a.a_last <> a.a_expected THEN 3
 					ELSE 0 END AS code
-			FROM unnest(p_ids, p_tokens, p_expected, p_counts) WITH ORDINALITY AS a(a_id, a_token, a_expected, a_n, i)
-			LEFT JOIN executions e ON e.id = a.a_id
-			LEFT JOIN leases l ON l.root_id = e.root_id) c;
+			FROM unnest(v_roots, v_before, p_tokens, p_expected, p_counts) WITH ORDINALITY
+				AS a(a_root, a_last, a_token, a_expected, a_n, i)
+			LEFT JOIN leases l ON l.root_id = a.a_root) c;
 	IF v_expected > 0 THEN
 		BEGIN
 			INSERT INTO events (execution_id, seq, path, kind, name, ordinal, data, time)
@@ -409,10 +422,63 @@ BEGIN
 			AS a(a_id, a_code, a_last, a_state, a_output, a_error, a_set_pauses, a_pauses, a_set_wake, a_wake)
 		WHERE e.id = a.a_id AND a.a_code = 0;
 	IF true = ANY (p_releases) THEN
-		DELETE FROM leases l
-			USING unnest(p_ids, o_codes, p_tokens, p_releases) AS a(a_id, a_code, a_token, a_release), executions e
-			WHERE a.a_code = 0 AND a.a_release AND e.id = a.a_id AND l.root_id = e.root_id AND l.token = a.a_token;
+		DELETE FROM leases l USING unnest(v_roots, o_codes, p_tokens, p_releases) AS a(a_root, a_code, a_token, a_release)
+			WHERE a.a_code = 0 AND a.a_release AND l.root_id = a.a_root AND l.token = a.a_token;
 	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION loom_append_batch(
+	p_now text,
+	p_ids text[], p_tokens bigint[], p_expected bigint[], p_counts integer[],
+	p_states text[], p_outputs text[], p_errors text[], p_set_pauses boolean[], p_pauses text[],
+	p_set_wakes boolean[], p_wakes text[], p_releases boolean[],
+	p_owners integer[], p_nums integer[], p_paths text[], p_kinds text[], p_names text[], p_ordinals integer[],
+	p_data text[], p_times text[],
+	OUT o_codes integer[], OUT o_lasts bigint[])
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_roots text[];
+	v_n     bigint;
+BEGIN
+	BEGIN
+		WITH u AS (
+			UPDATE executions e SET last_seq = e.last_seq + a.a_n, updated_at = p_now,
+				state   = coalesce(a.a_state, e.state),
+				output  = coalesce(a.a_output, e.output),
+				error   = coalesce(a.a_error, e.error),
+				pauses  = CASE WHEN a.a_set_pauses THEN a.a_pauses ELSE e.pauses END,
+				wake_at = CASE WHEN a.a_set_wake THEN a.a_wake ELSE e.wake_at END
+			FROM unnest(p_ids, p_expected, p_counts, p_states, p_outputs, p_errors, p_set_pauses, p_pauses, p_set_wakes, p_wakes)
+				WITH ORDINALITY AS a(a_id, a_expected, a_n, a_state, a_output, a_error, a_set_pauses, a_pauses, a_set_wake, a_wake, i)
+			WHERE e.id = a.a_id AND e.last_seq = a.a_expected
+			RETURNING a.i, e.root_id, e.last_seq)
+		SELECT array_agg(u.root_id ORDER BY u.i), array_agg(u.last_seq ORDER BY u.i), count(*) INTO v_roots, o_lasts, v_n FROM u;
+		IF v_n <> cardinality(p_ids) THEN
+			RAISE EXCEPTION 'an append is refused';
+		END IF;
+		IF EXISTS (SELECT 1 FROM unnest(p_ids, v_roots) AS a(a_id, a_root) WHERE a.a_root <> a.a_id) THEN
+			PERFORM 1 FROM executions r WHERE r.id = ANY (v_roots) AND NOT r.id = ANY (p_ids) ORDER BY r.id FOR SHARE;
+		END IF;
+		IF EXISTS (SELECT 1 FROM unnest(v_roots, p_tokens) AS a(a_root, a_token)
+				LEFT JOIN leases l ON l.root_id = a.a_root WHERE l.token IS DISTINCT FROM a.a_token) THEN
+			RAISE EXCEPTION 'an append is fenced';
+		END IF;
+		INSERT INTO events (execution_id, seq, path, kind, name, ordinal, data, time)
+		SELECT a.a_id, a.a_last - a.a_n + v.a_num, v.a_path, v.a_kind, v.a_name, v.a_ordinal, v.a_data, coalesce(v.a_time, p_now)
+		FROM unnest(p_owners, p_nums, p_paths, p_kinds, p_names, p_ordinals, p_data, p_times)
+			AS v(a_owner, a_num, a_path, a_kind, a_name, a_ordinal, a_data, a_time)
+		JOIN unnest(p_ids, o_lasts, p_counts) WITH ORDINALITY AS a(a_id, a_last, a_n, i) ON a.i = v.a_owner;
+		IF true = ANY (p_releases) THEN
+			DELETE FROM leases l USING unnest(v_roots, p_tokens, p_releases) AS a(a_root, a_token, a_release)
+				WHERE a.a_release AND l.root_id = a.a_root AND l.token = a.a_token;
+		END IF;
+		o_codes := array_fill(0, ARRAY[cardinality(p_ids)]);
+	EXCEPTION WHEN raise_exception OR unique_violation THEN
+		SELECT c.o_codes, c.o_lasts INTO o_codes, o_lasts FROM loom_append_batch_checked(p_now, p_ids, p_tokens, p_expected,
+			p_counts, p_states, p_outputs, p_errors, p_set_pauses, p_pauses, p_set_wakes, p_wakes, p_releases,
+			p_owners, p_nums, p_paths, p_kinds, p_names, p_ordinals, p_data, p_times) c;
+	END;
 END
 $$;
 `

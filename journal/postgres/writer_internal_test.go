@@ -99,3 +99,80 @@ func testAppendBatchOutcomes(t *testing.T, isolate bool) {
 		t.Errorf("a lease not released: %+v, %v", l, err)
 	}
 }
+
+// TestAppendBatchAccepted: a call of appends that are all accepted (a
+// root's, its child's, and one that finishes its record and releases its
+// lease: loom_append_batch's first path) writes each as a call of one
+// would; a child's append with a token that is not its root's lease is
+// refused (fenced) and writes nothing, while the others of its call go on.
+func TestAppendBatchAccepted(t *testing.T) {
+	ctx := t.Context()
+	schema, _ := pgtest.Schema(t, "loomtest")
+	j, err := Open(ctx, pgtest.DSN(t), WithSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	h := journal.Holder{ID: "a"}
+	tokens := map[string]int64{}
+	for _, id := range []string{"p", "q"} {
+		l, err := j.CreateHeld(ctx, &journal.Execution{ID: id, Workflow: "wf", Version: 1, State: journal.Running}, h, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[id] = l.Token
+	}
+	for _, c := range []string{"pc", "qc"} {
+		if err := j.Create(ctx, &journal.Execution{ID: c, Workflow: "wf", Version: 1, State: journal.Running, ParentID: c[:1], RootID: c[:1], ParentPath: "c"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev := func(path string) journal.Event {
+		return journal.Event{Path: path, Kind: journal.StepCompleted, Name: path, Data: json.RawMessage(`{"output":1}`)}
+	}
+	completed := journal.Completed
+	run := func(appends []journal.Append) []*op {
+		ops := make([]*op, len(appends))
+		for i := range appends {
+			p := newAppendArgs(&appends[i])
+			ops[i] = &op{app: &p}
+			ops[i].Ctx = ctx
+		}
+		w := &writer{pool: j.pool, now: time.Now, max: len(ops)}
+		if bad, err := w.try(ops); err != nil {
+			t.Fatalf("the batch failed at op %d: %v", bad, err)
+		}
+		return ops
+	}
+	ops := run([]journal.Append{
+		{ExecutionID: "p", Token: tokens["p"], Events: []journal.Event{ev("a"), ev("b")}},
+		{ExecutionID: "pc", Token: tokens["p"], Events: []journal.Event{ev("x")}},
+		{ExecutionID: "q", Token: tokens["q"], Release: true, Events: []journal.Event{ev("a")},
+			Update: &journal.Update{State: &completed, Output: json.RawMessage(`7`)}},
+	})
+	for i, want := range []int64{2, 1, 1} {
+		if ops[i].Err != nil || ops[i].app.last != want {
+			t.Errorf("append %d: last %d, %v; want %d", i, ops[i].app.last, ops[i].Err, want)
+		}
+	}
+	if e, err := j.Get(ctx, "q"); err != nil || e.State != journal.Completed || string(e.Output) != `7` || e.LastSeq != 1 {
+		t.Errorf("the finished record: %+v, %v", e, err)
+	}
+	if l, err := j.LeaseOf(ctx, "q"); err != nil || l.Token != 0 {
+		t.Errorf("the released lease: %+v, %v", l, err)
+	}
+	if evs, err := j.Events(ctx, "p", 0); err != nil || len(evs) != 2 || evs[1].Seq != 2 || evs[1].Path != "b" {
+		t.Errorf("p's events: %+v, %v", evs, err)
+	}
+
+	ops = run([]journal.Append{
+		{ExecutionID: "p", Token: tokens["p"], ExpectedSeq: 2, Events: []journal.Event{ev("c")}},
+		{ExecutionID: "qc", Token: tokens["q"], Events: []journal.Event{ev("x")}},
+	})
+	if ops[0].Err != nil || ops[0].app.last != 3 || !errors.Is(ops[1].Err, journal.ErrFenced) {
+		t.Errorf("outcomes: last %d, %v (want 3, nil); %v (want ErrFenced)", ops[0].app.last, ops[0].Err, ops[1].Err)
+	}
+	if e, err := j.Get(ctx, "qc"); err != nil || e.LastSeq != 0 {
+		t.Errorf("the fenced child's record: %+v, %v", e, err)
+	}
+}
