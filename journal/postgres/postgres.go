@@ -139,18 +139,11 @@ func (j *Journal) CreateHeld(ctx context.Context, e *journal.Execution, h journa
 	if e.RootID != "" && e.RootID != e.ID {
 		return journal.Lease{}, fmt.Errorf("journal: create %s: only a root execution can be created held (its root is %s)", e.ID, e.RootID)
 	}
-	r := newExecRow(e)
-	var (
-		l       journal.Lease
-		expires string
-	)
-	err := j.submit(ctx, &op{
-		queue: func(b *pgx.Batch) { expires = j.w.queueCreateHeld(b, &r, h, journal.LeaseTTL(ttl)) },
-		result: func(br pgx.BatchResults) (err error) {
-			l, err = createHeldResult(br, &r, h, expires)
-			return err
-		}})
-	return l, err
+	c := &heldArgs{row: newExecRow(e), h: h, ttl: journal.LeaseTTL(ttl)}
+	if err := j.submit(ctx, &op{held: c}); err != nil {
+		return journal.Lease{}, err
+	}
+	return c.lease, nil
 }
 
 // Append implements journal.Journal.

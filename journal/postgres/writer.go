@@ -23,15 +23,13 @@ import (
 //
 // A pipelined op has no run: it is sent with the pipelined ops next to it
 // in one pgx.Batch, so that they cost one round trip together. An append
-// (app) is one of the batch's loom_append_batch calls; any other pipelined
-// op is one statement of its own, queued by queue and read by result, that
-// refuses without an error.
+// (app) is one of the batch's loom_append_batch calls, a create held
+// (held) one of its multi-row creates; both refuse without an error.
 type op struct {
 	groupcommit.Ticket
-	run    func(context.Context, *writer) error
-	queue  func(*pgx.Batch)
-	result func(pgx.BatchResults) error
-	app    *appendArgs
+	run  func(context.Context, *writer) error
+	app  *appendArgs
+	held *heldArgs
 }
 
 func (o *op) pipelined() bool { return o.run == nil }
@@ -52,14 +50,14 @@ type writer struct {
 	now func() time.Time
 	max int
 	tx  pgx.Tx
-	// isolate sends each append in a call of its own, to find the one
-	// that made a call of several fail.
+	// isolate sends each pipelined op in a statement of its own, to find
+	// the one that made a statement of several fail.
 	isolate bool
 	groupcommit.Counters
 }
 
-// errGroupFailed marks the failure of a loom_append_batch call of more than
-// one append.
+// errGroupFailed marks the failure of a statement of more than one op (a
+// loom_append_batch call, a multi-row create).
 var errGroupFailed = errors.New("a batch of appends failed")
 
 // maxRetries bounds how often a batch is run again after the server aborted
@@ -83,8 +81,8 @@ func (w *writer) commit(batch []*op) {
 		case transient(err) && retries < maxRetries:
 			retries++
 		case errors.Is(err, errGroupFailed):
-			// Which of the call's appends failed is not known: run the
-			// batch again with one append a call.
+			// Which of the statement's ops failed is not known: run the
+			// batch again with one op a statement.
 			w.isolate = true
 		case bad < 0: // the transaction itself failed
 			groupcommit.Fail(live, err)
@@ -203,78 +201,83 @@ func (w *writer) tryPipelined(ctx context.Context, ops []*op) (int, error) {
 	return 0, nil
 }
 
-// A statement is one statement of a pipelined batch: one op's own, or one
-// loom_append_batch call's (appends).
+// A statement is one statement of a pipelined batch: a multi-row create
+// of creates held, or one loom_append_batch call's appends.
 type statement struct {
-	op      *op
+	creates []*op
 	appends []*op
 }
 
-// queuePipelined queues the statements of ops, all pipelined: each op's
-// own, then the appends' calls. A caller gone before its op is sent gets
-// its context's error, and the op does not run. An execution's appends go
-// in successive calls, in the order queued (a call's ids are distinct);
-// with isolate set, each append in a call of its own.
+// queuePipelined queues the statements of ops, all pipelined: the creates,
+// then the appends' calls. A caller gone before its op is sent gets its
+// context's error, and the op does not run. Ops of one id go in
+// successive statements, in the order queued (a statement's ids are
+// distinct); with isolate set, each op in a statement of its own.
 func (w *writer) queuePipelined(b *pgx.Batch, ops []*op) []statement {
-	var (
-		sent    []statement
-		calls   [][]*op
-		inCalls map[string]int // an execution's appends queued so far
-	)
+	var creates, calls groups
 	for _, o := range ops {
 		if o.Err = o.Ctx.Err(); o.Err != nil {
 			continue
 		}
-		if o.app == nil {
-			o.queue(b)
-			sent = append(sent, statement{op: o})
-			continue
+		if o.held != nil {
+			creates.add(o, o.held.row.id, w.isolate)
+		} else {
+			calls.add(o, o.app.id, w.isolate)
 		}
-		if w.isolate {
-			calls = append(calls, []*op{o})
-			continue
-		}
-		if inCalls == nil {
-			inCalls = make(map[string]int)
-		}
-		k := inCalls[o.app.id]
-		inCalls[o.app.id] = k + 1
-		if k == len(calls) {
-			calls = append(calls, nil)
-		}
-		calls[k] = append(calls[k], o)
 	}
-	for _, c := range calls {
+	var sent []statement
+	for _, c := range creates.ops {
+		w.queueCreatesHeld(b, c)
+		sent = append(sent, statement{creates: c})
+	}
+	for _, c := range calls.ops {
 		w.queueAppends(b, c)
 		sent = append(sent, statement{appends: c})
 	}
 	return sent
 }
 
+// groups gathers ops into statements whose ids are distinct: an id's k-th
+// op goes in the k-th statement.
+type groups struct {
+	ops  [][]*op
+	seen map[string]int // an id's ops so far
+}
+
+func (g *groups) add(o *op, id string, isolate bool) {
+	if isolate {
+		g.ops = append(g.ops, []*op{o})
+		return
+	}
+	if g.seen == nil {
+		g.seen = make(map[string]int)
+	}
+	k := g.seen[id]
+	g.seen[id] = k + 1
+	if k == len(g.ops) {
+		g.ops = append(g.ops, nil)
+	}
+	g.ops[k] = append(g.ops[k], o)
+}
+
 // readResults reads the results of the statements sent for ops, in order:
 // a refusal is its op's error, and any other error closes the batch and
-// returns the index in ops of the op that failed (of an append call of
+// returns the index in ops of the op that failed (of a statement of
 // several, the first, with errGroupFailed).
 func readResults(br pgx.BatchResults, ops []*op, sent []statement) (int, error) {
 	for _, st := range sent {
-		var (
-			err    error
-			failed = st.op
-		)
-		if st.op != nil {
-			err = st.op.result(br)
-			if r, ok := err.(groupcommit.Refusal); ok {
-				st.op.Err, err = r.Err, nil
-			}
-		} else if err = appendsResult(br, st.appends); err != nil {
-			failed = st.appends[0]
-			if len(st.appends) > 1 {
-				err = fmt.Errorf("%w: %w", errGroupFailed, err)
-			}
+		group, err := st.appends, error(nil)
+		if st.creates != nil {
+			group, err = st.creates, createsHeldResult(br, st.creates)
+		} else {
+			err = appendsResult(br, st.appends)
 		}
 		if err != nil {
+			if len(group) > 1 {
+				err = fmt.Errorf("%w: %w", errGroupFailed, err)
+			}
 			_ = br.Close()
-			return slices.Index(ops, failed), err
+			return slices.Index(ops, group[0]), err
 		}
 	}
 	return 0, nil
@@ -346,20 +349,13 @@ func newExecRow(e *journal.Execution) execRow {
 }
 
 func (w *writer) create(ctx context.Context, e *execRow) error {
-	now := w.clock()
-	created, updated := e.created, e.updated
-	if created.IsZero() {
-		created = now
-	}
-	if updated.IsZero() {
-		updated = now
-	}
+	created, updated := stamps(e, w.clock())
 	tag, err := w.tx.Exec(ctx, `INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path,
 		input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by, trace_parent)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 		ON CONFLICT (id) DO NOTHING`,
 		e.id, e.workflow, e.version, e.state, e.parent, e.root, e.parentPath,
-		e.input, e.output, e.error, e.pauses, e.definition, e.hash, e.wake, formatTime(created), formatTime(updated),
+		e.input, e.output, e.error, e.pauses, e.definition, e.hash, e.wake, created, updated,
 		e.labels, e.startedBy, e.traceParent)
 	if err != nil {
 		return fmt.Errorf("journal: create %s: %w", e.id, err)
@@ -370,47 +366,128 @@ func (w *writer) create(ctx context.Context, e *execRow) error {
 	return nil
 }
 
-// queueCreateHeld queues createHeld as one statement, so that it is
-// pipelined with the appends around it (no round trip of its own): the
-// record's INSERT, and the lease's with a new token only when the record
-// was inserted. A new root has no lease to be busy with; an id already
-// taken inserts neither, and the statement returns no row.
-func (w *writer) queueCreateHeld(b *pgx.Batch, e *execRow, h journal.Holder, ttl time.Duration) (expires string) {
-	now := w.clock()
-	created, updated := e.created, e.updated
-	if created.IsZero() {
-		created = now
-	}
-	if updated.IsZero() {
-		updated = now
-	}
-	expires = formatTime(now.Add(ttl))
-	b.Queue(`WITH e AS (
-		INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path,
-			input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by, trace_parent)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $24)
-		ON CONFLICT (id) DO NOTHING
-		RETURNING id)
-		INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, holder_node, expires)
-		SELECT id, nextval('lease_tokens'), $19, $20, $21, $23, $22 FROM e
-		RETURNING token`,
-		e.id, e.workflow, e.version, e.state, e.parent, e.root, e.parentPath,
-		e.input, e.output, e.error, e.pauses, e.definition, e.hash, e.wake, formatTime(created), formatTime(updated),
-		e.labels, e.startedBy, h.ID, h.Host, h.PID, expires, h.Node, e.traceParent)
-	return expires
+// heldArgs is a CreateHeld bound to database values, and its outcome.
+type heldArgs struct {
+	row     execRow
+	h       journal.Holder
+	ttl     time.Duration
+	expires string        // set when queued
+	lease   journal.Lease // the outcome
 }
 
-// createHeldResult reads the outcome of queueCreateHeld.
-func createHeldResult(br pgx.BatchResults, e *execRow, h journal.Holder, expires string) (journal.Lease, error) {
-	l := journal.Lease{RootID: e.id, Holder: h}
-	switch err := br.QueryRow().Scan(&l.Token); {
-	case errors.Is(err, pgx.ErrNoRows):
-		return journal.Lease{}, refuse(fmt.Errorf("journal: create %s: %w", e.id, journal.ErrExists))
-	case err != nil:
-		return journal.Lease{}, fmt.Errorf("journal: create %s: %w", e.id, err)
+// queueCreatesHeld queues ops' creates held as one statement, pipelined
+// with the appends after them: the records' INSERT, and the leases' with
+// new tokens for the records inserted. A new root has no lease to be busy
+// with; an id already taken inserts neither, and the statement returns no
+// row for it. Ids are distinct (queuePipelined). A lone create is a
+// statement of one row, without the arrays.
+func (w *writer) queueCreatesHeld(b *pgx.Batch, ops []*op) {
+	now := w.clock()
+	for _, o := range ops {
+		c := o.held
+		c.expires = formatTime(now.Add(c.ttl))
 	}
-	l.Expires, _ = parseTime(expires) // what a later read returns
-	return l, nil
+	if len(ops) == 1 {
+		c := ops[0].held
+		e := &c.row
+		created, updated := stamps(e, now)
+		b.Queue(`WITH e AS (
+			INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path,
+				input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by, trace_parent)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $24)
+			ON CONFLICT (id) DO NOTHING
+			RETURNING id)
+			INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, holder_node, expires)
+			SELECT id, nextval('lease_tokens'), $19, $20, $21, $23, $22 FROM e
+			RETURNING root_id, token`,
+			e.id, e.workflow, e.version, e.state, e.parent, e.root, e.parentPath,
+			e.input, e.output, e.error, e.pauses, e.definition, e.hash, e.wake, created, updated,
+			e.labels, e.startedBy, c.h.ID, c.h.Host, c.h.PID, c.expires, c.h.Node, e.traceParent)
+		return
+	}
+	n := len(ops)
+	var (
+		ids, workflows, states, roots, parentPaths, hashes = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		versions, pids                                     = make([]int32, n), make([]int32, n)
+		parents, inputs, outputs, errs, pauses, wakes      = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+		labels                                             = make([]*string, n)
+		definitions                                        = make([][]byte, n)
+		created, updated, startedBy, traceParents          = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		holders, hosts, nodes, expires                     = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	)
+	for i, o := range ops {
+		c := o.held
+		e := &c.row
+		ids[i], workflows[i], versions[i], states[i], parents[i], roots[i], parentPaths[i] = e.id, e.workflow, int32(e.version), e.state, e.parent, e.root, e.parentPath
+		inputs[i], outputs[i], errs[i], pauses[i], definitions[i], hashes[i], wakes[i] = e.input, e.output, e.error, e.pauses, e.definition, e.hash, e.wake
+		created[i], updated[i] = stamps(e, now)
+		labels[i], startedBy[i], traceParents[i] = e.labels, e.startedBy, e.traceParent
+		holders[i], hosts[i], pids[i], nodes[i], expires[i] = c.h.ID, c.h.Host, int32(c.h.PID), c.h.Node, c.expires
+	}
+	b.Queue(`WITH a AS MATERIALIZED (
+		SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[], $13::text[], $14::text[], $15::text[], $16::text[],
+			$17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::integer[], $23::text[], $24::text[])
+			AS a(id, workflow, version, state, parent_id, root_id, parent_path, input, output, error, pauses, definition,
+				definition_hash, wake_at, created_at, updated_at, labels, started_by, trace_parent,
+				holder_id, holder_host, holder_pid, holder_node, expires)),
+	e AS (
+		INSERT INTO executions (id, workflow, version, state, parent_id, root_id, parent_path,
+			input, output, error, pauses, definition, definition_hash, wake_at, created_at, updated_at, labels, started_by, trace_parent)
+		SELECT id, workflow, version, state, parent_id, root_id, parent_path, input, output, error, pauses, definition,
+			definition_hash, wake_at, created_at, updated_at, labels, started_by, trace_parent FROM a
+		ON CONFLICT (id) DO NOTHING
+		RETURNING id)
+	INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, holder_node, expires)
+		SELECT a.id, nextval('lease_tokens'), a.holder_id, a.holder_host, a.holder_pid, a.holder_node, a.expires
+		FROM e JOIN a ON a.id = e.id
+		RETURNING root_id, token`,
+		ids, workflows, versions, states, parents, roots, parentPaths, inputs, outputs, errs, pauses, definitions,
+		hashes, wakes, created, updated, labels, startedBy, traceParents, holders, hosts, pids, nodes, expires)
+}
+
+// stamps is when a record created at now says it was created and updated.
+func stamps(e *execRow, now time.Time) (created, updated string) {
+	c, u := e.created, e.updated
+	if c.IsZero() {
+		c = now
+	}
+	if u.IsZero() {
+		u = now
+	}
+	return formatTime(c), formatTime(u)
+}
+
+// createsHeldResult reads the outcome of queueCreatesHeld: each op's lease,
+// or its refusal (ErrExists) when no lease came back for its id.
+func createsHeldResult(br pgx.BatchResults, ops []*op) error {
+	rows, err := br.Query()
+	if err != nil {
+		return fmt.Errorf("journal: create %s: %w", ops[0].held.row.id, err)
+	}
+	tokens := make(map[string]int64, len(ops))
+	var (
+		id    string
+		token int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &token}, func() error {
+		tokens[id] = token
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("journal: create %s: %w", ops[0].held.row.id, err)
+	}
+	for _, o := range ops {
+		c := o.held
+		t, ok := tokens[c.row.id]
+		if !ok {
+			o.Err = fmt.Errorf("journal: create %s: %w", c.row.id, journal.ErrExists)
+			continue
+		}
+		c.lease = journal.Lease{RootID: c.row.id, Holder: c.h, Token: t}
+		c.lease.Expires, _ = parseTime(c.expires) // what a later read returns
+	}
+	return nil
 }
 
 // appendArgs is an Append bound to database values.

@@ -3,6 +3,7 @@ package postgres
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -174,5 +175,63 @@ func TestAppendBatchAccepted(t *testing.T) {
 	}
 	if e, err := j.Get(ctx, "qc"); err != nil || e.LastSeq != 0 {
 		t.Errorf("the fenced child's record: %+v, %v", e, err)
+	}
+}
+
+// TestCreatesHeldGrouped: creates held in one transaction, sent as one
+// multi-row statement (and, with isolate set, one statement each): each
+// new id gets its record and a lease of its own token; an id already
+// recorded, or created twice in the batch, is refused (ErrExists) the
+// second time, having written nothing.
+func TestCreatesHeldGrouped(t *testing.T) {
+	for _, isolate := range []bool{false, true} {
+		t.Run(map[bool]string{false: "grouped", true: "isolated"}[isolate], func(t *testing.T) {
+			ctx := t.Context()
+			schema, _ := pgtest.Schema(t, "loomtest")
+			j, err := Open(ctx, pgtest.DSN(t), WithSchema(schema))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			if err := j.Create(ctx, &journal.Execution{ID: "x", Workflow: "old", Version: 1, State: journal.Running}); err != nil {
+				t.Fatal(err)
+			}
+			ids := []string{"a", "b", "x", "a"}
+			ops := make([]*op, len(ids))
+			for i, id := range ids {
+				e := &journal.Execution{ID: id, Workflow: "wf" + strconv.Itoa(i), Version: 1, State: journal.Running, Input: json.RawMessage(`{"n":1}`),
+					Labels: map[string]string{"k": id}}
+				ops[i] = &op{held: &heldArgs{row: newExecRow(e), h: journal.Holder{ID: "h" + id, Host: "host", PID: 7, Node: "n"}, ttl: time.Minute}}
+				ops[i].Ctx = ctx
+			}
+			w := &writer{pool: j.pool, now: time.Now, max: len(ops), isolate: isolate}
+			if bad, err := w.try(ops); err != nil {
+				t.Fatalf("the batch failed at op %d: %v", bad, err)
+			}
+			for i, want := range []error{nil, nil, journal.ErrExists, journal.ErrExists} {
+				if !errors.Is(ops[i].Err, want) {
+					t.Errorf("create %d of %s: %v, want %v", i, ids[i], ops[i].Err, want)
+				}
+			}
+			for i := range 2 {
+				got := ops[i].held.lease
+				l, err := j.LeaseOf(ctx, ids[i])
+				if err != nil || l != got || l.Token == 0 || l.Holder.ID != "h"+ids[i] {
+					t.Errorf("%s's lease: %+v (%v); CreateHeld said %+v", ids[i], l, err, got)
+				}
+				if e, err := j.Get(ctx, ids[i]); err != nil || e.Workflow != "wf"+strconv.Itoa(i) || e.Labels["k"] != ids[i] || string(e.Input) != `{"n":1}` {
+					t.Errorf("%s's record: %+v, %v", ids[i], e, err)
+				}
+			}
+			if ops[0].held.lease.Token == ops[1].held.lease.Token {
+				t.Errorf("two leases with token %d", ops[0].held.lease.Token)
+			}
+			if e, err := j.Get(ctx, "x"); err != nil || e.Workflow != "old" {
+				t.Errorf("the record created before: %+v, %v", e, err)
+			}
+			if l, err := j.LeaseOf(ctx, "x"); err != nil || l.Token != 0 {
+				t.Errorf("a refused create left a lease: %+v, %v", l, err)
+			}
+		})
 	}
 }
