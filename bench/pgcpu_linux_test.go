@@ -39,22 +39,58 @@ func serverCPU(c *pgx.Conn) (cpu time.Duration, ok bool) {
 		return 0, false
 	}
 	total := pm.utime + pm.stime + pm.cutime + pm.cstime
-	dirs, err := filepath.Glob("/proc/[0-9]*")
-	if err != nil {
+	for _, s := range serverChildren(self.ppid) {
+		total += s.utime + s.stime
+	}
+	return time.Duration(total) * clockTick, true
+}
+
+// backendCPU is the CPU time the live client backends of the server c is
+// connected to have used so far (c's own included): read before the
+// connections measured close, it is their work alone, without the
+// server's background processes (autovacuum, the checkpointer, the WAL
+// writer) and without the backends of other connections that exited
+// meanwhile, which serverCPU counts.
+func backendCPU(c *pgx.Conn) (cpu time.Duration, ok bool) {
+	var backend int
+	if err := c.QueryRow(context.Background(), `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
 		return 0, false
 	}
-	for _, d := range dirs {
-		pid, _ := strconv.Atoi(filepath.Base(d))
-		if s, err := procStat(pid); err == nil && s.ppid == self.ppid {
+	self, err := procStat(backend)
+	if err != nil || self.comm != "postgres" {
+		return 0, false
+	}
+	var total int64
+	for _, s := range serverChildren(self.ppid) {
+		// A client backend's title is "postgres: USER DB HOST(PORT) …"
+		// (or "[local]"); a background process's names its role.
+		title, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", s.pid))
+		if err == nil && (strings.Contains(string(title), "(") || strings.Contains(string(title), "[local]")) {
 			total += s.utime + s.stime
 		}
 	}
 	return time.Duration(total) * clockTick, true
 }
 
+// serverChildren are the live processes of the postmaster pm.
+func serverChildren(pm int) []procTimes {
+	dirs, err := filepath.Glob("/proc/[0-9]*")
+	if err != nil {
+		return nil
+	}
+	var out []procTimes
+	for _, d := range dirs {
+		pid, _ := strconv.Atoi(filepath.Base(d))
+		if s, err := procStat(pid); err == nil && s.ppid == pm {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 type procTimes struct {
 	comm                         string
-	ppid                         int
+	pid, ppid                    int
 	utime, stime, cutime, cstime int64
 }
 
@@ -74,7 +110,7 @@ func procStat(pid int) (procTimes, error) {
 	if len(f) < 15 {
 		return procTimes{}, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
 	}
-	p := procTimes{comm: s[open+1 : end]}
+	p := procTimes{comm: s[open+1 : end], pid: pid}
 	var errs [5]error
 	p.ppid, errs[0] = strconv.Atoi(f[1])
 	p.utime, errs[1] = strconv.ParseInt(f[11], 10, 64)

@@ -24,6 +24,9 @@ import (
 // of this process (go-cpu-µs/step) and of the server's processes
 // (server-cpu-µs/step, when the server runs on this machine: /proc): on a
 // shared machine they measure the cost where steps/s measures the load.
+// backend-cpu-µs/step is the part of the server's spent by the client
+// backends alive at the end of the run (the journal's connections), read
+// before they close: no autovacuum or checkpoint that happened to run.
 // hot-updates/update is the share of the records' updates (whole run)
 // that wrote no index entry (heap-only tuples); wal-bytes/step the
 // server's WAL written a step. The baseline, measured in the same run, is
@@ -68,11 +71,13 @@ func BenchmarkPostgresThroughput(b *testing.B) {
 
 		before, srv0 := j.Stats(), serverStats(b, stat)
 		srvCPU0, srvCPUOK := serverCPU(stat)
+		beCPU0, beCPUOK := backendCPU(stat)
 		cpu0 := cpuTime()
 		start = time.Now()
 		runConcurrently(b, eng, execs)
 		el := time.Since(start)
 		cpu := cpuTime() - cpu0
+		beCPU1, _ := backendCPU(stat)
 		after := j.Stats()
 		// A backend reports its statistics at most once a second, and
 		// when it exits: close the journal's connections, then read.
@@ -101,6 +106,9 @@ func BenchmarkPostgresThroughput(b *testing.B) {
 		if srvCPUOK {
 			b.ReportMetric(float64((srvCPU1-srvCPU0).Microseconds())/n, "server-cpu-µs/step")
 		}
+		if beCPUOK {
+			b.ReportMetric(float64((beCPU1-beCPU0).Microseconds())/n, "backend-cpu-µs/step")
+		}
 		b.ReportMetric(float64(srv1.walBytes-srv0.walBytes)/n, "wal-bytes/step")
 
 		var def []byte
@@ -115,14 +123,15 @@ func BenchmarkPostgresThroughput(b *testing.B) {
 		b.ReportMetric(fs.goCPU, "floor-go-cpu-µs/step")
 		if fs.serverCPUOK {
 			b.ReportMetric(fs.serverCPU, "floor-server-cpu-µs/step")
+			b.ReportMetric(fs.backendCPU, "floor-backend-cpu-µs/step")
 		}
 		b.ReportMetric(fs.walBytes, "floor-wal-bytes/step")
 	}
 }
 
 type floorStats struct {
-	rate, goCPU, serverCPU, walBytes float64
-	serverCPUOK                      bool
+	rate, goCPU, serverCPU, backendCPU, walBytes float64
+	serverCPUOK                                  bool
 }
 
 // runFloor runs f in a fresh schema of the journal's tables and measures
@@ -147,19 +156,23 @@ func runFloor(b *testing.B, dsn string, stat *pgx.Conn, f pgFloor) floorStats {
 	}
 	srv0 := serverStats(b, stat)
 	srvCPU0, ok := serverCPU(stat)
+	beCPU0, _ := backendCPU(stat)
 	cpu0 := cpuTime()
 	el, err := f.run(ctx, conn)
 	if err != nil {
 		b.Fatal(err)
 	}
 	cpu := cpuTime() - cpu0
-	srvCPU1, _ := serverCPU(stat)
+	beCPU1, _ := backendCPU(stat)
 	conn.Close(ctx)
+	time.Sleep(time.Second) // as for the executions: the backend's statistics, and its CPU in the postmaster's
+	srvCPU1, _ := serverCPU(stat)
 	srv1 := serverStats(b, stat)
 	n := float64(f.n * f.steps)
 	return floorStats{rate: n / el.Seconds(), goCPU: float64(cpu.Microseconds()) / n,
 		serverCPU: float64((srvCPU1 - srvCPU0).Microseconds()) / n, serverCPUOK: ok,
-		walBytes: float64(srv1.walBytes-srv0.walBytes) / n}
+		backendCPU: float64((beCPU1 - beCPU0).Microseconds()) / n,
+		walBytes:   float64(srv1.walBytes-srv0.walBytes) / n}
 }
 
 type pgServerStats struct{ xacts, walSyncs, walBytes int64 }
