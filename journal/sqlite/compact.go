@@ -125,14 +125,19 @@ func cutStarted(data []byte, at time.Time) (rest []byte, before int64, ok bool) 
 	return rest, int64(d), true
 }
 
-// restoreStarted is cutStarted's inverse.
-func restoreStarted(rest []byte, at time.Time, before int64) []byte {
-	b := make([]byte, 0, len(rest)+len(startedKey)+32)
-	b = append(b, rest[:len(rest)-1]...)
-	b = append(b, startedKey...)
-	b = appendStarted(b, time.Unix(0, at.UnixNano()-before))
-	return append(b, `"}`...)
+// restoreStarted is cutStarted's inverse: dst ends with the stored data
+// less its closing brace, and restoreStarted appends the started_at
+// member and the brace back, restoredExtra bytes in all (unless the
+// start's year has more than four digits).
+func restoreStarted(dst []byte, at time.Time, before int64) []byte {
+	dst = append(dst, startedKey...)
+	dst = appendStarted(dst, time.Unix(0, at.UnixNano()-before))
+	return append(dst, `"}`...)
 }
+
+// restoredExtra is what restoreStarted adds: the key, a time in
+// time.RFC3339Nano with a four-digit year, and the closing `"}`.
+const restoredExtra = len(startedKey) + len("2006-01-02T15:04:05.999999999Z") + len(`"}`)
 
 // appendStarted renders a start as journal.StepCompletedData.Encode does.
 func appendStarted(b []byte, t time.Time) []byte {

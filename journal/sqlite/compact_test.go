@@ -48,7 +48,7 @@ func TestCutStarted(t *testing.T) {
 		if !json.Valid(rest) || strings.Contains(string(rest), "started_at") {
 			t.Errorf("%s: stored as %s", c.data, rest)
 		}
-		if got := restoreStarted(rest, at, before); string(got) != c.data {
+		if got := restoreStarted(rest[:len(rest)-1:len(rest)-1], at, before); string(got) != c.data {
 			t.Errorf("%s: reads back as %s", c.data, got)
 		}
 	}

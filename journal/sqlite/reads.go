@@ -189,7 +189,7 @@ func (j *Journal) Events(ctx context.Context, id string, after int64) ([]journal
 	case err != nil:
 		return nil, fmt.Errorf("journal: events of %s: %w", id, classify(id, err))
 	}
-	evs, err := j.events(ctx, id, ek, after)
+	evs, err := j.events(ctx, id, ek, after, last)
 	switch {
 	case errors.Is(err, journal.ErrDamaged):
 		return nil, err
@@ -250,48 +250,79 @@ func (j *Journal) missing(ctx context.Context, id string) error {
 	return nil
 }
 
-// events reads the events of execution id (key ek) after seq after. A row
-// whose columns do not convert, or whose data is not JSON, is damage.
-func (j *Journal) events(ctx context.Context, id string, ek, after int64) ([]journal.Event, error) {
+// events reads the events of execution id (key ek) after seq after; last
+// is the record's last sequence, how many there should be. A row whose
+// columns do not convert, or whose data is not JSON, is damage.
+func (j *Journal) events(ctx context.Context, id string, ek, after, last int64) ([]journal.Event, error) {
 	rows, err := j.rdb.QueryContext(ctx, `SELECT seq, path, kind, name, ordinal, data, time, started
 		FROM events WHERE ek = ? AND seq > ? ORDER BY seq`, ek, after)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var evs []journal.Event
+	// Sized once (a damaged record's count is not trusted past a bound),
+	// and the events' data share blocks of one buffer: a replay reads
+	// thousands of events, and an allocation each, or a slice that grows
+	// by copying, was a good part of its time.
+	evs := make([]journal.Event, 0, min(max(last-after, 0), 1<<16))
+	var block []byte
+	// Scanned into the same variables each row: taken by address for
+	// Scan, they are on the heap, once. The integers are scanned as they
+	// come (database/sql converts into an *int64 by reflection).
+	var (
+		seq, ordinal, t, started, kind any
+		path, name                     string
+		data                           sql.NullString
+	)
+	dest := []any{&seq, &path, &kind, &name, &ordinal, &data, &t, &started}
 	for rows.Next() {
-		var (
-			ev      journal.Event
-			kind    any
-			data    []byte
-			t       int64
-			started sql.NullInt64
-		)
-		if err := rows.Scan(&ev.Seq, &ev.Path, &kind, &ev.Name, &ev.Ordinal, &data, &t, &started); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			if isSQLiteError(err) {
 				return nil, err
 			}
 			return nil, journal.Damaged(id, fmt.Errorf("an event after %d: %w", after+int64(len(evs)), err))
 		}
-		if data != nil && !json.Valid(data) {
+		sq, ok1 := seq.(int64)
+		ord, ok2 := ordinal.(int64)
+		nanos, ok3 := t.(int64)
+		before, ok4 := started.(int64)
+		if !ok1 || !ok2 || !ok3 || !ok4 && started != nil || int64(int(ord)) != ord {
+			return nil, journal.Damaged(id, fmt.Errorf("an event after %d: a column that must be an integer is not", after+int64(len(evs))))
+		}
+		ev := journal.Event{Seq: sq, Path: path, Name: name, Ordinal: int(ord), Time: time.Unix(0, nanos).UTC()}
+		var stored []byte
+		off := 0
+		if data.Valid {
+			if need := len(data.String) + restoredExtra; cap(block)-len(block) < need {
+				block = make([]byte, 0, max(need, dataBlock))
+			}
+			off = len(block)
+			block = append(block, data.String...)
+			stored = block[off:]
+		}
+		if stored != nil && !json.Valid(stored) {
 			return nil, journal.Damaged(id, fmt.Errorf("event %d: its data is not valid JSON", ev.Seq))
 		}
 		if ev.Kind, err = kindOf(kind); err != nil {
 			return nil, journal.Damaged(id, fmt.Errorf("event %d: %w", ev.Seq, err))
 		}
-		ev.Time = time.Unix(0, t).UTC()
-		if started.Valid {
-			if len(data) < 2 || data[len(data)-1] != '}' {
+		if started != nil {
+			if len(stored) < 2 || stored[len(stored)-1] != '}' {
 				return nil, journal.Damaged(id, fmt.Errorf("event %d: its data has a start but is not an object", ev.Seq))
 			}
-			data = restoreStarted(data, ev.Time, started.Int64)
+			block = restoreStarted(block[:len(block)-1], ev.Time, before)
+			stored = block[off:]
 		}
-		ev.Data = data
+		// Capped: appending to one event's data must not write over the
+		// next one's.
+		ev.Data = stored[:len(stored):len(stored)]
 		evs = append(evs, ev)
 	}
 	return evs, rows.Err()
 }
+
+// dataBlock is the size of the buffers events' data are read into.
+const dataBlock = 32 << 10
 
 // List implements journal.Journal.
 func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execution, error) {

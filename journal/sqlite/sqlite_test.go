@@ -381,3 +381,49 @@ func TestCachedFencesSeeOtherHandle(t *testing.T) {
 		t.Fatalf("record's last seq: %+v, %v", e, err)
 	}
 }
+
+// TestEventsReadApart: the events one read returns share buffers for their
+// data (journal/sqlite reads.go), each capped: appending to one event's data
+// leaves the next one's as it was, and events with no data, with data cut
+// at started_at and with data stored whole read back as written.
+func TestEventsReadApart(t *testing.T) {
+	j := open(t, filepath.Join(t.TempDir(), "loom.db"))
+	ctx := context.Background()
+	l, err := j.CreateHeld(ctx, &journal.Execution{ID: "x", Workflow: "w", State: journal.Running}, journal.Holder{ID: "h"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 30, 4, 0, 0, 123456789, time.UTC)
+	want := []journal.Event{
+		{Path: "a", Kind: journal.StepCompleted, Name: "task:echo", Data: json.RawMessage(`{"output":1,"started_at":"2026-11-30T03:59:59.5Z"}`), Time: at},
+		{Path: "b", Kind: journal.Builtin, Name: "now", Time: at},
+		{Path: "c", Kind: journal.StepCompleted, Name: "task:echo", Ordinal: 3, Data: json.RawMessage(`{"output":"x"}`), Time: at},
+		{Path: "d", Kind: "custom.kind", Name: "n", Data: json.RawMessage(`[1,2]`), Time: at},
+	}
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "x", Token: l.Token, Events: want}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := j.Events(ctx, "x", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d events, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i].Data != nil {
+			got[i].Data = append(got[i].Data, "garbage"...)
+		}
+	}
+	for i, ev := range got {
+		w := want[i]
+		w.Seq = int64(i + 1)
+		if w.Data != nil {
+			w.Data = append(w.Data, "garbage"...)
+		}
+		if ev.Seq != w.Seq || ev.Path != w.Path || ev.Kind != w.Kind || ev.Name != w.Name || ev.Ordinal != w.Ordinal ||
+			string(ev.Data) != string(w.Data) || (ev.Data == nil) != (w.Data == nil) || !ev.Time.Equal(w.Time) {
+			t.Errorf("event %d reads back as %+v (data %s), want %+v (data %s)", i+1, ev, ev.Data, w, w.Data)
+		}
+	}
+}
