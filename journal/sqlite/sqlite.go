@@ -209,7 +209,7 @@ func (j *Journal) Append(ctx context.Context, a journal.Append) (int64, error) {
 	}
 	p := appendArgs{id: a.ExecutionID, token: a.Token, expected: a.ExpectedSeq, release: a.Release, stamp: a.Stamp, events: make([]eventRow, len(a.Events))}
 	for i, ev := range a.Events {
-		p.events[i] = eventRow{path: ev.Path, kind: kindValue(ev.Kind), name: ev.Name, ordinal: ev.Ordinal, data: ev.Data, time: ev.Time}
+		p.events[i] = newEventRow(ev)
 	}
 	if u := a.Update; u != nil {
 		p.update = true

@@ -536,3 +536,62 @@ func TestMigrateV8(t *testing.T) {
 		}
 	}
 }
+
+// TestSeqsOfABatch: the records appended to in one transaction get their
+// last sequence and update time at its end (flushSeqs), each its own, a
+// time past 2262 (stored as text) too; a record the batch did not append
+// to keeps its own.
+func TestSeqsOfABatch(t *testing.T) {
+	ctx := t.Context()
+	for _, now := range []time.Time{
+		time.Date(2026, 11, 30, 4, 5, 6, 7, time.UTC),
+		time.Date(2300, 1, 2, 3, 4, 5, 6, time.UTC),
+	} {
+		j, err := Open(filepath.Join(t.TempDir(), "loom.db"), WithClock(func() time.Time { return now }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens := map[string]int64{}
+		for _, id := range []string{"a", "b", "c", "d"} {
+			l, err := j.CreateHeld(ctx, &journal.Execution{ID: id, Workflow: "wf", State: journal.Running, CreatedAt: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Hour)},
+				journal.Holder{ID: "x"}, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tokens[id] = l.Token
+		}
+		appends := []journal.Append{
+			{ExecutionID: "a", Events: []journal.Event{{Path: "1", Kind: journal.StepCompleted}}},
+			{ExecutionID: "c", Events: []journal.Event{{Path: "1", Kind: journal.StepCompleted}, {Path: "2", Kind: journal.StepCompleted}}},
+			{ExecutionID: "b", Events: []journal.Event{{Path: "1", Kind: journal.StepCompleted}}},
+			{ExecutionID: "c", ExpectedSeq: 2, Events: []journal.Event{{Path: "3", Kind: journal.StepCompleted}}},
+		}
+		release := hold(t, j)
+		errs := make(chan error, len(appends))
+		for i, a := range appends {
+			a.Token = tokens[a.ExecutionID]
+			go func() { _, err := j.Append(ctx, a); errs <- err }()
+			waitQueued(t, j, i+1)
+		}
+		release()
+		for range appends {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for id, want := range map[string]int64{"a": 1, "b": 1, "c": 3, "d": 0} {
+			e, err := j.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := now
+			if want == 0 {
+				at = now.Add(-time.Hour)
+			}
+			if e.LastSeq != want || !e.UpdatedAt.Equal(at) {
+				t.Errorf("%s: %s: last seq %d, updated %s; want %d, %s", now, id, e.LastSeq, e.UpdatedAt, want, at)
+			}
+		}
+		j.Close()
+	}
+}
