@@ -3,6 +3,7 @@ package postgres
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -144,5 +145,63 @@ func TestMigrateV10(t *testing.T) {
 	}
 	if e, err := j.Get(ctx, "r"); err != nil || e.LastSeq != 1 {
 		t.Errorf("the refused append's record: %+v, %v", e, err)
+	}
+}
+
+// TestMigrateV11: a journal at schema 10 with a held execution opens at
+// schema 11: executions' new pages are half empty, leases have no foreign
+// key, and the held execution appends, finishes, releases and is pruned
+// (its lease deleted before its record). It needs LOOM_POSTGRES_DSN.
+func TestMigrateV11(t *testing.T) {
+	ctx := t.Context()
+	schema, dsn := pgtest.Schema(t, "loommig")
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	steps := append([]string{`CREATE TABLE loom_meta (key text PRIMARY KEY, value bigint NOT NULL)`}, migrations[:10]...)
+	steps = append(steps,
+		`INSERT INTO loom_meta (key, value) VALUES ('schema_version', 10)`,
+		`INSERT INTO executions (id, workflow, version, state, root_id, parent_path, definition_hash, created_at, updated_at)
+			VALUES ('r', 'wf', 1, 'RUNNING', 'r', '', 'h', '2026-11-30T00:00:00.000000000Z', '2026-11-30T00:00:00.000000000Z')`,
+		`INSERT INTO leases (root_id, token, holder_id, holder_host, holder_pid, expires)
+			VALUES ('r', 7, 'a', 'host', 1, '2999-01-01T00:00:00.000000000Z')`)
+	for _, s := range steps {
+		if _, err := c.Exec(ctx, s); err != nil {
+			t.Fatalf("building schema 10: %s: %v", s, err)
+		}
+	}
+	j, err := Open(ctx, pgtest.DSN(t), WithSchema(schema), WithMaxConns(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var (
+		v       int64
+		options []string
+		fks     int
+	)
+	if err := c.QueryRow(ctx, `SELECT value FROM loom_meta WHERE key = 'schema_version'`).Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("schema version after Open: %d (%v), want %d", v, err, SchemaVersion)
+	}
+	if err := c.QueryRow(ctx, `SELECT reloptions FROM pg_class WHERE oid = 'executions'::regclass`).Scan(&options); err != nil || !slices.Contains(options, "fillfactor=50") {
+		t.Errorf("executions' options: %v (%v), want fillfactor=50", options, err)
+	}
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_constraint WHERE conrelid = 'leases'::regclass AND contype = 'f'`).Scan(&fks); err != nil || fks != 0 {
+		t.Errorf("leases has %d foreign keys (%v), want none", fks, err)
+	}
+	completed := journal.Completed
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "r", Token: 7, Release: true,
+		Events: []journal.Event{{Kind: journal.ExecutionFinished, Name: "COMPLETED", Data: json.RawMessage(`{"state":"COMPLETED"}`)}},
+		Update: &journal.Update{State: &completed}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := j.Prune(ctx, journal.PruneRequest{FinishedBefore: time.Now().Add(time.Hour)})
+	if err != nil || res.Roots != 1 {
+		t.Fatalf("prune: %+v, %v; want the finished root", res, err)
+	}
+	if _, err := j.Get(ctx, "r"); !errors.Is(err, journal.ErrNotFound) {
+		t.Errorf("the pruned record: %v, want ErrNotFound", err)
 	}
 }
