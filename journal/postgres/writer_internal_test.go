@@ -101,10 +101,10 @@ func testAppendBatchOutcomes(t *testing.T, isolate bool) {
 	}
 }
 
-// TestAppendBatchAccepted: a call of appends that are all accepted (a
-// root's, its child's, and one that finishes its record and releases its
-// lease: loom_append_batch's first path) writes each as a call of one
-// would; a child's append with a token that is not its root's lease is
+// TestAppendBatchAccepted: calls of appends that are all accepted (a
+// root's, its child's, one that finishes its record and releases its
+// lease, and the root's second append, in a second call:
+// loom_append_batch's first path) write each as a call of one would; a child's append with a token that is not its root's lease is
 // refused (fenced) and writes nothing, while the others of its call go on.
 func TestAppendBatchAccepted(t *testing.T) {
 	ctx := t.Context()
@@ -146,12 +146,13 @@ func TestAppendBatchAccepted(t *testing.T) {
 		return ops
 	}
 	ops := run([]journal.Append{
-		{ExecutionID: "p", Token: tokens["p"], Events: []journal.Event{ev("a"), ev("b")}},
+		{ExecutionID: "p", Token: tokens["p"], Events: []journal.Event{ev("a")}},
 		{ExecutionID: "pc", Token: tokens["p"], Events: []journal.Event{ev("x")}},
 		{ExecutionID: "q", Token: tokens["q"], Release: true, Events: []journal.Event{ev("a")},
 			Update: &journal.Update{State: &completed, Output: json.RawMessage(`7`)}},
+		{ExecutionID: "p", Token: tokens["p"], ExpectedSeq: 1, Events: []journal.Event{ev("b")}}, // a second call
 	})
-	for i, want := range []int64{2, 1, 1} {
+	for i, want := range []int64{1, 1, 1, 2} {
 		if ops[i].Err != nil || ops[i].app.last != want {
 			t.Errorf("append %d: last %d, %v; want %d", i, ops[i].app.last, ops[i].Err, want)
 		}
