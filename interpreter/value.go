@@ -34,6 +34,15 @@ func Normalize(v any) (any, error) {
 		return x.UTC().Format(time.RFC3339Nano), nil
 	case json.RawMessage:
 		return decodeJSON(x)
+	case []int:
+		// What a range (0..n) gives: a for or map over it replays as
+		// often as it runs, and the JSON round trip below was most of
+		// the cost of its items.
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = e
+		}
+		return out, nil
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {

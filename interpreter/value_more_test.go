@@ -3,6 +3,7 @@ package interpreter
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -29,6 +30,8 @@ func TestNormalize(t *testing.T) {
 		{point{3}, `{"x":3}`},
 		{map[any]any{"k": 1, 2: "two"}, `{"2":"two","k":1}`},
 		{[]any{1.0, map[string]any{"b": 2.5}}, `[1,{"b":2.5}]`},
+		{[]int{0, 1, -5}, `[0,1,-5]`},
+		{[]int{}, `[]`},
 	}
 	for _, c := range cases {
 		got, err := Normalize(c.in)
@@ -47,5 +50,11 @@ func TestNormalize(t *testing.T) {
 	}
 	if v, _ := Normalize(2.0); v != 2 {
 		t.Errorf("an integral float is %T, want int", v)
+	}
+	// A range's []int, copied, is what its JSON would decode to.
+	direct, _ := Normalize([]int{4, -1, 1 << 40})
+	viaJSON, _ := Normalize(json.RawMessage(`[4,-1,1099511627776]`))
+	if !reflect.DeepEqual(direct, viaJSON) {
+		t.Errorf("Normalize([]int) = %#v, its JSON %#v", direct, viaJSON)
 	}
 }
