@@ -30,8 +30,8 @@ func TestPragmas(t *testing.T) {
 	}
 	defer j.Close()
 	type settings struct {
-		mode               string
-		sync, fk, busy, qo int
+		mode                     string
+		sync, fk, busy, qo, ckpt int
 	}
 	read := func(q func(string) interface{ Scan(...any) error }) (s settings, err error) {
 		err = errors.Join(
@@ -40,6 +40,7 @@ func TestPragmas(t *testing.T) {
 			q("PRAGMA foreign_keys").Scan(&s.fk),
 			q("PRAGMA busy_timeout").Scan(&s.busy),
 			q("PRAGMA query_only").Scan(&s.qo),
+			q("PRAGMA wal_autocheckpoint").Scan(&s.ckpt),
 		)
 		return s, err
 	}
@@ -51,14 +52,14 @@ func TestPragmas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (settings{"wal", 2, 1, 1234, 0}); ws != want {
+	if want := (settings{"wal", 2, 1, 1234, 0, walCheckpointPages}); ws != want {
 		t.Errorf("writer: %+v, want %+v", ws, want)
 	}
 	rs, err := read(func(p string) interface{ Scan(...any) error } { return j.rdb.QueryRow(p) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (settings{"wal", 2, 1, 1234, 1}); rs != want {
+	if want := (settings{"wal", 2, 1, 1234, 1, 1000}); rs != want { // readers commit nothing
 		t.Errorf("reader: %+v, want %+v", rs, want)
 	}
 }
