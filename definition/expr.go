@@ -77,11 +77,11 @@ func (e *Expr) eval(env map[string]any, ev *evaluation) (out any, err error) {
 		for _, name := range e.private {
 			switch name {
 			case tickName:
-				run[name] = ev.tick
+				run[name] = ev.tickVM
 			case rangeName:
 				run[name] = ev.rangeOf
 			case builtName:
-				run[name] = ev.built
+				run[name] = ev.builtVM
 			case callName:
 				run[name] = ev.call
 			}
@@ -365,9 +365,9 @@ func envFor(extra []string) *exprEnv {
 		"steps":     types.Any,
 		"vars":      types.Any,
 		"execution": types.Any,
-		tickName:    types.TypeOf(func(v any) (any, error) { return v, nil }),
+		tickName:    types.TypeOf(func(v any) any { return v }), // evaluation.tickVM
 		rangeName:   types.TypeOf(func(a, b any) ([]int, error) { return nil, nil }),
-		builtName:   types.TypeOf(func(v any) (any, error) { return v, nil }),
+		builtName:   types.TypeOf(func(v any) any { return v }), // evaluation.builtVM
 		callName:    types.TypeOf(func(name string, args ...any) (any, error) { return nil, nil }),
 	}
 	for k, f := range funcs {
