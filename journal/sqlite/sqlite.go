@@ -78,8 +78,13 @@ func Open(path string, opts ...Option) (*Journal, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite journal: %q: need a file path (readers and the writer share it)", path)
 	}
+	// _mutex=no opens each connection without SQLite's own mutex
+	// (SQLITE_OPEN_NOMUTEX): database/sql never uses one connection from two
+	// goroutines at once, and each bind, step and reset took and released
+	// it (pthread mutex calls: 5.1% of BenchmarkWriter's CPU, 3.4% without
+	// it: SQLite's allocator and page cache keep theirs).
 	dsn := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) +
-		fmt.Sprintf("?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_busy_timeout=%d", o.busyTimeout.Milliseconds())
+		fmt.Sprintf("?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_busy_timeout=%d&_mutex=no", o.busyTimeout.Milliseconds())
 
 	j := &Journal{opts: o, queue: groupcommit.NewQueue[*op](4*o.maxBatch, journal.ErrClosed)}
 	var err error
