@@ -111,7 +111,12 @@ func Open(path string, opts ...Option) (*Journal, error) {
 		return nil, fmt.Errorf("sqlite journal %s: %w", path, classify("", err))
 	}
 
-	if j.rdb, err = sql.Open("sqlite3", dsn+"&_query_only=1"); err != nil {
+	// Each read connection keeps its last readStmtCache statements
+	// prepared (go-sqlite3's cache, off by default): a record's read
+	// prepares a long statement (the definition's and input's subqueries),
+	// and replaying a tree of call steps reads every child's record and
+	// events.
+	if j.rdb, err = sql.Open("sqlite3", dsn+fmt.Sprintf("&_query_only=1&_stmt_cache_size=%d", readStmtCache)); err != nil {
 		j.w.close()
 		j.wdb.Close()
 		return nil, fmt.Errorf("sqlite journal %s: %w", path, unavailable(err))
@@ -133,6 +138,10 @@ func Open(path string, opts ...Option) (*Journal, error) {
 // the file after a crash reads the log once to rebuild its index: 16 MiB
 // at most.
 const walCheckpointPages = 4000
+
+// readStmtCache is how many prepared statements each read connection
+// keeps.
+const readStmtCache = 32
 
 // setup sets the pragmas the journal's durability rests on and reads them
 // back: a driver or build that silently ignores one must not pass for durable.
