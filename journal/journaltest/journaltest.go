@@ -66,6 +66,7 @@ var cases = []struct {
 	{"CancelledContext", testCancelledContext},
 	{"ConcurrentExecutions", testConcurrentExecutions},
 	{"ClaimOrder", testClaimOrder},
+	{"ClaimBehindBacklog", testClaimBehindBacklog},
 	{"ClaimConcurrent", testClaimConcurrent},
 	{"RequestCancel", testRequestCancel},
 	{"CrashLoop", testCrashLoop},
@@ -1334,6 +1335,45 @@ func testClaimOrder(t *testing.T, s *suite) {
 	}
 	if none := claim(runnerA, 0); len(none.Claims) != 0 {
 		t.Errorf("Limit 0 claimed %s", str(none.Claims))
+	}
+}
+
+// testClaimBehindBacklog: a claim that reads only part of a backlog of
+// queued starts (a backend may stop at its limit) still takes, ahead of
+// them all, a cancel, a resume and a takeover of roots created after
+// them; and an excluded start does not use up the limit.
+func testClaimBehindBacklog(t *testing.T, s *suite) {
+	base := time.Now().UTC().Add(-time.Hour)
+	for i := range 20 {
+		s.create(&journal.Execution{ID: fmt.Sprintf("q%02d", i), CreatedAt: base.Add(time.Duration(i) * time.Second)})
+	}
+	late := base.Add(time.Minute)
+	for _, id := range []string{"late-cancel", "late-resume", "late-expired"} {
+		s.create(&journal.Execution{ID: id, CreatedAt: late})
+	}
+	if _, err := s.j.RequestCancel(s.ctx, "late-cancel", "ops"); err != nil {
+		t.Fatal(err)
+	}
+	l := s.acquire("late-resume", runnerB, time.Hour)
+	s.append(journal.Append{ExecutionID: "late-resume", Token: l.Token, Events: []journal.Event{step("a", 1)}, Release: true})
+	s.acquire("late-expired", runnerB, time.Nanosecond)
+	claim := func(limit int) string {
+		t.Helper()
+		res, err := s.j.Claim(s.ctx, journal.ClaimRequest{Holder: runnerA, TTL: time.Hour, Limit: limit, Exclude: []string{"q00"}})
+		if err != nil {
+			t.Fatalf("Claim: %v", err)
+		}
+		var b strings.Builder
+		for _, c := range res.Claims {
+			fmt.Fprintf(&b, "%s:%s ", c.Lease.RootID, c.Reason)
+		}
+		return b.String()
+	}
+	if got, want := claim(3), "late-cancel:cancel late-resume:resume late-expired:takeover "; got != want {
+		t.Errorf("first claim = %s, want %s", got, want)
+	}
+	if got, want := claim(1), "q01:start "; got != want {
+		t.Errorf("second claim = %s, want %s (q00 is excluded)", got, want)
 	}
 }
 

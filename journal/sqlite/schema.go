@@ -24,11 +24,12 @@ var migrations = []func(ctx context.Context, c *sql.Conn) error{
 	migrateV7,
 	migrateV8,
 	migrateCompact,
+	migrateV10,
 }
 
 // SchemaVersion is the user_version this package writes and understands:
 // len(migrations).
-const SchemaVersion = 9
+const SchemaVersion = 10
 
 // Times are TEXT, RFC 3339 in UTC with exactly nine fractional digits, so
 // they read well in the sqlite3 shell and sort as text. JSON documents are
@@ -518,6 +519,34 @@ func compactStarted(ctx context.Context, c *sql.Conn) error {
 func definitionKey(def []byte, hash string) bool {
 	sum := sha256.Sum256(def)
 	return len(def) > 0 && hash == hex.EncodeToString(sum[:])
+}
+
+// schemaV10 lets a claim read what it may take, not the backlog: before, it
+// read every unfinished root (5.5 ms a claim in a serve with 2,000 queued
+// starts, inside the writer's transaction, so every append waited on it).
+// begun is set by the append that takes a record's last seq past 0 (the
+// writer's updSeqBegun and updRecord), never by the other appends, so it
+// changes once and the per-append update touches none of these indexes:
+//   - executions_queued: the roots started and not yet begun, in the order
+//     a claim takes starts (created_at, id), read up to the claim's limit;
+//   - executions_inflight: the roots begun and running, which a claim
+//     reads whole (resumes of released ones; they are as many as the
+//     drives under way and the drives given up, not the backlog);
+//   - executions_cancels: the unfinished records with a cancel requested.
+const schemaV10 = `
+ALTER TABLE executions ADD COLUMN begun INTEGER NOT NULL DEFAULT 0;
+UPDATE executions SET begun = 1 WHERE last_seq > 0;
+CREATE INDEX executions_queued ON executions (created_at, id)
+	WHERE parent_id IS NULL AND state = 'RUNNING' AND NOT begun;
+CREATE INDEX executions_inflight ON executions (id)
+	WHERE parent_id IS NULL AND state = 'RUNNING' AND begun;
+CREATE INDEX executions_cancels ON executions (id)
+	WHERE cancel_requested AND state IN ('RUNNING', 'WAITING', 'PAUSED');
+`
+
+func migrateV10(ctx context.Context, c *sql.Conn) error {
+	_, err := c.ExecContext(ctx, schemaV10)
+	return err
 }
 
 // migrate brings the database to SchemaVersion in one IMMEDIATE transaction,

@@ -1,0 +1,92 @@
+package sqlite
+
+import (
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/loomwork/loom/journal"
+)
+
+// TestMigrateV10: a journal written at schema 9 opens at schema 10 with
+// begun set on the records that have events, so a claim finds a released
+// unfinished root (a resume) ahead of the older queued starts, and a
+// start it then begins leaves the queue.
+func TestMigrateV10(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "loom.db")
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().UTC().Add(-time.Hour)
+	for i, id := range []string{"old-1", "old-2", "resumed"} {
+		if err := j.Create(ctx, &journal.Execution{ID: id, Workflow: "w", Version: 1, State: journal.Running, DefinitionHash: "h",
+			CreatedAt: base.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	me := journal.Holder{ID: "me", Host: "h", PID: 1}
+	l, err := j.Acquire(ctx, "resumed", me, time.Hour, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "resumed", Token: l.Token, Release: true,
+		Events: []journal.Event{{Path: "s0", Kind: journal.StepCompleted, Name: "task:echo", Data: []byte(`{"output":1}`)}}}); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+
+	// Back to schema 9's shape: no begun, none of its indexes.
+	db, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`DROP INDEX executions_queued`, `DROP INDEX executions_inflight`, `DROP INDEX executions_cancels`,
+		`ALTER TABLE executions DROP COLUMN begun`, `PRAGMA user_version = 9`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	if j, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var v int
+	if err := j.rdb.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("user_version after Open: %d (%v), want %d", v, err, SchemaVersion)
+	}
+	claim := func() journal.Claim {
+		t.Helper()
+		res, err := j.Claim(ctx, journal.ClaimRequest{Holder: me, TTL: time.Hour, Limit: 1})
+		if err != nil || len(res.Claims) != 1 {
+			t.Fatalf("claim: %+v, %v", res, err)
+		}
+		return res.Claims[0]
+	}
+	if c := claim(); c.Lease.RootID != "resumed" || c.Reason != journal.ClaimResume {
+		t.Fatalf("first claim: %s (%s), want resumed (resume)", c.Lease.RootID, c.Reason)
+	}
+	c := claim()
+	if c.Lease.RootID != "old-1" || c.Reason != journal.ClaimStart {
+		t.Fatalf("second claim: %s (%s), want old-1 (start)", c.Lease.RootID, c.Reason)
+	}
+	// old-1 begins and is released unfinished: a resume now, found though
+	// it left the queue of starts.
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "old-1", Token: c.Lease.Token, Release: true,
+		Events: []journal.Event{{Path: "s0", Kind: journal.StepCompleted, Name: "task:echo", Data: []byte(`{"output":1}`)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if c := claim(); c.Lease.RootID != "old-1" || c.Reason != journal.ClaimResume {
+		t.Fatalf("third claim: %s (%s), want old-1 (resume)", c.Lease.RootID, c.Reason)
+	}
+	var begun int
+	if err := j.rdb.QueryRow(`SELECT begun FROM executions WHERE id = 'old-2'`).Scan(&begun); err != nil || begun != 0 {
+		t.Fatalf("old-2 begun = %d (%v), want 0", begun, err)
+	}
+}
