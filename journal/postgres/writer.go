@@ -705,12 +705,46 @@ func (w *writer) release(ctx context.Context, l journal.Lease) error {
 	return nil
 }
 
-// claimQuery selects the claimable roots in claim order (journal.Claim),
-// locking their rows and skipping rows another claimer has locked, so that
-// claimers never wait on each other. $1 is the clock, $2 the exclusions,
-// $3 the limit, $4 the holders found gone (taken over at once). A
-// crash-looping root (stalled takeovers, its back-off not over, its tree
-// unchanged since the last takeover) waits, unless a cancel is requested.
+// candQuery and claimQuery select the claimable roots in claim order
+// (journal.Claim), locking their rows and skipping rows another claimer
+// has locked, so that claimers never wait on each other. $1 is the clock,
+// $2 the exclusions, $3 the limit, $4 the holders found gone (taken over
+// at once). A crash-looping root (stalled takeovers, its back-off not
+// over, its tree unchanged since the last takeover) waits, unless a
+// cancel is requested.
+//
+// claimQuery's WHERE decides what may be claimed; candQuery only bounds
+// the rows it looks at, each part through an index (schemaV12), so that a claim
+// costs what it may take and what is in flight, not the backlog of queued
+// starts or the finished history: every cancel requested; the first $3
+// due timers of each waiting state and the first $3 starts by
+// (created_at, id) with no lease, each skipping the rows another claimer
+// has locked (else a second claimer would find the first one's and stop);
+// every lease expired or of a gone holder; every begun root running (in
+// flight, or released unfinished: a resume). Each class's first $3 rows
+// in claim order that no other claimer holds are among them. They are two
+// statements so that the judging reads the candidates by key ($5): as one,
+// the planner, its statistics not yet counting a burst of starts, read
+// every runnable record and joined the candidates to each (0.8 s behind
+// 50,000 queued starts).
+const candQuery = `WITH starts AS (
+		SELECT e.id FROM executions e
+		WHERE e.parent_id IS NULL AND e.state = 'RUNNING' AND NOT e.begun
+		AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.root_id = e.id) AND NOT (e.id = ANY ($2))
+		ORDER BY e.created_at, e.id LIMIT $3 FOR UPDATE OF e SKIP LOCKED),
+	waiting AS (` + dueTimers + `'WAITING'` + dueTimersOrder + `),
+	paused AS (` + dueTimers + `'PAUSED'` + dueTimersOrder + `),
+	cand AS (
+		SELECT id FROM executions WHERE cancel_requested AND state IN ('RUNNING', 'WAITING', 'PAUSED')
+		UNION SELECT id FROM waiting
+		UNION SELECT id FROM paused
+		UNION SELECT root_id FROM leases WHERE expires <= $1 OR holder_id = ANY ($4)
+		UNION SELECT id FROM executions WHERE parent_id IS NULL AND state = 'RUNNING' AND begun
+		UNION SELECT id FROM starts)
+	SELECT id FROM cand`
+
+// claimQuery judges and orders candQuery's candidates ($5), locking the
+// rows it takes (see candQuery).
 const claimQuery = `SELECT e.id, coalesce(l.token, 0), e.stalled, e.stall_mark,
 	(SELECT coalesce(sum(t.last_seq), 0) FROM executions t WHERE t.root_id = e.id),
 	CASE WHEN e.cancel_requested THEN 'cancel'
@@ -719,7 +753,7 @@ const claimQuery = `SELECT e.id, coalesce(l.token, 0), e.stalled, e.stall_mark,
 		WHEN e.last_seq > 0 THEN 'resume'
 		ELSE 'start' END
 	FROM executions e LEFT JOIN leases l ON l.root_id = e.id
-	WHERE e.parent_id IS NULL AND e.state IN ('RUNNING', 'WAITING', 'PAUSED')
+	WHERE e.id = ANY ($5) AND e.parent_id IS NULL AND e.state IN ('RUNNING', 'WAITING', 'PAUSED')
 	AND (l.token IS NULL OR l.expires <= $1 OR l.holder_id = ANY ($4))
 	AND (e.cancel_requested OR e.state = 'RUNNING' OR e.wake_at <= $1)
 	AND (e.cancel_requested OR e.state <> 'RUNNING' OR l.token IS NULL OR e.crash_loop_until IS NULL OR e.crash_loop_until <= $1
@@ -737,6 +771,17 @@ const claimQuery = `SELECT e.id, coalesce(l.token, 0), e.stalled, e.stall_mark,
 		e.id
 	LIMIT $3
 	FOR UPDATE OF e SKIP LOCKED`
+
+// dueTimers + a state + dueTimersOrder reads the first $3 roots of that
+// state whose timer is due, in wake_at order, that a claim may take (see
+// claimQuery).
+const (
+	dueTimers = `SELECT e.id FROM executions e LEFT JOIN leases l ON l.root_id = e.id
+		WHERE e.state = `
+	dueTimersOrder = ` AND e.wake_at <= $1 AND e.parent_id IS NULL
+		AND (l.token IS NULL OR l.expires <= $1 OR l.holder_id = ANY ($4)) AND NOT (e.id = ANY ($2))
+		ORDER BY e.wake_at LIMIT $3 FOR UPDATE OF e SKIP LOCKED`
+)
 
 // claim takes the leases of up to r.Limit claimable roots, in claim order.
 func (w *writer) claim(ctx context.Context, r journal.ClaimRequest) (journal.ClaimResult, error) {
@@ -771,7 +816,15 @@ func (w *writer) claim(ctx context.Context, r journal.ClaimRequest) (journal.Cla
 			}
 		}
 	}
-	rows, err := w.tx.Query(ctx, claimQuery, now, exclude, max(r.Limit, 0), gone)
+	rows, err := w.tx.Query(ctx, candQuery, now, exclude, max(r.Limit, 0), gone)
+	if err != nil {
+		return res, fmt.Errorf("journal: claim: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return res, fmt.Errorf("journal: claim: %w", err)
+	}
+	rows, err = w.tx.Query(ctx, claimQuery, now, exclude, max(r.Limit, 0), gone, ids)
 	if err != nil {
 		return res, fmt.Errorf("journal: claim: %w", err)
 	}
