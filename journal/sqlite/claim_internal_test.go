@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -88,5 +89,57 @@ func TestMigrateV10(t *testing.T) {
 	var begun int
 	if err := j.rdb.QueryRow(`SELECT begun FROM executions WHERE id = 'old-2'`).Scan(&begun); err != nil || begun != 0 {
 		t.Fatalf("old-2 begun = %d (%v), want 0", begun, err)
+	}
+}
+
+// TestClaimKeepsFences: a claim keeps the writer's fence cache (the
+// appends after it read nothing) and keeps it true: the lease it takes
+// over fences the old holder's next append.
+func TestClaimKeepsFences(t *testing.T) {
+	ctx := t.Context()
+	j, err := Open(filepath.Join(t.TempDir(), "loom.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	x, y := journal.Holder{ID: "x"}, journal.Holder{ID: "y"}
+	lb, err := j.CreateHeld(ctx, &journal.Execution{ID: "b", Workflow: "wf", State: journal.Running}, x, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(ordinal int) []journal.Event {
+		return []journal.Event{{Path: "p", Kind: journal.Builtin, Name: "now", Ordinal: ordinal}}
+	}
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "b", Token: lb.Token, Events: ev(0)}); err != nil {
+		t.Fatal(err)
+	}
+	la, err := j.CreateHeld(ctx, &journal.Execution{ID: "a", Workflow: "wf", State: journal.Running}, x, time.Nanosecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "a", Token: la.Token, Events: ev(0)}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := j.Claim(ctx, journal.ClaimRequest{Holder: y, TTL: time.Hour, Limit: 10})
+	if err != nil || len(res.Claims) != 1 || res.Claims[0].Lease.RootID != "a" || res.Claims[0].Reason != journal.ClaimTakeover {
+		t.Fatalf("claim: %+v, %v; want a taken over", res, err)
+	}
+	var cached bool
+	var token int64
+	if err := j.submit(ctx, &op{fenced: true, run: func(w *writer) error {
+		_, cached = w.execs["b"]
+		token = w.tokens["a"]
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if !cached || token != res.Claims[0].Lease.Token {
+		t.Fatalf("after the claim: b cached %v, a's cached token %d; want true, %d", cached, token, res.Claims[0].Lease.Token)
+	}
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "a", Token: la.Token, ExpectedSeq: 1, Events: ev(1)}); !errors.Is(err, journal.ErrFenced) {
+		t.Fatalf("the old holder's append after the takeover: %v, want ErrFenced", err)
+	}
+	if _, err := j.Append(ctx, journal.Append{ExecutionID: "b", Token: lb.Token, ExpectedSeq: 1, Events: ev(1)}); err != nil {
+		t.Fatalf("b's holder's append: %v", err)
 	}
 }

@@ -293,7 +293,12 @@ func (j *Journal) Release(ctx context.Context, l journal.Lease) error {
 // Claim implements journal.Journal.
 func (j *Journal) Claim(ctx context.Context, r journal.ClaimRequest) (journal.ClaimResult, error) {
 	var res journal.ClaimResult
-	err := j.submit(ctx, &op{run: func(w *writer) (err error) {
+	// Fenced: its leases are granted through grant, which keeps the cache,
+	// and its other writes (takeover counts) are not cached; so the appends
+	// after a claim in the same batch still read nothing (a serve's batches
+	// mix claims with appends: forgetting the cache at each claim cost the
+	// appends after it a read each).
+	err := j.submit(ctx, &op{fenced: true, reads: true, run: func(w *writer) (err error) {
 		res, err = w.claim(r)
 		return err
 	}})

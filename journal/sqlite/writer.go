@@ -23,9 +23,13 @@ type op struct {
 	groupcommit.Ticket
 	run func(*writer) error
 	// fenced: run keeps the writer's fence cache true itself (appends,
-	// creates, the lease methods). After any other op the writer forgets
-	// the cache, so a write added later cannot leave it stale.
+	// creates, the lease methods, claims). After any other op the writer
+	// forgets the cache, so a write added later cannot leave it stale.
 	fenced bool
+	// reads: run reads what the cache may be ahead of (a claim reads the
+	// records' last seqs and times), so the writer writes the sequences
+	// first, as before an op that is not fenced.
+	reads bool
 }
 
 // submit queues o and waits for the commit that holds it.
@@ -220,9 +224,10 @@ func (w *writer) try(ops []*op) (int, error) {
 		if o.Err = o.Ctx.Err(); o.Err != nil {
 			continue
 		}
-		if !o.fenced {
+		if !o.fenced || o.reads {
 			// It may read or write what the cache holds: the records get
-			// their sequences first, and the cache is read afresh after.
+			// their sequences first, and (not fenced) the cache is read
+			// afresh after.
 			if err := w.flushSeqs(); err != nil {
 				w.rollback(ctx)
 				return -1, err
