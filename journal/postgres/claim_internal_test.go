@@ -2,11 +2,10 @@ package postgres
 
 import (
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/loomwork/loom/internal/pgtest"
-	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/journaltest"
 )
 
 // TestMigrateV12: a journal written at schema 11 (two queued starts, and
@@ -48,27 +47,5 @@ func TestMigrateV12(t *testing.T) {
 	if err := c.QueryRow(ctx, `SELECT value FROM loom_meta WHERE key = 'schema_version'`).Scan(&v); err != nil || v != SchemaVersion {
 		t.Fatalf("schema version after Open: %d (%v), want %d", v, err, SchemaVersion)
 	}
-	me := journal.Holder{ID: "me", Host: "h", PID: 1}
-	claim := func() journal.Claim {
-		t.Helper()
-		res, err := j.Claim(ctx, journal.ClaimRequest{Holder: me, TTL: time.Hour, Limit: 1})
-		if err != nil || len(res.Claims) != 1 {
-			t.Fatalf("claim: %+v, %v", res, err)
-		}
-		return res.Claims[0]
-	}
-	if c := claim(); c.Lease.RootID != "resumed" || c.Reason != journal.ClaimResume {
-		t.Fatalf("first claim: %s (%s), want resumed (resume)", c.Lease.RootID, c.Reason)
-	}
-	cl := claim()
-	if cl.Lease.RootID != "old-1" || cl.Reason != journal.ClaimStart {
-		t.Fatalf("second claim: %s (%s), want old-1 (start)", cl.Lease.RootID, cl.Reason)
-	}
-	if _, err := j.Append(ctx, journal.Append{ExecutionID: "old-1", Token: cl.Lease.Token, Release: true,
-		Events: []journal.Event{{Path: "s0", Kind: journal.StepCompleted, Name: "task:echo", Data: []byte(`{"output":1}`)}}}); err != nil {
-		t.Fatal(err)
-	}
-	if c := claim(); c.Lease.RootID != "old-1" || c.Reason != journal.ClaimResume {
-		t.Fatalf("third claim: %s (%s), want old-1 (resume)", c.Lease.RootID, c.Reason)
-	}
+	journaltest.ClaimsAfterUpgrade(t, j)
 }

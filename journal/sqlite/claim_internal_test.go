@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/loomwork/loom/journal"
+	"github.com/loomwork/loom/journal/journaltest"
 )
 
 // TestMigrateV10: a journal written at schema 9 opens at schema 10 with
@@ -62,30 +63,7 @@ func TestMigrateV10(t *testing.T) {
 	if err := j.rdb.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != SchemaVersion {
 		t.Fatalf("user_version after Open: %d (%v), want %d", v, err, SchemaVersion)
 	}
-	claim := func() journal.Claim {
-		t.Helper()
-		res, err := j.Claim(ctx, journal.ClaimRequest{Holder: me, TTL: time.Hour, Limit: 1})
-		if err != nil || len(res.Claims) != 1 {
-			t.Fatalf("claim: %+v, %v", res, err)
-		}
-		return res.Claims[0]
-	}
-	if c := claim(); c.Lease.RootID != "resumed" || c.Reason != journal.ClaimResume {
-		t.Fatalf("first claim: %s (%s), want resumed (resume)", c.Lease.RootID, c.Reason)
-	}
-	c := claim()
-	if c.Lease.RootID != "old-1" || c.Reason != journal.ClaimStart {
-		t.Fatalf("second claim: %s (%s), want old-1 (start)", c.Lease.RootID, c.Reason)
-	}
-	// old-1 begins and is released unfinished: a resume now, found though
-	// it left the queue of starts.
-	if _, err := j.Append(ctx, journal.Append{ExecutionID: "old-1", Token: c.Lease.Token, Release: true,
-		Events: []journal.Event{{Path: "s0", Kind: journal.StepCompleted, Name: "task:echo", Data: []byte(`{"output":1}`)}}}); err != nil {
-		t.Fatal(err)
-	}
-	if c := claim(); c.Lease.RootID != "old-1" || c.Reason != journal.ClaimResume {
-		t.Fatalf("third claim: %s (%s), want old-1 (resume)", c.Lease.RootID, c.Reason)
-	}
+	journaltest.ClaimsAfterUpgrade(t, j)
 	var begun int
 	if err := j.rdb.QueryRow(`SELECT begun FROM executions WHERE id = 'old-2'`).Scan(&begun); err != nil || begun != 0 {
 		t.Fatalf("old-2 begun = %d (%v), want 0", begun, err)
