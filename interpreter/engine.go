@@ -257,6 +257,21 @@ type resumeConfig struct {
 	due     bool
 	lease   *journal.Lease
 	by, key string // journaled with a resume's payload or a cancel
+	// root is the execution's root, once read; driven: the drive took the
+	// lease given (WithLease), and releases it.
+	root   string
+	driven bool
+}
+
+// releaseUnused releases the lease given with WithLease when the call
+// returned before a drive took it (a finished execution, an error after
+// the record was read): a lease given for the execution's root is always
+// released, once, so the caller never needs to. A lease for another root
+// is not this call's to release.
+func (c *resumeConfig) releaseUnused(e *Engine) {
+	if c.lease != nil && !c.driven && c.root != "" && c.lease.RootID == c.root {
+		_ = e.j.Release(context.Background(), *c.lease) // on failure it expires
+	}
 }
 
 // By names who resumes or cancels (a token's name, or "local"): it is
@@ -270,7 +285,9 @@ func WithResumeKey(key string) ResumeOption { return func(c *resumeConfig) { c.k
 
 // WithLease drives under a lease the caller already holds on the
 // execution's root (a dispatcher's claim), instead of acquiring one: the
-// drive renews it and releases it when done. Every drive holds its own
+// drive renews it and releases it when done, and a call that returns
+// before driving (the execution finished, say) releases it too, so the
+// caller never releases it. Every drive holds its own
 // lease, so a second drive of the same execution, in this process or
 // another, is refused with ErrBusy while this one runs.
 func WithLease(l journal.Lease) ResumeOption {
@@ -318,6 +335,7 @@ func (c *resumeConfig) drive(ctx context.Context, e *Engine, rootID string, fn f
 	if c.lease.RootID != rootID {
 		return nil, fmt.Errorf("%w: the lease given is for execution %s, not %s, the root of this one", ErrInvalidInput, c.lease.RootID, rootID)
 	}
+	c.driven = true
 	return e.withHeldLease(ctx, *c.lease, fn)
 }
 
@@ -343,10 +361,12 @@ func (e *Engine) ResumePause(ctx context.Context, id, pause string, payload any,
 	for _, o := range opts {
 		o(&cfg)
 	}
+	defer cfg.releaseUnused(e)
 	rec, err := e.get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	cfg.root = rec.RootID
 	deliver := payload != nil || pause != ""
 	if cfg.due && deliver {
 		return nil, fmt.Errorf("%w: a resume of what is due delivers no payload", ErrInvalidInput)

@@ -240,4 +240,19 @@ steps:
 	if cur, _ := w.j.LeaseOf(ctx, ex.ID); cur.Token != 0 {
 		t.Errorf("the claim's lease is still held after the drive: %+v", cur)
 	}
+	// A call that returns without driving (the execution is finished)
+	// releases the lease given all the same: the caller never does.
+	l, err = w.j.Acquire(ctx, ex.ID, other, time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.eng.Resume(ctx, ex.ID, nil, interpreter.OnlyDue(), interpreter.WithLease(l)); err != nil {
+		t.Fatalf("Resume of what is due of a finished execution: %v", err)
+	}
+	if _, err := w.eng.Cancel(ctx, ex.ID, interpreter.WithLease(l)); !errors.Is(err, interpreter.ErrFinished) {
+		t.Fatalf("Cancel of a finished execution: %v, want ErrFinished", err)
+	}
+	if cur, _ := w.j.LeaseOf(ctx, ex.ID); cur.Token != 0 {
+		t.Errorf("the lease given to a call that did not drive is still held: %+v", cur)
+	}
 }

@@ -250,10 +250,12 @@ func (e *Engine) Cancel(ctx context.Context, id string, opts ...ResumeOption) (*
 	for _, o := range opts {
 		o(&cfg)
 	}
+	defer cfg.releaseUnused(e)
 	rec, err := e.get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	cfg.root = rec.RootID
 	if rec.State.Finished() {
 		return nil, fmt.Errorf("%w: execution %s is already %s", ErrFinished, id, rec.State)
 	}

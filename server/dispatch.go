@@ -204,15 +204,20 @@ func (s *Server) startDrive(c journal.Claim) {
 // driveClaim drives one claimed root: its cancel if one was requested,
 // else whatever is due. The drive runs under the claim's lease
 // (interpreter.WithLease: a live lease is refused to everyone, its holder
-// included), renews it and releases it; the claim's lease is released here
-// too in case the engine never used it (a finished execution).
+// included), renews it and releases it, even when it returns without
+// driving (a finished execution); the claim's lease is released here only
+// when the engine is never called. (Releasing it again cost every drive
+// one more commit to wait for before its slot was free.)
 func (s *Server) driveClaim(ctx context.Context, d *driveState, c journal.Claim) {
 	id := c.Lease.RootID
 	log := s.log.With("execution_id", id, "reason", string(c.Reason))
 	released := func() {}
+	engineReleases := false
 	defer func() {
-		if err := s.j.Release(context.WithoutCancel(ctx), c.Lease); err != nil && !errors.Is(err, journal.ErrFenced) {
-			log.Error("cannot release the claim's lease", "error", err)
+		if !engineReleases {
+			if err := s.j.Release(context.WithoutCancel(ctx), c.Lease); err != nil && !errors.Is(err, journal.ErrFenced) {
+				log.Error("cannot release the claim's lease", "error", err)
+			}
 		}
 		released()
 	}()
@@ -236,6 +241,7 @@ func (s *Server) driveClaim(ctx context.Context, d *driveState, c journal.Claim)
 	}
 	ctx, endSpan := s.tracing.driveSpan(ctx, rec, rec)
 	defer func() { endSpan(err) }()
+	engineReleases = true
 	if rec.CancelRequested {
 		d.cancelling.Store(true)
 		_, err = s.drive.Cancel(ctx, id, interpreter.WithLease(c.Lease))
