@@ -294,7 +294,12 @@ func (j *Journal) events(ctx context.Context, id string, ek, after, last int64) 
 		off := 0
 		if data.Valid {
 			if need := len(data.String) + restoredExtra; cap(block)-len(block) < need {
-				block = make([]byte, 0, max(need, dataBlock))
+				// A block for the events still to come, at a guessed
+				// size each, up to dataBlock: an execution of a few
+				// events, held for as long as it runs, must not hold
+				// 32 KiB.
+				left := max(int(min(last-after, 1<<16))-len(evs), 1)
+				block = make([]byte, 0, max(need, min(left*eventDataGuess, dataBlock)))
 			}
 			off = len(block)
 			block = append(block, data.String...)
@@ -321,8 +326,13 @@ func (j *Journal) events(ctx context.Context, id string, ek, after, last int64) 
 	return evs, rows.Err()
 }
 
-// dataBlock is the size of the buffers events' data are read into.
-const dataBlock = 32 << 10
+// dataBlock is the largest buffer events' data are read into, and
+// eventDataGuess the bytes of data an event is guessed to have when sizing
+// a smaller one.
+const (
+	dataBlock      = 32 << 10
+	eventDataGuess = 256
+)
 
 // List implements journal.Journal.
 func (j *Journal) List(ctx context.Context, f journal.Filter) ([]*journal.Execution, error) {
