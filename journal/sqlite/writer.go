@@ -138,7 +138,6 @@ func newWriter(ctx context.Context, conn *sql.Conn, o options) (*writer, error) 
 		{&w.insInput, `INSERT INTO inputs (execution, body, sum) VALUES (?, ?, ?)`},
 		// begun is set once, by its own statement: an UPDATE that names it
 		// costs the claim indexes' upkeep (schemaV10).
-		{&w.claim0, claimSQL(0, 0)},
 		{&w.updSeq, `UPDATE executions SET last_seq = ?, updated_at = ? WHERE ek = ?`},
 		{&w.updSeqBegun, `UPDATE executions SET last_seq = ?, updated_at = ?, begun = 1 WHERE ek = ?`},
 		{&w.updRecord, `UPDATE executions SET last_seq = ?, updated_at = ?, begun = ?1 > 0,
@@ -785,6 +784,13 @@ func (w *writer) claim(r journal.ClaimRequest) (journal.ClaimResult, error) {
 	var rows *sql.Rows
 	var err error
 	if len(r.Exclude) == 0 && len(gone) == 0 {
+		if w.claim0 == nil {
+			// Prepared at the first claim, not at Open: a CLI command
+			// never claims, and preparing it cost each one ~1 ms.
+			if w.claim0, err = w.conn.PrepareContext(context.Background(), claimSQL(0, 0)); err != nil {
+				return res, fmt.Errorf("journal: claim: %w", err)
+			}
+		}
 		rows, err = w.claim0.Query(args...) // the usual claim: prepared once
 	} else {
 		rows, err = w.conn.QueryContext(context.Background(), claimSQL(len(r.Exclude), len(gone)), args...)
