@@ -76,8 +76,24 @@ func TestClaimOutage(t *testing.T) {
 		h.clock.Advance(2 * maxRetryWait)
 		<-h.polled
 	}
-	if st, body := readyz(t, h); st != http.StatusOK {
-		t.Fatalf("readyz once the journal is back: %d %q", st, body)
+	// Ready once the heartbeat the journal refused is journaled too (its
+	// timer has passed: a commit of the heartbeat goroutine to wait for).
+	untilReady(t, h)
+}
+
+// untilReady waits for /readyz to answer 200, each other answer being 503:
+// an asynchronous commit (the first heartbeat), not a timer, is awaited.
+func untilReady(t *testing.T, h *harness) {
+	t.Helper()
+	for i := 0; ; i++ {
+		st, body := readyz(t, h)
+		if st == http.StatusOK {
+			return
+		}
+		if st != http.StatusServiceUnavailable || i == 1000 {
+			t.Fatalf("readyz: %d %q", st, body)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

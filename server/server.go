@@ -125,7 +125,10 @@ type Server struct {
 	workCtx  context.Context
 	stopWork context.CancelFunc
 	draining atomic.Bool
-	lastOK   atomic.Int64 // unix nanos of the journal's last answer
+	// registered: this process's first heartbeat is journaled (/readyz waits
+	// for it, so a ready process is listed by GET /v1/workers).
+	registered atomic.Bool
+	lastOK     atomic.Int64 // unix nanos of the journal's last answer
 	// claimErr is why the dispatcher's claims have failed, failures times
 	// in a row (nil once one succeeds): /readyz answers 503 meanwhile.
 	claimErr   atomic.Pointer[claimFailure]
@@ -395,6 +398,10 @@ func (s *Server) readiness() (bool, string) {
 		return false, fmt.Sprintf("the dispatcher cannot claim work: %v (%d failures in a row; retrying in %s)", f.err, f.failures, f.retry)
 	case s.journalAge() > 5*time.Second:
 		return false, fmt.Sprintf("the journal has not answered for %s", s.journalAge().Round(time.Second))
+	case !s.registered.Load():
+		// GET /v1/workers lists a ready process, in this process and in
+		// any other on the journal.
+		return false, "starting: this process's first heartbeat is not yet in the journal"
 	}
 	return true, "ready"
 }

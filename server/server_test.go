@@ -535,8 +535,11 @@ func TestTokenFileErrors(t *testing.T) {
 
 func TestHealthAndWorkflows(t *testing.T) {
 	h := newHarness(t)
-	if st, _, _ := h.do("GET", "/readyz", ""); st != 200 {
-		t.Errorf("readyz: %d", st)
+	// Ready once its first heartbeat is in the journal: then GET
+	// /v1/workers lists it.
+	untilReady(t, h)
+	if st, _, body := h.do("GET", "/v1/workers", ""); st != 200 || len(body["workers"].([]any)) != 1 {
+		t.Errorf("workers of a ready process: %d %v", st, body)
 	}
 	st, _, body := h.do("GET", "/v1/workflows", "")
 	if st != 200 || len(body["workflows"].([]any)) != len(h.srv.cfg.Catalog.Names()) {

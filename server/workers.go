@@ -55,6 +55,8 @@ func (s *Server) runHeartbeats(ctx context.Context) {
 	for {
 		if err := s.j.Heartbeat(ctx, s.worker()); err != nil && ctx.Err() == nil {
 			s.log.Warn("heartbeat not journaled", "error", err)
+		} else if err == nil {
+			s.registered.Store(true)
 		}
 		tc, stop := s.timer(heartbeatEvery)
 		select {
